@@ -1,0 +1,107 @@
+"""The Starlette application: GraphQL at /graphql, health at /healthz, lifespan-managed state."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+
+from api.auth import bearer_from_header, principal_for
+from api.context import Context
+from api.schema import build_schema
+from domain import bootstrap, schema_version
+from domain.clock import Clock, SystemClock
+from domain.context import DomainContext
+from domain.db import Database
+from domain.settings import Settings
+
+log = logging.getLogger("deskfleet")
+
+
+class SchemaOutdated(RuntimeError):
+    pass
+
+
+class DeskFleetGraphQL(GraphQL[Context, None]):
+    def __init__(self, domain: DomainContext) -> None:
+        super().__init__(
+            build_schema(domain.settings),
+            graphql_ide=None if domain.settings.production else "graphiql",
+        )
+        self.domain = domain
+
+    async def get_context(self, request: Request | WebSocket, response: Any = None) -> Context:
+        credential = bearer_from_header(request.headers.get("authorization"))
+        principal, error = await principal_for(self.domain, credential)
+        return Context(
+            domain=self.domain,
+            request=request,
+            response=response,
+            credential=principal,
+            credential_error=error,
+        )
+
+
+async def prepare_database(settings: Settings) -> None:
+    """Upgrade an embedded SQLite by itself; refuse an outdated PostgreSQL schema."""
+    db = Database(settings.database_url)
+    if db.is_sqlite:
+        await schema_version.upgrade(settings.database_url)
+    elif not await schema_version.is_current(settings.database_url):
+        raise SchemaOutdated(
+            "the database schema is not current; run: "
+            "deskfleet db upgrade --database-url <your DESKFLEET_DATABASE_URL>"
+        )
+    await db.dispose()
+
+
+def announce_first_run(secret: str) -> None:
+    # The one place a secret is printed: the operator needs it to sign in the first time.
+    print(
+        "DeskFleet first run: created environment 'Default' and user "
+        f"{bootstrap.ADMIN_EMAIL}.\n"
+        f"Admin token (shown once, keep it safe): {secret}\n"
+        "Mint another later with: deskfleet admin token",
+        flush=True,
+    )
+
+
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Starlette:
+    settings = settings or Settings()
+    domain = DomainContext(
+        db=Database(settings.database_url), settings=settings, clock=clock or SystemClock()
+    )
+    graphql = DeskFleetGraphQL(domain)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await prepare_database(settings)
+        issued = await bootstrap.first_run(domain)
+        if issued is not None:
+            announce_first_run(issued.secret)
+        try:
+            yield
+        finally:
+            await domain.db.dispose()
+
+    async def healthz(_: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            Route("/healthz", healthz),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.domain = domain
+    return app

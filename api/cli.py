@@ -1,0 +1,116 @@
+"""The ``deskfleet`` command: serve, db upgrade, admin token."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from domain.settings import Settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {
+        key: value
+        for key in ("host", "port", "database_url", "broadcast_url", "production")
+        if (value := getattr(args, key, None)) is not None
+    }
+    return Settings(**overrides)
+
+
+def _add_database(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--database-url", help="default: sqlite:///deskfleet.db (DESKFLEET_DATABASE_URL)"
+    )
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import SchemaOutdated, create_app, prepare_database
+
+    settings = _settings(args)
+    try:
+        asyncio.run(prepare_database(settings))
+    except SchemaOutdated as exc:
+        print(f"deskfleet: {exc}", file=sys.stderr)
+        return 2
+    print(f"DeskFleet serving on http://{settings.host}:{settings.port}/graphql", flush=True)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        ws="websockets-sansio",
+    )
+    return 0
+
+
+def db_upgrade(args: argparse.Namespace) -> int:
+    from domain import schema_version
+
+    settings = _settings(args)
+    asyncio.run(schema_version.upgrade(settings.database_url))
+    print("database schema is current")
+    return 0
+
+
+def admin_token(args: argparse.Namespace) -> int:
+    from domain import bootstrap
+    from domain.context import DomainContext
+    from domain.db import Database
+
+    settings = _settings(args)
+
+    async def mint() -> str:
+        ctx = DomainContext(db=Database(settings.database_url), settings=settings)
+        try:
+            return (await bootstrap.mint_admin_token(ctx)).secret
+        finally:
+            await ctx.db.dispose()
+
+    try:
+        print(asyncio.run(mint()))
+    except LookupError as exc:
+        print(f"deskfleet: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="deskfleet", description="DeskFleet control plane")
+    commands = root.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("serve", help="run the API server")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    _add_database(p)
+    p.add_argument("--broadcast-url", help="memory:// (default) or redis://host:6379")
+    p.add_argument("--production", action="store_true", default=None)
+    p.set_defaults(run=serve)
+
+    db = commands.add_parser("db", help="database schema").add_subparsers(dest="db", required=True)
+    p = db.add_parser("upgrade", help="apply Alembic migrations")
+    _add_database(p)
+    p.set_defaults(run=db_upgrade)
+
+    admin = commands.add_parser("admin", help="administration").add_subparsers(
+        dest="admin", required=True
+    )
+    p = admin.add_parser("token", help="mint a new token for the first administrator")
+    _add_database(p)
+    p.set_defaults(run=admin_token)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    args = parser().parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

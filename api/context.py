@@ -1,0 +1,37 @@
+"""The per-request (or per-subscription-event) context every resolver receives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from api.errors import unauthenticated
+from api.loaders import Loaders
+from domain.context import DomainContext
+from domain.errors import DomainError
+from domain.principals import Principal
+
+
+@dataclass
+class Context:
+    domain: DomainContext
+    request: Any = None
+    response: Any = None
+    credential: Principal | None = None
+    credential_error: DomainError | None = None
+    now: datetime = field(init=False)
+    loaders: Loaders = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.now = self.domain.clock.now()
+        self.loaders = Loaders(self.domain, self.credential)
+
+    @property
+    def principal(self) -> Principal:
+        """The authenticated caller; a missing or bad credential is a 401-style error."""
+        if self.credential is not None:
+            return self.credential
+        if self.credential_error is not None:
+            raise unauthenticated(self.credential_error.message, self.credential_error.code)
+        raise unauthenticated("authentication required: send 'Authorization: Bearer <token>'")

@@ -1,0 +1,15 @@
+"""The domain's enums, exposed once to GraphQL under their product names."""
+
+import strawberry
+
+from domain.errors import ErrorCode
+from domain.models import EnvironmentKind, MachineStatus
+from domain.permissions import AccessLevel, Role
+
+ErrorCodeEnum = strawberry.enum(ErrorCode, name="ErrorCode")
+EnvironmentKindEnum = strawberry.enum(EnvironmentKind, name="EnvironmentKind")
+MachineStatusEnum = strawberry.enum(MachineStatus, name="MachineStatus")
+AccessTypeEnum = strawberry.enum(
+    AccessLevel, name="AccessType", description="What the caller holds on a machine or group."
+)
+RoleEnum = strawberry.enum(Role, name="SecurityRole")

@@ -1,0 +1,132 @@
+"""Expected failures as typed results (mutation payload unions), unexpected ones masked."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar, Union
+
+import strawberry
+from graphql import GraphQLError
+
+from domain.errors import DomainError, ErrorCode, ErrorKind, NotFound
+
+log = logging.getLogger("deskfleet.api")
+
+T = TypeVar("T")
+
+
+@strawberry.interface(description="An expected failure: nothing was changed.")
+class UserError:
+    code: ErrorCode
+    message: str
+
+
+@strawberry.type(description="The input is malformed; `field` names the offending input.")
+class ValidationError(UserError):
+    field: str | None
+
+
+@strawberry.type(description="The thing named does not exist or is not visible to the caller.")
+class NotFoundError(UserError):
+    pass
+
+
+@strawberry.type(description="The caller may not do this (R4, R12-R15).")
+class PermissionDeniedError(UserError):
+    pass
+
+
+@strawberry.type(description="The change conflicts with the current state (a taken name, ...).")
+class ConflictError(UserError):
+    pass
+
+
+@strawberry.type(description="A product rule refuses this; `rule` cites the SPEC rule (R1...).")
+class RuleViolationError(UserError):
+    rule: str | None
+
+
+@strawberry.type(
+    description="The credential cannot do this (e.g. a machine key used as a user token)."
+)
+class AuthenticationError(UserError):
+    pass
+
+
+ERROR_TYPES: tuple[type, ...] = (
+    ValidationError,
+    NotFoundError,
+    PermissionDeniedError,
+    ConflictError,
+    RuleViolationError,
+    AuthenticationError,
+)
+
+
+def payload(name: str, success: type) -> Any:
+    """A mutation result: ``success`` or one of the error types."""
+    return Annotated[Union[(success, *ERROR_TYPES)], strawberry.union(name)]
+
+
+def to_error(exc: DomainError) -> UserError:
+    match exc.kind:
+        case ErrorKind.VALIDATION:
+            return ValidationError(code=exc.code, message=exc.message, field=exc.field)
+        case ErrorKind.NOT_FOUND:
+            return NotFoundError(code=exc.code, message=exc.message)
+        case ErrorKind.PERMISSION:
+            return PermissionDeniedError(code=exc.code, message=exc.message)
+        case ErrorKind.CONFLICT:
+            return ConflictError(code=exc.code, message=exc.message)
+        case ErrorKind.AUTHENTICATION:
+            return AuthenticationError(code=exc.code, message=exc.message)
+        case _:
+            return RuleViolationError(code=exc.code, message=exc.message, rule=exc.rule)
+
+
+async def attempt(action: Callable[[], Awaitable[T]]) -> T | UserError:
+    """Run a use case; an expected failure becomes its typed error."""
+    try:
+        return await action()
+    except DomainError as exc:
+        return to_error(exc)
+
+
+class ApiError(GraphQLError):
+    """A failure reported in ``errors`` with a machine-readable ``extensions.code``."""
+
+    def __init__(self, code: ErrorCode | str, message: str) -> None:
+        super().__init__(
+            message, extensions={"code": str(code.value if isinstance(code, ErrorCode) else code)}
+        )
+
+
+def unauthenticated(message: str, code: ErrorCode = ErrorCode.UNAUTHENTICATED) -> ApiError:
+    return ApiError(code, message)
+
+
+async def lookup(action: Callable[[], Awaitable[T]]) -> T | None:
+    """Run a read: not found is ``null``, other expected failures are coded errors."""
+    try:
+        return await action()
+    except NotFound:
+        return None
+    except DomainError as exc:
+        raise ApiError(exc.code, exc.message) from None
+
+
+async def read(action: Callable[[], Awaitable[T]]) -> T:
+    try:
+        return await action()
+    except DomainError as exc:
+        raise ApiError(exc.code, exc.message) from None
+
+
+def should_mask(error: GraphQLError) -> bool:
+    """Mask anything that is not one of ours: stack traces and internals never leave."""
+    original = error.original_error
+    if original is None or isinstance(original, GraphQLError):
+        return False
+    log.error("unexpected error at %s", error.path, exc_info=original)
+    return True

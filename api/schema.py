@@ -1,0 +1,44 @@
+"""The schema, composed from each area's queries and mutations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import strawberry
+from strawberry.extensions import MaskErrors, ParserCache, QueryDepthLimiter, ValidationCache
+from strawberry.extensions.base_extension import SchemaExtension
+from strawberry.tools import merge_types
+
+from api.agent import AgentMutation, AgentQuery
+from api.environments import EnvironmentMutation, EnvironmentQuery
+from api.errors import ERROR_TYPES, should_mask
+from api.identity import IdentityMutation, IdentityQuery
+from api.machines import MachineMutation, MachineQuery
+from domain.settings import Settings
+
+Query = merge_types("Query", (IdentityQuery, EnvironmentQuery, MachineQuery, AgentQuery))
+Mutation = merge_types(
+    "Mutation", (IdentityMutation, EnvironmentMutation, MachineMutation, AgentMutation)
+)
+
+
+def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
+    # Factories, not instances: each operation gets fresh extension state.
+    return [
+        lambda: MaskErrors(should_mask_error=should_mask),
+        lambda: ParserCache(maxsize=settings.parser_cache_size),
+        lambda: ValidationCache(maxsize=settings.validation_cache_size),
+        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
+    ]
+
+
+def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        types=ERROR_TYPES,
+        extensions=extensions(settings or Settings()),
+    )
+
+
+schema = build_schema()

@@ -1,0 +1,217 @@
+"""Users and API tokens; turning a bearer credential into a principal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from domain import validation
+from domain.access import require_user
+from domain.context import DomainContext
+from domain.errors import (
+    AuthenticationFailed,
+    Conflict,
+    ErrorCode,
+    NotFound,
+    PermissionDenied,
+)
+from domain.models import ApiToken, Machine, User
+from domain.principals import MachinePrincipal, Principal, UserPrincipal
+from domain.secrets import MACHINE_KEY_PREFIX, USER_TOKEN_PREFIX, digest, new_secret
+
+# Recording every use would turn each read into a write; a minute's precision is plenty.
+LAST_USED_PRECISION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: ApiToken
+    secret: str  # shown once, never stored
+
+
+async def authenticate(ctx: DomainContext, credential: str) -> Principal:
+    credential = credential.strip()
+    if credential.startswith(MACHINE_KEY_PREFIX):
+        return await _authenticate_machine(ctx, credential)
+    if not credential.startswith(USER_TOKEN_PREFIX):
+        raise AuthenticationFailed(
+            ErrorCode.UNAUTHENTICATED, "the bearer credential is not a DeskFleet token"
+        )
+    now = ctx.clock.now()
+    async with ctx.db.read() as session:
+        row = (
+            await session.exec(
+                select(ApiToken, User)
+                .join(User, col(User.id) == col(ApiToken.user_id))
+                .where(ApiToken.secret_hash == digest(credential))
+            )
+        ).first()
+    if row is None or row[0].revoked_at is not None:
+        raise AuthenticationFailed(ErrorCode.UNAUTHENTICATED, "the token is unknown or revoked")
+    token, user = row
+    if not user.active:
+        raise AuthenticationFailed(ErrorCode.USER_DEACTIVATED, "this user is deactivated")
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_PRECISION:
+        async with ctx.db.write() as session:
+            await session.exec(
+                update(ApiToken).where(col(ApiToken.id) == token.id).values(last_used_at=now)
+            )
+    return UserPrincipal(user_id=user.id, token_id=token.id, is_admin=user.is_admin)
+
+
+async def _authenticate_machine(ctx: DomainContext, key: str) -> MachinePrincipal:
+    async with ctx.db.read() as session:
+        machine = (
+            await session.exec(select(Machine).where(Machine.key_hash == digest(key)))
+        ).first()
+    if machine is None:
+        raise AuthenticationFailed(
+            ErrorCode.UNAUTHENTICATED, "the machine key is unknown or was rotated"
+        )
+    return MachinePrincipal(
+        machine_id=machine.id,
+        environment_id=machine.environment_id,
+        key_expired=machine.key_expires_at <= ctx.clock.now(),
+    )
+
+
+def _require_installation_admin(user: UserPrincipal) -> None:
+    if not user.is_admin:
+        raise PermissionDenied(ErrorCode.NOT_ADMIN, "only DeskFleet administrators can do this")
+
+
+async def create_user(
+    ctx: DomainContext,
+    principal: Principal,
+    *,
+    display_name: str,
+    email: str,
+    attended_licence: bool = False,
+    is_admin: bool = False,
+) -> User:
+    caller = require_user(principal)
+    _require_installation_admin(caller)
+    display_name = validation.name(display_name, field="displayName", max_length=200)
+    email = validation.email(email)
+    async with ctx.db.write() as session:
+        taken = (await session.exec(select(User.id).where(User.email == email))).first()
+        if taken is not None:
+            raise Conflict(ErrorCode.EMAIL_TAKEN, f"a user with email {email!r} already exists")
+        user = User(
+            display_name=display_name,
+            email=email,
+            attended_licence=attended_licence,
+            is_admin=is_admin,
+            created_at=ctx.clock.now(),
+        )
+        session.add(user)
+    return user
+
+
+async def update_user(
+    ctx: DomainContext,
+    principal: Principal,
+    user_id: str,
+    *,
+    display_name: str | None = None,
+    attended_licence: bool | None = None,
+) -> User:
+    caller = require_user(principal)
+    _require_installation_admin(caller)
+    user_id = validation.ident(user_id, field="userId")
+    if display_name is not None:
+        display_name = validation.name(display_name, field="displayName", max_length=200)
+    async with ctx.db.write() as session:
+        user = await session.get(User, user_id)
+        if user is None:
+            raise NotFound("user", user_id)
+        if display_name is not None:
+            user.display_name = display_name
+        if attended_licence is not None:
+            user.attended_licence = attended_licence
+        session.add(user)
+    return user
+
+
+async def issue_token(
+    ctx: DomainContext, principal: Principal, *, name: str, user_id: str | None = None
+) -> IssuedToken:
+    """A user mints tokens for themself; administrators may mint one for anyone."""
+    caller = require_user(principal)
+    name = validation.name(name, field="name", max_length=200)
+    target_id = caller.user_id if user_id is None else validation.ident(user_id, field="userId")
+    if target_id != caller.user_id:
+        _require_installation_admin(caller)
+    async with ctx.db.write() as session:
+        user = await session.get(User, target_id)
+        if user is None:
+            raise NotFound("user", target_id)
+        return add_token(ctx, session, user, name)
+
+
+def add_token(ctx: DomainContext, session: AsyncSession, user: User, name: str) -> IssuedToken:
+    secret = new_secret(USER_TOKEN_PREFIX)
+    token = ApiToken(
+        user_id=user.id,
+        name=name,
+        prefix=secret[:8],
+        secret_hash=digest(secret),
+        created_at=ctx.clock.now(),
+    )
+    session.add(token)
+    return IssuedToken(token=token, secret=secret)
+
+
+async def revoke_token(ctx: DomainContext, principal: Principal, token_id: str) -> ApiToken:
+    caller = require_user(principal)
+    token_id = validation.ident(token_id, field="tokenId")
+    async with ctx.db.write() as session:
+        token = await session.get(ApiToken, token_id)
+        if token is None or (token.user_id != caller.user_id and not caller.is_admin):
+            raise NotFound("token", token_id)
+        if token.revoked_at is not None:
+            raise Conflict(ErrorCode.ALREADY_IN_STATE, "the token is already revoked")
+        token.revoked_at = ctx.clock.now()
+        session.add(token)
+    return token
+
+
+async def list_tokens(ctx: DomainContext, principal: Principal) -> list[ApiToken]:
+    caller = require_user(principal)
+    async with ctx.db.read() as session:
+        rows = await session.exec(
+            select(ApiToken)
+            .where(ApiToken.user_id == caller.user_id)
+            .order_by(col(ApiToken.created_at), col(ApiToken.id))
+        )
+        return list(rows.all())
+
+
+async def get_user(ctx: DomainContext, principal: Principal, user_id: str) -> User:
+    require_user(principal)
+    user_id = validation.ident(user_id, field="userId")
+    async with ctx.db.read() as session:
+        user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound("user", user_id)
+    return user
+
+
+async def users_by_ids(ctx: DomainContext, ids: list[str]) -> list[User | None]:
+    async with ctx.db.read() as session:
+        rows = await session.exec(select(User).where(col(User.id).in_(ids)))
+        found = {u.id: u for u in rows.all()}
+    return [found.get(i) for i in ids]
+
+
+async def current_user(ctx: DomainContext, principal: Principal) -> User:
+    caller = require_user(principal)
+    async with ctx.db.read() as session:
+        user = await session.get(User, caller.user_id)
+    if user is None:
+        raise NotFound("user", caller.user_id)
+    return user

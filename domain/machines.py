@@ -1,0 +1,378 @@
+"""The machine registry: registration gates (R1-R5), heartbeats and status (R9), edits, deletion,
+moving between environments (R6) and key rotation (R10)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, and_, false, func, or_, true, tuple_
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from domain import validation
+from domain.access import (
+    admin_environment_ids,
+    authorize_machine,
+    authorize_registration,
+    machine_access_levels,
+    require_machine,
+    require_user,
+)
+from domain.context import DomainContext
+from domain.errors import Conflict, ErrorCode, NotFound, RuleViolation
+from domain.models import Environment, EnvironmentKind, Machine, MachineStatus, Share
+from domain.pagination import Page, decode_cursor, encode_cursor, page_size
+from domain.permissions import AccessLevel, Action
+from domain.principals import Principal, UserPrincipal
+from domain.secrets import MACHINE_KEY_PREFIX, digest, new_secret
+from domain.versions import MIN_FLOW_EXTENSIONS, MIN_MACHINE_RUNTIME, Version
+
+_HOME_EDITION = re.compile(r"\bwindows\s*1[01]\b.*\bhome\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class RegisteredMachine:
+    machine: Machine
+    machine_key: str  # shown once (R5)
+
+
+@dataclass(frozen=True)
+class MachineFilter:
+    environment_id: str | None = None
+    group_id: str | None = None
+    status: MachineStatus | None = None
+    maintenance: bool | None = None
+    text: str | None = None
+
+
+def status_of(machine: Machine, now: datetime, timeout_seconds: float) -> MachineStatus:
+    """R9: connected while heartbeats arrive, disconnected after the configured silence."""
+    seen = machine.last_heartbeat_at
+    if seen is not None and now - seen <= timedelta(seconds=timeout_seconds):
+        return MachineStatus.CONNECTED
+    return MachineStatus.DISCONNECTED
+
+
+def key_action_required(machine: Machine, now: datetime) -> bool:
+    """R10: a rotation is pending or the key has expired."""
+    return machine.key_rotation_pending or machine.key_expires_at <= now
+
+
+def check_environment_accepts_machines(environment: Environment) -> None:
+    if environment.kind is EnvironmentKind.TEAMS:
+        raise RuleViolation(
+            ErrorCode.TEAMS_ENVIRONMENT,
+            f"machines cannot be registered in Teams environment {environment.name!r}",
+            rule="R1",
+        )
+    if Version.parse(environment.flow_extensions_version) < Version.parse(MIN_FLOW_EXTENSIONS):
+        raise RuleViolation(
+            ErrorCode.FLOW_EXTENSIONS_TOO_OLD,
+            f"environment {environment.name!r} has flow extensions "
+            f"{environment.flow_extensions_version}; machine management needs "
+            f"{MIN_FLOW_EXTENSIONS} or later",
+            rule="R2",
+        )
+
+
+def check_runtime(runtime_version: Version, os_edition: str) -> None:
+    if runtime_version < Version.parse(MIN_MACHINE_RUNTIME):
+        raise RuleViolation(
+            ErrorCode.RUNTIME_TOO_OLD,
+            f"machine runtime {runtime_version} is too old: direct connectivity needs "
+            f"{MIN_MACHINE_RUNTIME} or later",
+            rule="R2",
+        )
+    if _HOME_EDITION.search(os_edition):
+        raise RuleViolation(
+            ErrorCode.HOME_EDITION,
+            f"{os_edition!r} is a Home edition: Windows 10 Home and Windows 11 Home cannot be registered",
+            rule="R3",
+        )
+
+
+async def _name_taken(
+    session: AsyncSession, environment_id: str, name: str, *, other_than: str | None = None
+) -> bool:
+    stmt = select(Machine.id).where(Machine.environment_id == environment_id, Machine.name == name)
+    if other_than is not None:
+        stmt = stmt.where(Machine.id != other_than)
+    return (await session.exec(stmt)).first() is not None
+
+
+def _name_taken_error(name: str) -> Conflict:
+    return Conflict(
+        ErrorCode.NAME_TAKEN, f"a machine named {name!r} already exists in this environment"
+    )
+
+
+async def register_machine(
+    ctx: DomainContext,
+    principal: Principal,
+    *,
+    environment_id: str,
+    name: str,
+    runtime_version: str,
+    os_edition: str,
+    description: str = "",
+) -> RegisteredMachine:
+    user = require_user(principal)
+    environment_id = validation.ident(environment_id, field="environmentId")
+    name = validation.name(name)
+    description = validation.text(description)
+    os_edition = validation.name(os_edition, field="osEdition")
+    version = Version.parse(runtime_version, field="runtimeVersion")
+    now = ctx.clock.now()
+    async with ctx.db.write() as session:
+        environment = await authorize_registration(session, user, environment_id)
+        check_environment_accepts_machines(environment)
+        check_runtime(version, os_edition)
+        if await _name_taken(session, environment_id, name):
+            raise _name_taken_error(name)
+        key = new_secret(MACHINE_KEY_PREFIX)
+        machine = Machine(
+            environment_id=environment_id,
+            name=name,
+            description=description,
+            owner_id=user.user_id,
+            registered_by_id=user.user_id,
+            runtime_version=str(version),
+            os_edition=os_edition,
+            key_hash=digest(key),
+            key_expires_at=now + timedelta(days=ctx.settings.machine_key_lifetime_days),
+            created_at=now,
+        )
+        session.add(machine)
+    return RegisteredMachine(machine=machine, machine_key=key)
+
+
+@dataclass(frozen=True)
+class HeartbeatAck:
+    machine: Machine
+    key_action_required: bool
+
+
+async def heartbeat(
+    ctx: DomainContext, principal: Principal, *, runtime_version: str, os_edition: str
+) -> HeartbeatAck:
+    """The runtime says it is alive (R9). Its version is only taken after runs (R7)."""
+    caller = require_machine(principal)
+    Version.parse(runtime_version, field="runtimeVersion")
+    os_edition = validation.name(os_edition, field="osEdition")
+    now = ctx.clock.now()
+    async with ctx.db.write() as session:
+        machine = await session.get(Machine, caller.machine_id)
+        if machine is None:
+            raise NotFound("machine", caller.machine_id)
+        machine.last_heartbeat_at = now
+        machine.os_edition = os_edition
+        session.add(machine)
+    return HeartbeatAck(machine=machine, key_action_required=key_action_required(machine, now))
+
+
+async def get_machine(ctx: DomainContext, principal: Principal, machine_id: str) -> Machine:
+    user = require_user(principal)
+    machine_id = validation.ident(machine_id, field="id")
+    async with ctx.db.read() as session:
+        return await authorize_machine(session, user, machine_id, Action.RUN)
+
+
+async def get_own_machine(ctx: DomainContext, principal: Principal) -> Machine:
+    caller = require_machine(principal)
+    async with ctx.db.read() as session:
+        machine = await session.get(Machine, caller.machine_id)
+    if machine is None:
+        raise NotFound("machine", caller.machine_id)
+    return machine
+
+
+def _visible(user: UserPrincipal, admin_of: set[str] | None) -> ColumnElement[bool]:
+    if admin_of is None:
+        return true()
+    shared = select(Share.machine_id).where(
+        Share.user_id == user.user_id, col(Share.machine_id).is_not(None)
+    )
+    return or_(
+        col(Machine.environment_id).in_(admin_of) if admin_of else false(),
+        col(Machine.owner_id) == user.user_id,
+        col(Machine.id).in_(shared),
+    )
+
+
+def _filtered(flt: MachineFilter, now: datetime, timeout: float) -> list[ColumnElement[bool]]:
+    clauses: list[ColumnElement[bool]] = []
+    if flt.environment_id is not None:
+        clauses.append(col(Machine.environment_id) == flt.environment_id)
+    if flt.group_id is not None:
+        clauses.append(col(Machine.group_id) == flt.group_id)
+    if flt.maintenance is not None:
+        clauses.append(col(Machine.maintenance) == flt.maintenance)
+    if flt.status is not None:
+        fresh = col(Machine.last_heartbeat_at) >= now - timedelta(seconds=timeout)
+        clauses.append(
+            fresh
+            if flt.status is MachineStatus.CONNECTED
+            else or_(col(Machine.last_heartbeat_at).is_(None), ~fresh)
+        )
+    if flt.text:
+        needle = "%" + flt.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        clauses.append(
+            or_(
+                col(Machine.name).ilike(needle, escape="\\"),
+                col(Machine.description).ilike(needle, escape="\\"),
+            )
+        )
+    return clauses
+
+
+async def list_machines(
+    ctx: DomainContext,
+    principal: Principal,
+    flt: MachineFilter,
+    *,
+    first: int,
+    after: str | None = None,
+) -> Page[Machine]:
+    """R8: the machines the caller may see, by name."""
+    user = require_user(principal)
+    first = page_size(first, ctx.settings.max_page_size)
+    if flt.text is not None:
+        flt = MachineFilter(**{**flt.__dict__, "text": validation.text(flt.text, field="text")})
+    for field_name in ("environment_id", "group_id"):
+        value = getattr(flt, field_name)
+        if value is not None:
+            validation.ident(value, field=field_name)
+    key = decode_cursor(after, 2) if after else None
+    now = ctx.clock.now()
+    async with ctx.db.read() as session:
+        admin_of = await admin_environment_ids(session, user)
+        where = and_(
+            _visible(user, admin_of),
+            *_filtered(flt, now, ctx.settings.heartbeat_timeout_seconds),
+        )
+        total = (await session.exec(select(func.count()).select_from(Machine).where(where))).one()
+        stmt = select(Machine).where(where)
+        if key is not None:
+            stmt = stmt.where(tuple_(col(Machine.name), col(Machine.id)) > tuple_(*key))
+        stmt = stmt.order_by(col(Machine.name), col(Machine.id)).limit(first + 1)
+        rows = list((await session.exec(stmt)).all())
+    items = rows[:first]
+    return Page(
+        items=items,
+        cursors=[encode_cursor(m.name, m.id) for m in items],
+        has_next_page=len(rows) > first,
+        total_count=total,
+    )
+
+
+async def update_machine(
+    ctx: DomainContext,
+    principal: Principal,
+    machine_id: str,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+) -> Machine:
+    user = require_user(principal)
+    machine_id = validation.ident(machine_id, field="id")
+    if name is not None:
+        name = validation.name(name)
+    if description is not None:
+        description = validation.text(description)
+    async with ctx.db.write() as session:
+        machine = await authorize_machine(session, user, machine_id, Action.EDIT)
+        if name is not None and name != machine.name:
+            if await _name_taken(session, machine.environment_id, name, other_than=machine.id):
+                raise _name_taken_error(name)
+            machine.name = name
+        if description is not None:
+            machine.description = description
+        session.add(machine)
+    return machine
+
+
+async def delete_machine(ctx: DomainContext, principal: Principal, machine_id: str) -> Machine:
+    """Only from the portal side: a machine key can never delete its machine (R5)."""
+    user = require_user(principal)
+    machine_id = validation.ident(machine_id, field="id")
+    async with ctx.db.write() as session:
+        machine = await authorize_machine(session, user, machine_id, Action.DELETE)
+        await session.delete(machine)
+    return machine
+
+
+async def change_machine_environment(
+    ctx: DomainContext, principal: Principal, machine_id: str, environment_id: str
+) -> Machine:
+    """R6: one environment at a time; moving takes the machine out of its group."""
+    user = require_user(principal)
+    machine_id = validation.ident(machine_id, field="id")
+    environment_id = validation.ident(environment_id, field="environmentId")
+    async with ctx.db.write() as session:
+        machine = await authorize_machine(session, user, machine_id, Action.EDIT)
+        if machine.environment_id == environment_id:
+            raise Conflict(
+                ErrorCode.SAME_ENVIRONMENT, "the machine already runs in that environment"
+            )
+        target = await authorize_registration(session, user, environment_id)
+        check_environment_accepts_machines(target)
+        if await _name_taken(session, environment_id, machine.name):
+            raise _name_taken_error(machine.name)
+        machine.environment_id = environment_id
+        machine.group_id = None
+        session.add(machine)
+    return machine
+
+
+async def rotate_machine_key(ctx: DomainContext, principal: Principal, machine_id: str) -> Machine:
+    """R10: ask the runtime to take a new key; maintenance is off until it has."""
+    user = require_user(principal)
+    machine_id = validation.ident(machine_id, field="id")
+    async with ctx.db.write() as session:
+        machine = await authorize_machine(session, user, machine_id, Action.EDIT)
+        machine.key_rotation_pending = True
+        machine.maintenance = False
+        session.add(machine)
+    return machine
+
+
+async def complete_key_rotation(ctx: DomainContext, principal: Principal) -> RegisteredMachine:
+    """The runtime swaps its key (pending rotation or expired key); the old key stops working."""
+    caller = require_machine(principal)
+    now = ctx.clock.now()
+    async with ctx.db.write() as session:
+        machine = await session.get(Machine, caller.machine_id)
+        if machine is None:
+            raise NotFound("machine", caller.machine_id)
+        key = new_secret(MACHINE_KEY_PREFIX)
+        machine.key_hash = digest(key)
+        machine.key_rotation_pending = False
+        machine.key_expires_at = now + timedelta(days=ctx.settings.machine_key_lifetime_days)
+        session.add(machine)
+    return RegisteredMachine(machine=machine, machine_key=key)
+
+
+@dataclass(frozen=True)
+class RunCounts:
+    running: int = 0
+    queued: int = 0
+
+
+async def run_counts(ctx: DomainContext, machine_ids: list[str]) -> list[RunCounts]:
+    """R8's running and queued counts per machine.
+
+    Runs do not exist yet (they arrive with the dispatcher), so every machine has none.
+    """
+    return [RunCounts() for _ in machine_ids]
+
+
+async def access_levels(
+    ctx: DomainContext, user: UserPrincipal | None, machines: list[Machine]
+) -> list[AccessLevel | None]:
+    if user is None:
+        return [None for _ in machines]
+    async with ctx.db.read() as session:
+        levels = await machine_access_levels(session, user, machines)
+    return [levels.get(m.id) for m in machines]

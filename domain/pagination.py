@@ -1,0 +1,50 @@
+"""Cursor pagination over a stable order (name, id): pages never skip or repeat rows."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from domain.errors import ErrorCode, ValidationFailed
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    cursors: list[str]
+    has_next_page: bool
+    total_count: int
+
+    @property
+    def end_cursor(self) -> str | None:
+        return self.cursors[-1] if self.cursors else None
+
+
+def encode_cursor(*key: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode()
+
+
+def decode_cursor(cursor: str, parts: int) -> tuple[str, ...]:
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, UnicodeDecodeError):
+        key = None
+    if not isinstance(key, list) or len(key) != parts or not all(isinstance(k, str) for k in key):
+        raise ValidationFailed(
+            ErrorCode.INVALID_CURSOR, "the cursor 'after' is not one this API issued", field="after"
+        )
+    return tuple(key)
+
+
+def page_size(first: int, maximum: int) -> int:
+    if first < 0 or first > maximum:
+        raise ValidationFailed(
+            ErrorCode.PAGE_TOO_LARGE,
+            f"first must be between 0 and {maximum}, got {first}",
+            field="first",
+        )
+    return first

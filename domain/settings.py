@@ -1,0 +1,29 @@
+"""Settings shared by the server, the CLI and the tests (environment variables ``DESKFLEET_*``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DESKFLEET_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    database_url: str = "sqlite:///deskfleet.db"
+    broadcast_url: str = "memory://"
+    # Where the embedded default keeps the key that encrypts connection passwords: outside the DB.
+    secret_key_file: Path = Path("deskfleet.secret")
+    production: bool = False
+
+    heartbeat_timeout_seconds: float = Field(default=120.0, gt=0)  # R9
+    machine_key_lifetime_days: int = Field(default=365, gt=0)  # R10
+    group_machine_limit: int = Field(default=50, gt=0)  # R11
+
+    max_page_size: int = Field(default=100, gt=0)
+    max_query_depth: int = Field(default=10, gt=0)
+    parser_cache_size: int = Field(default=256, gt=0)
+    validation_cache_size: int = Field(default=256, gt=0)
