@@ -1,4 +1,4 @@
-"""What every use case needs: the database, the settings and the clock."""
+"""What every use case needs: the database, the settings, the clock and the event bus."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from domain.clock import Clock, SystemClock
 from domain.db import Database
+from domain.events import EventBus, LocalEventBus
 from domain.settings import Settings
 
 
@@ -14,3 +15,4 @@ class DomainContext:
     db: Database
     settings: Settings
     clock: Clock = field(default_factory=SystemClock)
+    events: EventBus = field(default_factory=LocalEventBus)
