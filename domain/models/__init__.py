@@ -1,17 +1,42 @@
 """All tables, imported in one place so Alembic and the metadata see every one."""
 
+from domain.models.connections import Connection, Connectivity, DesktopFlow, Gateway
 from domain.models.environments import Environment, EnvironmentKind
 from domain.models.identity import ApiToken, RoleAssignment, User
 from domain.models.machines import Machine, MachineGroup, MachineStatus, Share
+from domain.models.runs import (
+    PRIORITY_RANK,
+    TERMINAL_STATUSES,
+    FlowRun,
+    MachineCommand,
+    RunMode,
+    RunPriority,
+    RunStatus,
+    SessionState,
+    UserSession,
+)
 
 __all__ = [
+    "PRIORITY_RANK",
+    "TERMINAL_STATUSES",
     "ApiToken",
+    "Connection",
+    "Connectivity",
+    "DesktopFlow",
     "Environment",
     "EnvironmentKind",
+    "FlowRun",
+    "Gateway",
     "Machine",
+    "MachineCommand",
     "MachineGroup",
     "MachineStatus",
     "RoleAssignment",
+    "RunMode",
+    "RunPriority",
+    "RunStatus",
+    "SessionState",
     "Share",
     "User",
+    "UserSession",
 ]
