@@ -22,6 +22,7 @@ from domain.access import (
 )
 from domain.context import DomainContext
 from domain.errors import Conflict, ErrorCode, NotFound, RuleViolation
+from domain.events import MachineChanged, emit
 from domain.models import Environment, EnvironmentKind, Machine, MachineStatus, Share
 from domain.pagination import Page, decode_cursor, encode_cursor, page_size
 from domain.permissions import AccessLevel, Action
@@ -145,6 +146,7 @@ async def register_machine(
             created_at=now,
         )
         session.add(machine)
+        emit(ctx.events, session, MachineChanged(machine.id, environment_id))
     return RegisteredMachine(machine=machine, machine_key=key)
 
 
@@ -166,9 +168,12 @@ async def heartbeat(
         machine = await session.get(Machine, caller.machine_id)
         if machine is None:
             raise NotFound("machine", caller.machine_id)
+        was = status_of(machine, now, ctx.settings.heartbeat_timeout_seconds)
         machine.last_heartbeat_at = now
         machine.os_edition = os_edition
         session.add(machine)
+        if was is not MachineStatus.CONNECTED:
+            emit(ctx.events, session, MachineChanged(machine.id, machine.environment_id))
     return HeartbeatAck(machine=machine, key_action_required=key_action_required(machine, now))
 
 
@@ -290,6 +295,7 @@ async def update_machine(
         if description is not None:
             machine.description = description
         session.add(machine)
+        emit(ctx.events, session, MachineChanged(machine.id, machine.environment_id))
     return machine
 
 
@@ -300,6 +306,7 @@ async def delete_machine(ctx: DomainContext, principal: Principal, machine_id: s
     async with ctx.db.write() as session:
         machine = await authorize_machine(session, user, machine_id, Action.DELETE)
         await session.delete(machine)
+        emit(ctx.events, session, MachineChanged(machine.id, machine.environment_id))
     return machine
 
 
@@ -320,9 +327,12 @@ async def change_machine_environment(
         check_environment_accepts_machines(target)
         if await _name_taken(session, environment_id, machine.name):
             raise _name_taken_error(machine.name)
+        previous_environment_id = machine.environment_id
         machine.environment_id = environment_id
         machine.group_id = None
         session.add(machine)
+        emit(ctx.events, session, MachineChanged(machine.id, previous_environment_id))
+        emit(ctx.events, session, MachineChanged(machine.id, environment_id))
     return machine
 
 
@@ -335,6 +345,7 @@ async def rotate_machine_key(ctx: DomainContext, principal: Principal, machine_i
         machine.key_rotation_pending = True
         machine.maintenance = False
         session.add(machine)
+        emit(ctx.events, session, MachineChanged(machine.id, machine.environment_id))
     return machine
 
 
@@ -351,6 +362,7 @@ async def complete_key_rotation(ctx: DomainContext, principal: Principal) -> Reg
         machine.key_rotation_pending = False
         machine.key_expires_at = now + timedelta(days=ctx.settings.machine_key_lifetime_days)
         session.add(machine)
+        emit(ctx.events, session, MachineChanged(machine.id, machine.environment_id))
     return RegisteredMachine(machine=machine, machine_key=key)
 
 
