@@ -1,0 +1,152 @@
+"""Bad input gets a clear typed error naming what is wrong, and changes nothing."""
+
+import uuid
+
+import pytest
+
+from tests.graphql import GOOD_EDITION, GOOD_RUNTIME, REGISTER_MACHINE, Fleet, GraphQLClient
+
+pytestmark = pytest.mark.asyncio
+
+
+async def machine_count(fleet: Fleet) -> int:
+    data = await fleet.api.data("{ machines(first: 1) { totalCount } }", token=fleet.admin_token)
+    return data["machines"]["totalCount"]
+
+
+async def register(fleet: Fleet, token: str, **overrides: str) -> dict:
+    values = {
+        "environmentId": fleet.environment_id,
+        "name": "bot",
+        "runtimeVersion": GOOD_RUNTIME,
+        "osEdition": GOOD_EDITION,
+        **overrides,
+    }
+    result = await fleet.api.execute(REGISTER_MACHINE + " ", {"input": values}, token=token)
+    assert "errors" not in result, result
+    return result["data"]["registerMachine"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "code"),
+    [
+        ("name", "", "INVALID_NAME"),
+        ("name", "   ", "INVALID_NAME"),
+        ("name", "x" * 10_000, "INVALID_NAME"),
+        ("name", "bad\x00name", "INVALID_NAME"),
+        ("description", "d" * 10_000, "INVALID_TEXT"),
+        ("runtimeVersion", "2.x", "INVALID_VERSION"),
+        ("runtimeVersion", "", "INVALID_VERSION"),
+        ("runtimeVersion", "1.2.3.4.5", "INVALID_VERSION"),
+        ("runtimeVersion", "-2.9", "INVALID_VERSION"),
+        ("runtimeVersion", "2..9", "INVALID_VERSION"),
+        ("osEdition", "", "INVALID_NAME"),
+        ("environmentId", "not-an-id", "INVALID_ID"),
+    ],
+)
+async def test_registration_input_refused_with_field_named(
+    fleet: Fleet, field: str, value: str, code: str
+) -> None:
+    owner = await fleet.person("MACHINE_OWNER")
+
+    result = await register(fleet, owner.token, **{field: value})
+
+    assert result["__typename"] == "ValidationError"
+    assert result["code"] == code
+    assert field in result["message"] or field.lower() in result["message"].lower()
+    assert await machine_count(fleet) == 0
+
+
+async def test_registration_in_unknown_environment_is_not_found(fleet: Fleet) -> None:
+    owner = await fleet.person("MACHINE_OWNER")
+
+    result = await register(fleet, owner.token, environmentId=str(uuid.uuid4()))
+
+    assert result["__typename"] == "NotFoundError"
+    assert await machine_count(fleet) == 0
+
+
+@pytest.mark.parametrize("version", ["2.x", "", "1.2.3.4.5", "1.2.4.1 "])
+async def test_environment_versions_validated(fleet: Fleet, version: str) -> None:
+    result = await fleet.api.data(
+        """mutation($v: String!) { createEnvironment(input: {name: "E", kind: SANDBOX,
+            flowExtensionsVersion: $v}) { __typename ... on UserError { code } } }""",
+        {"v": version},
+        token=fleet.admin_token,
+    )
+    outcome = result["createEnvironment"]
+    if version.strip() == "1.2.4.1":  # surrounding blanks are trimmed, not an error
+        assert outcome == {"__typename": "EnvironmentPayload"}
+    else:
+        assert outcome == {"__typename": "ValidationError", "code": "INVALID_VERSION"}
+        envs = await fleet.api.data("{ environments { name } }", token=fleet.admin_token)
+        assert [e["name"] for e in envs["environments"]] == ["Default"]
+
+
+async def test_unknown_and_malformed_ids(fleet: Fleet, api: GraphQLClient) -> None:
+    owner = await fleet.person("MACHINE_OWNER")
+
+    unknown = await api.data(
+        "query($id: ID!) { machine(id: $id) { id } }", {"id": str(uuid.uuid4())}, token=owner.token
+    )
+    malformed = await api.execute(
+        '{ machine(id: "42; DROP TABLE machines") { id } }', token=owner.token
+    )
+    update = await api.data(
+        """mutation($id: ID!) { updateMachine(input: {id: $id, name: "n"}) {
+            __typename ... on UserError { code } } }""",
+        {"id": str(uuid.uuid4())},
+        token=owner.token,
+    )
+
+    assert unknown["machine"] is None
+    assert malformed["errors"][0]["extensions"]["code"] == "INVALID_ID"
+    assert update["updateMachine"] == {"__typename": "NotFoundError", "code": "NOT_FOUND"}
+
+
+async def test_edit_with_bad_name_changes_nothing(fleet: Fleet, api: GraphQLClient) -> None:
+    owner = await fleet.person("MACHINE_OWNER")
+    bot = await fleet.machine(owner, "bot")
+
+    result = await api.data(
+        """mutation($id: ID!, $name: String!) { updateMachine(input: {id: $id, name: $name,
+            description: "changed"}) { __typename ... on UserError { code } } }""",
+        {"id": bot.id, "name": "x" * 10_000},
+        token=owner.token,
+    )
+
+    assert result["updateMachine"] == {"__typename": "ValidationError", "code": "INVALID_NAME"}
+    after = await api.data(
+        "query($id: ID!) { machine(id: $id) { name description } }",
+        {"id": bot.id},
+        token=owner.token,
+    )
+    assert after["machine"] == {"name": "bot", "description": ""}
+
+
+@pytest.mark.parametrize(("first", "ok"), [(100, True), (101, False), (-1, False)])
+async def test_page_size_is_at_most_100(
+    fleet: Fleet, api: GraphQLClient, first: int, ok: bool
+) -> None:
+    result = await api.execute(
+        "query($n: Int!) { machines(first: $n) { totalCount } }",
+        {"n": first},
+        token=fleet.admin_token,
+    )
+    if ok:
+        assert result["data"]["machines"]["totalCount"] == 0
+    else:
+        assert result["errors"][0]["extensions"]["code"] == "PAGE_TOO_LARGE"
+
+
+async def test_forged_cursor_is_refused(fleet: Fleet, api: GraphQLClient) -> None:
+    result = await api.execute(
+        '{ machines(first: 5, after: "bm90LWEtY3Vyc29y") { totalCount } }', token=fleet.admin_token
+    )
+    assert result["errors"][0]["extensions"]["code"] == "INVALID_CURSOR"
+
+
+async def test_unexpected_errors_are_masked(api: GraphQLClient) -> None:
+    # A syntactically broken document is a validation error, reported plainly...
+    broken = await api.execute("{ machines(first: ", token=None)
+    assert broken["errors"][0]["message"].startswith("Syntax Error")
