@@ -3,7 +3,9 @@
 import uuid
 
 import pytest
+from sqlalchemy import text
 
+from domain.context import DomainContext
 from tests.graphql import GOOD_EDITION, GOOD_RUNTIME, REGISTER_MACHINE, Fleet, GraphQLClient
 
 pytestmark = pytest.mark.asyncio
@@ -146,7 +148,21 @@ async def test_forged_cursor_is_refused(fleet: Fleet, api: GraphQLClient) -> Non
     assert result["errors"][0]["extensions"]["code"] == "INVALID_CURSOR"
 
 
-async def test_unexpected_errors_are_masked(api: GraphQLClient) -> None:
-    # A syntactically broken document is a validation error, reported plainly...
+async def test_syntax_errors_are_reported_plainly(api: GraphQLClient) -> None:
     broken = await api.execute("{ machines(first: ", token=None)
     assert broken["errors"][0]["message"].startswith("Syntax Error")
+
+
+async def test_unexpected_errors_are_masked(
+    fleet: Fleet, api: GraphQLClient, domain: DomainContext
+) -> None:
+    # A real fault, not a mock: the machines table disappears under the running app.
+    async with domain.db.write() as session:
+        await session.exec(text("ALTER TABLE machines RENAME TO machines_gone"))  # type: ignore[call-overload]
+
+    result = await api.execute("{ machines(first: 5) { totalCount } }", token=fleet.admin_token)
+
+    assert result["errors"][0]["message"] == "Unexpected error."
+    leaked = str(result).lower()
+    assert "no such table" not in leaked and "does not exist" not in leaked
+    assert "sqlalchemy" not in leaked and "traceback" not in leaked
