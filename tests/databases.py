@@ -68,6 +68,17 @@ class TestDatabases:
         shutil.copyfile(self.workdir / "template.db", target)
         return f"sqlite:///{target}"
 
+    async def empty(self) -> str:
+        """A PostgreSQL database with no schema at all."""
+        assert POSTGRES_URL, "empty() is for PostgreSQL"
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        admin = await asyncpg.connect(_dsn(POSTGRES_URL, "postgres"))
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await admin.close()
+        return _dsn(POSTGRES_URL, name)
+
     async def drop(self, url: str) -> None:
         if POSTGRES_URL:
             name = make_url(url).database
