@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import os
-import re
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,67 +11,9 @@ import httpx
 import pytest
 
 from tests.databases import POSTGRES_URL
+from tests.e2e.server import DESKFLEET, ROOT, TOKEN, Served, free_port
 
 pytestmark = pytest.mark.e2e
-
-DESKFLEET = [sys.executable, "-m", "api.cli"]
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Served:
-    def __init__(self, workdir: Path, *args: str, env: dict[str, str] | None = None) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = workdir / f"serve-{self.port}.log"
-        self.process = subprocess.Popen(
-            [*DESKFLEET, "serve", "--port", str(self.port), *args],
-            cwd=workdir,
-            stdout=self.log.open("w"),
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
-        )
-
-    def output(self) -> str:
-        return self.log.read_text()
-
-    def wait_ready(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"server exited early:\n{self.output()}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"server not ready in {timeout}s:\n{self.output()}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-    def graphql(self, query: str, token: str | None, variables: dict | None = None) -> dict:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        response = httpx.post(
-            f"{self.url}/graphql",
-            json={"query": query, "variables": variables or {}},
-            headers=headers,
-            timeout=10,
-        )
-        assert response.status_code == 200, response.text
-        return response.json()
 
 
 @pytest.fixture
@@ -91,9 +29,6 @@ def served(workdir: Path) -> Iterator[Served]:
         yield server
     finally:
         server.stop()
-
-
-TOKEN = re.compile(r"Admin token \(shown once, keep it safe\): (dfu_\S+)")
 
 
 def test_first_run_prints_a_token_that_authenticates(served: Served, workdir: Path) -> None:

@@ -1,0 +1,45 @@
+"""The examples in examples/ run as a user would run them, against a live server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.server import ROOT, Served, first_run_token
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    server = Served(tmp_path)
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+def run_example(script: str, served: Served, *args: str) -> subprocess.CompletedProcess[str]:
+    token = first_run_token(served)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "examples" / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "DESKFLEET_URL": f"{served.url}/graphql", "DESKFLEET_TOKEN": token},
+    )
+
+
+def test_register_and_list(served: Served) -> None:
+    result = run_example("register_and_list.py", served, "example-bot")
+
+    assert result.returncode == 0, result.stderr
+    assert "machine key (shown once): dfm_" in result.stdout
+    assert "example-bot" in result.stdout and "CONNECTED" in result.stdout
+    assert "1 machine(s)" in result.stdout
