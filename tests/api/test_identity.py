@@ -1,7 +1,10 @@
 """Users, tokens and credentials: bearer auth, revocation, and keys used in the wrong place."""
 
+from datetime import timedelta
+
 import pytest
 
+from domain.clock import ManualClock
 from tests.graphql import ISSUE_TOKEN, Fleet, GraphQLClient
 
 pytestmark = pytest.mark.asyncio
@@ -131,3 +134,40 @@ async def test_only_admins_create_users_and_environments(fleet: Fleet, api: Grap
     assert env["createEnvironment"] == {"__typename": "PermissionDeniedError", "code": "NOT_ADMIN"}
     envs = await api.data("{ environments { name } }", token=fleet.admin_token)
     assert [e["name"] for e in envs["environments"]] == ["Default"]
+
+
+async def test_token_records_when_it_was_last_used(
+    fleet: Fleet, api: GraphQLClient, clock: ManualClock
+) -> None:
+    person = await fleet.person()
+    before = (await api.data(ME, token=person.token))["me"]["tokens"]
+    clock.advance(timedelta(minutes=5))
+
+    await api.data("{ me { user { id } } }", token=person.token)
+    after = await api.data("{ me { tokens { lastUsedAt } } }", token=person.token)
+
+    assert before[0]["name"] == "tests"
+    assert after["me"]["tokens"][0]["lastUsedAt"].startswith(clock.now().date().isoformat())
+    assert after["me"]["tokens"][0]["lastUsedAt"] != before[0].get("lastUsedAt")
+
+
+async def test_admin_grants_the_attended_licence(fleet: Fleet, api: GraphQLClient) -> None:
+    person = await fleet.person()
+
+    result = await api.data(
+        """mutation($id: ID!) { updateUser(input: {id: $id, attendedLicence: true}) {
+            __typename ... on UserPayload { user { attendedLicence } } } }""",
+        {"id": person.id},
+        token=fleet.admin_token,
+    )
+    refused = await api.data(
+        """mutation($id: ID!) { updateUser(input: {id: $id, attendedLicence: false}) {
+            __typename } }""",
+        {"id": person.id},
+        token=person.token,
+    )
+
+    assert result["updateUser"]["user"] == {"attendedLicence": True}
+    assert refused["updateUser"]["__typename"] == "PermissionDeniedError"
+    me = await api.data("{ me { user { attendedLicence } } }", token=person.token)
+    assert me["me"]["user"]["attendedLicence"] is True
