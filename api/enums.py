@@ -3,8 +3,9 @@
 import strawberry
 
 from domain.errors import ErrorCode
+from domain.maintenance import MaintenanceLock
 from domain.models import EnvironmentKind, MachineStatus
-from domain.permissions import AccessLevel, Role
+from domain.permissions import AccessLevel, Action, Role
 
 ErrorCodeEnum = strawberry.enum(ErrorCode, name="ErrorCode")
 EnvironmentKindEnum = strawberry.enum(EnvironmentKind, name="EnvironmentKind")
@@ -13,3 +14,11 @@ AccessTypeEnum = strawberry.enum(
     AccessLevel, name="AccessType", description="What the caller holds on a machine or group."
 )
 RoleEnum = strawberry.enum(Role, name="SecurityRole")
+ActionEnum = strawberry.enum(
+    Action, name="ResourceAction", description="An action of R12 on a machine or group."
+)
+MaintenanceLockEnum = strawberry.enum(
+    MaintenanceLock,
+    name="MaintenanceLock",
+    description="Why the maintenance toggle is refused right now (R10, R18).",
+)

@@ -21,6 +21,7 @@ class UserType:
     display_name: str
     email: str
     active: bool
+    deactivated_at: datetime | None
     is_admin: bool
     attended_licence: bool
     created_at: datetime
@@ -32,6 +33,7 @@ class UserType:
             display_name=user.display_name,
             email=user.email,
             active=user.active,
+            deactivated_at=user.deactivated_at,
             is_admin=user.is_admin,
             attended_licence=user.attended_licence,
             created_at=user.created_at,
@@ -242,5 +244,33 @@ class IdentityMutation:
             return RoleGrantPayload(
                 user_id=strawberry.ID(grant.user_id), grant=RoleGrant.from_model(grant)
             )
+
+        return await attempt(run)
+
+    @strawberry.mutation(
+        description="Deactivate a user (R15): their tokens stop working and they can do nothing; "
+        "their shares stay listed, marked deactivated. DeskFleet administrators, or admins of "
+        "every environment where the user holds a role."
+    )
+    async def deactivate_user(
+        self, info: Info[Context, None], id: strawberry.ID
+    ) -> UpdateUserResult:
+        ctx = info.context
+
+        async def run() -> UserPayload:
+            user = await identity.deactivate_user(ctx.domain, ctx.principal, id)
+            return UserPayload(user=UserType.from_model(user))
+
+        return await attempt(run)
+
+    @strawberry.mutation(description="Reactivate a deactivated user (same rights as deactivating).")
+    async def reactivate_user(
+        self, info: Info[Context, None], id: strawberry.ID
+    ) -> UpdateUserResult:
+        ctx = info.context
+
+        async def run() -> UserPayload:
+            user = await identity.reactivate_user(ctx.domain, ctx.principal, id)
+            return UserPayload(user=UserType.from_model(user))
 
         return await attempt(run)

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 from strawberry.dataloader import DataLoader
 
-from domain import environments, groups, identity, machines
+from domain import environments, groups, identity, machines, maintenance, sharing
 from domain.context import DomainContext
 from domain.models import Environment, Machine, MachineGroup, User
-from domain.permissions import AccessLevel
+from domain.permissions import AccessLevel, Action
 from domain.principals import Principal, UserPrincipal
+
+
+T = TypeVar("T")
+R = TypeVar("R", Machine, MachineGroup)
 
 
 class Loaders:
@@ -30,3 +37,43 @@ class Loaders:
             load_fn=lambda ms: machines.access_levels(ctx, user, ms),
             cache_key_fn=lambda m: m.id,
         )
+        # Groups, sharing and maintenance (R11-R19).
+        self.machine_maintenance: DataLoader[Machine, maintenance.MachineMaintenance] = DataLoader(
+            load_fn=lambda ms: maintenance.machine_maintenance(ctx, ms), cache_key_fn=lambda m: m.id
+        )
+        self.group_state: DataLoader[MachineGroup, groups.GroupState] = DataLoader(
+            load_fn=lambda gs: groups.group_states(ctx, gs), cache_key_fn=lambda g: g.id
+        )
+        self.group_access: DataLoader[MachineGroup, AccessLevel | None] = by_resource(
+            sharing.access_types, ctx, user, sharing.GROUP
+        )
+        self.machine_access_lists: DataLoader[Machine, list[sharing.AccessEntry] | None] = (
+            by_resource(sharing.access_lists, ctx, user, sharing.MACHINE)
+        )
+        self.group_access_lists: DataLoader[MachineGroup, list[sharing.AccessEntry] | None] = (
+            by_resource(sharing.access_lists, ctx, user, sharing.GROUP)
+        )
+        self.machine_allowed: DataLoader[Machine, list[Action]] = by_resource(
+            sharing.allowed_actions, ctx, user, sharing.MACHINE
+        )
+        self.group_allowed: DataLoader[MachineGroup, list[Action]] = by_resource(
+            sharing.allowed_actions, ctx, user, sharing.GROUP
+        )
+        self.machine_deactivated_shares: DataLoader[Machine, bool] = by_resource(
+            sharing.deactivated_shares_for, ctx, user, sharing.MACHINE
+        )
+        self.group_deactivated_shares: DataLoader[MachineGroup, bool] = by_resource(
+            sharing.deactivated_shares_for, ctx, user, sharing.GROUP
+        )
+
+
+def by_resource(
+    fetch: Callable[
+        [DomainContext, UserPrincipal | None, sharing.ResourceKind, list[R]], Awaitable[list[T]]
+    ],
+    ctx: DomainContext,
+    user: UserPrincipal | None,
+    kind: sharing.ResourceKind,
+) -> DataLoader[R, T]:
+    """A loader keyed by machine or group rows (cached by id), batched into one ``fetch``."""
+    return DataLoader(load_fn=lambda rs: fetch(ctx, user, kind, rs), cache_key_fn=lambda r: r.id)

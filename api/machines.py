@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -14,8 +15,12 @@ from api.errors import attempt, lookup, payload, read
 from api.groups import MachineGroupType
 from api.identity import UserType
 from domain import machines
+from domain.maintenance import MaintenanceLock
 from domain.models import Machine, MachineStatus
-from domain.permissions import AccessLevel
+from domain.permissions import AccessLevel, Action
+
+if TYPE_CHECKING:
+    from api.sharing import AccessEntryType
 
 
 @strawberry.type(name="Machine")
@@ -26,7 +31,6 @@ class MachineType:
     version: str = strawberry.field(description="Runtime version (R7).")
     os_edition: str
     status: MachineStatus = strawberry.field(description="R9: derived from heartbeats.")
-    maintenance: bool
     key_action_required: bool = strawberry.field(
         description="R10: a key rotation is pending or the key expired."
     )
@@ -45,7 +49,6 @@ class MachineType:
             version=machine.runtime_version,
             os_edition=machine.os_edition,
             status=machines.status_of(machine, ctx.now, timeout),
-            maintenance=machine.maintenance and not machines.key_action_required(machine, ctx.now),
             key_action_required=machines.key_action_required(machine, ctx.now),
             unattended_bots=machine.unattended_bots,
             last_heartbeat_at=machine.last_heartbeat_at,
@@ -73,6 +76,45 @@ class MachineType:
     @strawberry.field(description="The caller's access to this machine (R8, R12).")
     async def access_type(self, info: Info[Context, None]) -> AccessLevel | None:
         return await info.context.loaders.machine_access.load(self.model)
+
+    @strawberry.field(
+        description="R16-R19: in maintenance, on its own or because its group is (R18); "
+        "always off while a key action is required (R10)."
+    )
+    async def maintenance(self, info: Info[Context, None]) -> bool:
+        return (await info.context.loaders.machine_maintenance.load(self.model)).maintenance
+
+    @strawberry.field(description="R18: in maintenance because its group is.")
+    async def maintenance_inherited(self, info: Info[Context, None]) -> bool:
+        return (await info.context.loaders.machine_maintenance.load(self.model)).inherited
+
+    @strawberry.field(description="Why its maintenance toggle is refused now (R10, R18), if so.")
+    async def maintenance_lock(self, info: Info[Context, None]) -> MaintenanceLock | None:
+        return (await info.context.loaders.machine_maintenance.load(self.model)).lock
+
+    @strawberry.field(description="R19: nothing is running on it.")
+    async def drained(self, info: Info[Context, None]) -> bool:
+        return (await info.context.loaders.machine_maintenance.load(self.model)).drained
+
+    @strawberry.field(description="What the caller may do to this machine (R12 x R13).")
+    async def allowed_actions(self, info: Info[Context, None]) -> list[Action]:
+        return await info.context.loaders.machine_allowed.load(self.model)
+
+    @strawberry.field(
+        description="R15: the owner and everyone it is shared with, deactivated users marked. "
+        "Null when the caller has no access to the machine."
+    )
+    async def access_list(
+        self, info: Info[Context, None]
+    ) -> list[Annotated[AccessEntryType, strawberry.lazy("api.sharing")]] | None:
+        from api.sharing import AccessEntryType
+
+        entries = await info.context.loaders.machine_access_lists.load(self.model)
+        return None if entries is None else [AccessEntryType.from_entry(e) for e in entries]
+
+    @strawberry.field(description="R15: shared with a deactivated user, until their share goes.")
+    async def has_deactivated_shares(self, info: Info[Context, None]) -> bool:
+        return await info.context.loaders.machine_deactivated_shares.load(self.model)
 
     @strawberry.field(description="Flows running on the machine now (R8).")
     async def running_count(self, info: Info[Context, None]) -> int:

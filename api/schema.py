@@ -12,13 +12,27 @@ from strawberry.tools import merge_types
 from api.agent import AgentMutation, AgentQuery
 from api.environments import EnvironmentMutation, EnvironmentQuery
 from api.errors import ERROR_TYPES, should_mask
+from api.groups import GroupMutation, GroupQuery
 from api.identity import IdentityMutation, IdentityQuery
 from api.machines import MachineMutation, MachineQuery
+from api.maintenance import MaintenanceMutation
+from api.sharing import SharingMutation
 from domain.settings import Settings
 
-Query = merge_types("Query", (IdentityQuery, EnvironmentQuery, MachineQuery, AgentQuery))
+Query = merge_types(
+    "Query", (IdentityQuery, EnvironmentQuery, MachineQuery, AgentQuery, GroupQuery)
+)
 Mutation = merge_types(
-    "Mutation", (IdentityMutation, EnvironmentMutation, MachineMutation, AgentMutation)
+    "Mutation",
+    (
+        IdentityMutation,
+        EnvironmentMutation,
+        MachineMutation,
+        AgentMutation,
+        GroupMutation,
+        SharingMutation,
+        MaintenanceMutation,
+    ),
 )
 
 

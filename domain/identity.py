@@ -10,7 +10,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain import validation
-from domain.access import require_user
+from domain.access import admin_environment_ids, require_user
 from domain.context import DomainContext
 from domain.errors import (
     AuthenticationFailed,
@@ -19,7 +19,8 @@ from domain.errors import (
     NotFound,
     PermissionDenied,
 )
-from domain.models import ApiToken, Machine, User
+from domain.events import GroupChanged, MachineChanged, emit
+from domain.models import ApiToken, Machine, MachineGroup, RoleAssignment, Share, User
 from domain.principals import MachinePrincipal, Principal, UserPrincipal
 from domain.secrets import MACHINE_KEY_PREFIX, USER_TOKEN_PREFIX, digest, new_secret
 
@@ -215,3 +216,75 @@ async def current_user(ctx: DomainContext, principal: Principal) -> User:
     if user is None:
         raise NotFound("user", caller.user_id)
     return user
+
+
+# --- deactivation (R13, R15) -----------------------------------------------------------------
+
+
+async def _authorize_user_administration(
+    session: AsyncSession, caller: UserPrincipal, target: User
+) -> None:
+    """DeskFleet administrators manage anyone. An environment admin manages a user whose every
+    security role is in an environment they administer; nobody switches themself off."""
+    if target.id == caller.user_id:
+        raise PermissionDenied(
+            ErrorCode.PERMISSION_DENIED, "you cannot deactivate or reactivate yourself"
+        )
+    if caller.is_admin:
+        return
+    if target.is_admin:
+        raise PermissionDenied(
+            ErrorCode.NOT_ADMIN, "only DeskFleet administrators manage other administrators"
+        )
+    administered = await admin_environment_ids(session, caller)
+    held = set(
+        (
+            await session.exec(
+                select(RoleAssignment.environment_id).where(RoleAssignment.user_id == target.id)
+            )
+        ).all()
+    )
+    if not administered or not held or not held <= administered:
+        raise PermissionDenied(
+            ErrorCode.NOT_ADMIN,
+            "only admins of every environment where the user holds a security role can do this",
+        )
+
+
+async def _set_active(
+    ctx: DomainContext, principal: Principal, user_id: str, *, active: bool
+) -> User:
+    caller = require_user(principal)
+    user_id = validation.ident(user_id, field="userId")
+    async with ctx.db.write() as session:
+        user = await session.get(User, user_id)
+        if user is None:
+            raise NotFound("user", user_id)
+        await _authorize_user_administration(session, caller, user)
+        if user.active == active:
+            state = "active" if active else "deactivated"
+            raise Conflict(ErrorCode.ALREADY_IN_STATE, f"the user is already {state}")
+        user.active = active
+        user.deactivated_at = None if active else ctx.clock.now()
+        session.add(user)
+        # R15: every machine and group shared with them now shows (or stops showing) it.
+        shares = await session.exec(select(Share).where(Share.user_id == user.id))
+        for share in shares.all():
+            if share.machine_id is not None:
+                machine = await session.get(Machine, share.machine_id)
+                if machine is not None:
+                    emit(ctx.events, session, MachineChanged(machine.id, machine.environment_id))
+            elif share.group_id is not None:
+                group = await session.get(MachineGroup, share.group_id)
+                if group is not None:
+                    emit(ctx.events, session, GroupChanged(group.id, group.environment_id))
+    return user
+
+
+async def deactivate_user(ctx: DomainContext, principal: Principal, user_id: str) -> User:
+    """R15: a deactivated user can do nothing (their tokens stop working) but stays listed."""
+    return await _set_active(ctx, principal, user_id, active=False)
+
+
+async def reactivate_user(ctx: DomainContext, principal: Principal, user_id: str) -> User:
+    return await _set_active(ctx, principal, user_id, active=True)

@@ -213,7 +213,11 @@ def _filtered(flt: MachineFilter, now: datetime, timeout: float) -> list[ColumnE
     if flt.group_id is not None:
         clauses.append(col(Machine.group_id) == flt.group_id)
     if flt.maintenance is not None:
-        clauses.append(col(Machine.maintenance) == flt.maintenance)
+        # R18/R19: effective maintenance (the group's counts, a key action clears it).
+        from domain.maintenance import in_maintenance_clause  # it builds on this module
+
+        on = in_maintenance_clause(now)
+        clauses.append(on if flt.maintenance else ~on)
     if flt.status is not None:
         fresh = col(Machine.last_heartbeat_at) >= now - timedelta(seconds=timeout)
         clauses.append(

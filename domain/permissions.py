@@ -66,6 +66,25 @@ ACCESS_RANK: dict[AccessLevel, int] = {
 
 SHAREABLE_LEVELS = (AccessLevel.CO_OWNER, AccessLevel.USER)
 
+# R13 x R14: the role named for it lets a machine *user* share what they use. R12 alone would deny
+# a USER-access holder sharing; this role adds it, and R14 then caps what they grant at USER.
+ROLE_RESOURCE_ACCESS: dict[Role, dict[AccessLevel, frozenset[Action]]] = {
+    Role.MACHINE_USER_CAN_SHARE: {AccessLevel.USER: frozenset({Action.SHARE})},
+}
+
+
+def resource_actions(roles: frozenset[Role], access: AccessLevel) -> frozenset[Action]:
+    """R12 for ``access``, plus what the caller's roles add to that access level."""
+    actions = RESOURCE_ACCESS[access]
+    for role in roles:
+        actions |= ROLE_RESOURCE_ACCESS.get(role, {}).get(access, frozenset())
+    return actions
+
+
+def grantable_levels(access: AccessLevel) -> tuple[AccessLevel, ...]:
+    """R14: the levels someone holding ``access`` may grant (never more than they hold)."""
+    return tuple(lvl for lvl in SHAREABLE_LEVELS if ACCESS_RANK[lvl] <= ACCESS_RANK[access])
+
 
 def privileges(roles: frozenset[Role], *, restrict_registration: bool) -> frozenset[Action]:
     """Union of the privileges of ``roles``; R4's restriction takes registration from makers."""
@@ -92,4 +111,4 @@ def allows(
         return False
     if action is Action.REGISTER:
         return True
-    return access is not None and action in RESOURCE_ACCESS[access]
+    return access is not None and action in resource_actions(roles, access)
