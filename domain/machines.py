@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, true, tuple_
+from sqlalchemy import ColumnElement, and_, false, func, literal, or_, true, tuple_, union_all
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -23,11 +23,20 @@ from domain.access import (
 from domain.context import DomainContext
 from domain.errors import Conflict, ErrorCode, NotFound, RuleViolation
 from domain.events import MachineChanged, emit
-from domain.models import Environment, EnvironmentKind, Machine, MachineStatus, Share
+from domain.models import (
+    Environment,
+    EnvironmentKind,
+    FlowRun,
+    Machine,
+    MachineStatus,
+    RunStatus,
+    Share,
+)
 from domain.pagination import Page, decode_cursor, encode_cursor, page_size
 from domain.permissions import AccessLevel, Action
 from domain.principals import Principal, UserPrincipal
 from domain.secrets import MACHINE_KEY_PREFIX, digest, new_secret
+from domain.sessions import ReportedSession, check_sessions, replace_sessions
 from domain.versions import MIN_FLOW_EXTENSIONS, MIN_MACHINE_RUNTIME, Version
 
 _HOME_EDITION = re.compile(r"\bwindows\s*1[01]\b.*\bhome\b", re.IGNORECASE)
@@ -157,12 +166,20 @@ class HeartbeatAck:
 
 
 async def heartbeat(
-    ctx: DomainContext, principal: Principal, *, runtime_version: str, os_edition: str
+    ctx: DomainContext,
+    principal: Principal,
+    *,
+    runtime_version: str,
+    os_edition: str,
+    sessions: list[ReportedSession] | None = None,
 ) -> HeartbeatAck:
-    """The runtime says it is alive (R9). Its version is only taken after runs (R7)."""
+    """The runtime says it is alive (R9) and, when ``sessions`` is given, which Windows user
+    sessions it holds (they replace the ones reported before; R26). Its version is only taken
+    after runs (R7)."""
     caller = require_machine(principal)
     Version.parse(runtime_version, field="runtimeVersion")
     os_edition = validation.name(os_edition, field="osEdition")
+    reported = check_sessions(sessions) if sessions is not None else None
     now = ctx.clock.now()
     async with ctx.db.write() as session:
         machine = await session.get(Machine, caller.machine_id)
@@ -172,7 +189,10 @@ async def heartbeat(
         machine.last_heartbeat_at = now
         machine.os_edition = os_edition
         session.add(machine)
-        if was is not MachineStatus.CONNECTED:
+        changed = reported is not None and await replace_sessions(
+            session, machine.id, reported, now
+        )
+        if was is not MachineStatus.CONNECTED or changed:
             emit(ctx.events, session, MachineChanged(machine.id, machine.environment_id))
     return HeartbeatAck(machine=machine, key_action_required=key_action_required(machine, now))
 
@@ -377,11 +397,33 @@ class RunCounts:
 
 
 async def run_counts(ctx: DomainContext, machine_ids: list[str]) -> list[RunCounts]:
-    """R8's running and queued counts per machine.
-
-    Runs do not exist yet (they arrive with the dispatcher), so every machine has none.
-    """
-    return [RunCounts() for _ in machine_ids]
+    """R8's counts per machine, in one statement for the whole batch: running = runs dispatched
+    to it or running on it; queued = runs waiting in its own queue."""
+    if not machine_ids:
+        return []
+    running = select(
+        col(FlowRun.machine_id).label("machine_id"), literal("running").label("kind")
+    ).where(
+        col(FlowRun.machine_id).in_(machine_ids),
+        col(FlowRun.status).in_((RunStatus.DISPATCHED, RunStatus.RUNNING)),
+    )
+    queued = select(
+        col(FlowRun.target_machine_id).label("machine_id"), literal("queued").label("kind")
+    ).where(
+        col(FlowRun.target_machine_id).in_(machine_ids), col(FlowRun.status) == RunStatus.QUEUED
+    )
+    both = union_all(running, queued).subquery()
+    async with ctx.db.read() as session:
+        rows = await session.exec(
+            select(both.c.machine_id, both.c.kind, func.count()).group_by(
+                both.c.machine_id, both.c.kind
+            )
+        )
+        counts = {(machine_id, kind): n for machine_id, kind, n in rows.all()}
+    return [
+        RunCounts(running=counts.get((i, "running"), 0), queued=counts.get((i, "queued"), 0))
+        for i in machine_ids
+    ]
 
 
 async def access_levels(

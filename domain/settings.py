@@ -23,6 +23,12 @@ class Settings(BaseSettings):
     machine_key_lifetime_days: int = Field(default=365, gt=0)  # R10
     group_machine_limit: int = Field(default=50, gt=0)  # R11
 
+    # The dispatcher (R25-R30): started by the app's lifespan unless turned off (tests drive it).
+    dispatcher_enabled: bool = True
+    dispatch_confirm_timeout_seconds: float = Field(default=60.0, gt=0)  # R28: back to the queue
+    machine_lost_grace_seconds: float = Field(default=300.0, ge=0)  # R28: after R9's silence
+    dispatch_sweep_interval_seconds: float = Field(default=5.0, gt=0)  # timeouts, lost machines
+
     max_page_size: int = Field(default=100, gt=0)
     max_query_depth: int = Field(default=10, gt=0)
     parser_cache_size: int = Field(default=256, gt=0)

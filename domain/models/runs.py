@@ -122,5 +122,9 @@ class MachineCommand(SQLModel, table=True):
     machine_id: str = Field(foreign_key="machines.id", index=True, ondelete="CASCADE")
     kind: str = Field(max_length=32)
     username: str | None = Field(default=None, max_length=256)
+    # The run a command is about (CANCEL_RUN: stop it), if any.
+    run_id: str | None = Field(
+        default=None, foreign_key="flow_runs.id", index=True, ondelete="CASCADE"
+    )
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

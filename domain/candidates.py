@@ -1,0 +1,161 @@
+"""R26 as a pure function: which machine a queued run may go to, or why it waits (R29).
+
+Everything here works on plain data, never on the database: the dispatcher (domain/dispatcher.py)
+and the queue views (domain/runs.py) load the same snapshot and call the same :func:`plan`, so the
+wait reason a queue shows is exactly the reason the dispatcher did not dispatch the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import Enum
+
+from domain.models import RunMode, SessionState
+
+
+class WaitReason(str, Enum):
+    """R29: why a queued run is not running yet."""
+
+    NO_MACHINE = "NO_MACHINE"  # the target group has no machine (or the machine is gone)
+    MACHINE_OFFLINE = "MACHINE_OFFLINE"  # R9: no recent heartbeat
+    MAINTENANCE = "MAINTENANCE"  # R16-R18
+    NO_FREE_BOT = "NO_FREE_BOT"  # R24: every unattended bot carries a run
+    USER_SESSION_EXISTS = "USER_SESSION_EXISTS"  # R26: unattended, the user has a session
+    NO_ACTIVE_SESSION = "NO_ACTIVE_SESSION"  # R26: attended, the user has no ACTIVE session
+    SESSION_BUSY = "SESSION_BUSY"  # R26: attended, an attended run already uses that session
+    BEHIND_IN_QUEUE = "BEHIND_IN_QUEUE"  # R25: it could start, runs ahead of it take the room
+
+
+# How far a machine got through R26's checks: for a group, the reason shown is the one of the
+# machine that came closest to taking the run.
+_PROGRESS = {
+    WaitReason.NO_MACHINE: 0,
+    WaitReason.MACHINE_OFFLINE: 1,
+    WaitReason.MAINTENANCE: 2,
+    WaitReason.NO_FREE_BOT: 3,
+    WaitReason.NO_ACTIVE_SESSION: 3,
+    WaitReason.SESSION_BUSY: 4,
+    WaitReason.USER_SESSION_EXISTS: 4,
+}
+
+
+def user_key(username: str) -> str:
+    """Windows user names compare case-insensitively."""
+    return username.strip().casefold()
+
+
+@dataclass(frozen=True)
+class MachineState:
+    """What R26 needs to know about one machine, at one instant."""
+
+    id: str
+    connected: bool  # R9
+    maintenance: bool  # effective: its own or its group's (R16-R18), off during key actions (R10)
+    unattended_bots: int  # R24
+    busy_bots: int = 0  # unattended runs DISPATCHED or RUNNING on it
+    running: int = 0  # every run DISPATCHED or RUNNING on it (for spreading load)
+    last_assigned_at: datetime | None = None
+    sessions: Mapping[str, SessionState] = field(default_factory=dict)  # by user_key
+    attended_users: frozenset[str] = frozenset()  # user_keys whose session carries a run
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    id: str
+    mode: RunMode
+    run_as: str
+
+
+def check(run: RunRequest, machine: MachineState) -> WaitReason | None:
+    """R26 for one run on one machine: ``None`` when the machine may take it now."""
+    if not machine.connected:
+        return WaitReason.MACHINE_OFFLINE
+    if machine.maintenance:
+        return WaitReason.MAINTENANCE
+    user = user_key(run.run_as)
+    if run.mode is RunMode.UNATTENDED:
+        if machine.busy_bots >= machine.unattended_bots:
+            return WaitReason.NO_FREE_BOT
+        if user in machine.sessions:
+            return WaitReason.USER_SESSION_EXISTS
+        return None
+    if machine.sessions.get(user) is not SessionState.ACTIVE:
+        return WaitReason.NO_ACTIVE_SESSION
+    if user in machine.attended_users:
+        return WaitReason.SESSION_BUSY
+    return None
+
+
+def _spread_key(machine: MachineState) -> tuple[int, int, float, str]:
+    # Fewest runs first, then the one assigned longest ago (never assigned sorts first).
+    last = machine.last_assigned_at
+    return (
+        machine.running,
+        0 if last is None else 1,
+        last.timestamp() if last else 0.0,
+        machine.id,
+    )
+
+
+def choose(run: RunRequest, machines: Sequence[MachineState]) -> MachineState | WaitReason:
+    """The machine a run goes to among its candidates, spreading load (R26), or why it waits."""
+    eligible = [m for m in machines if check(run, m) is None]
+    if eligible:
+        return min(eligible, key=_spread_key)
+    reasons = [r for m in machines if (r := check(run, m)) is not None]
+    if not reasons:
+        return WaitReason.NO_MACHINE
+    return max(reasons, key=lambda r: _PROGRESS[r])
+
+
+def take(run: RunRequest, machine: MachineState, now: datetime) -> MachineState:
+    """The machine's state once it carries ``run``."""
+    unattended = run.mode is RunMode.UNATTENDED
+    return replace(
+        machine,
+        busy_bots=machine.busy_bots + (1 if unattended else 0),
+        running=machine.running + 1,
+        last_assigned_at=now,
+        attended_users=machine.attended_users
+        if unattended
+        else machine.attended_users | {user_key(run.run_as)},
+    )
+
+
+@dataclass(frozen=True)
+class QueuedRun:
+    """A queued run in queue order, with the machines its queue may use."""
+
+    request: RunRequest
+    machine_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    assignments: dict[str, str]  # run id -> machine id
+    reasons: dict[str, WaitReason]  # run id -> why it waits
+
+
+def plan(queued: Iterable[QueuedRun], machines: Mapping[str, MachineState], now: datetime) -> Plan:
+    """R25 + R26 for a whole environment: walk the runs in queue order and give each the best
+    machine still free. A run that cannot start is skipped, never holding back those behind it.
+    """
+    initial = dict(machines)
+    current = dict(machines)
+    assignments: dict[str, str] = {}
+    reasons: dict[str, WaitReason] = {}
+    for item in queued:
+        pool = [current[i] for i in item.machine_ids if i in current]
+        picked = choose(item.request, pool)
+        if isinstance(picked, MachineState):
+            assignments[item.request.id] = picked.id
+            current[picked.id] = take(item.request, picked, now)
+            continue
+        before = choose(item.request, [initial[i] for i in item.machine_ids if i in initial])
+        # Free before this pass but taken by runs ahead of it: it waits its turn, nothing else.
+        reasons[item.request.id] = (
+            WaitReason.BEHIND_IN_QUEUE if isinstance(before, MachineState) else before
+        )
+    return Plan(assignments=assignments, reasons=reasons)

@@ -1,0 +1,363 @@
+"""The dispatcher: gives queued runs to bots (R25, R26), times out what waits too long (R27), puts
+back unconfirmed assignments and fails runs of lost machines (R28), never twice (R30).
+
+Two entry points, both safe to call from any number of tasks or server instances at once:
+
+- :func:`dispatch_once` plans every environment with queued runs and claims each assignment with
+  a conditional ``UPDATE ... WHERE status = 'QUEUED'`` inside one transaction that also holds the
+  environment's queue lock (a transaction-level advisory lock on PostgreSQL; SQLite writers are
+  serialised by ``BEGIN IMMEDIATE``), so capacity read and capacity taken are the same.
+- :func:`sweep_once` applies the time-based rules, each change a conditional update as well.
+
+:class:`Dispatcher` is the asyncio task the app's lifespan runs: it wakes at once on any event that
+can change a decision and sweeps every ``dispatch_sweep_interval_seconds``. Events are published
+only after the transaction that made the change has committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import exists, or_, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from domain.context import DomainContext
+from domain.events import (
+    Event,
+    GroupChanged,
+    MachineChanged,
+    MachineWorkChanged,
+    QueueChanged,
+    RunChanged,
+    emit,
+)
+from domain.models import Environment, FlowRun, Machine, RunStatus
+from domain.queue_state import load_environment_state
+from domain.runs import MACHINE_LOST, NO_CANDIDATE_MACHINE, TARGET_REMOVED, lock_environment_queue
+
+log = logging.getLogger("deskfleet.dispatcher")
+
+
+@dataclass(frozen=True)
+class Dispatched:
+    run_id: str
+    machine_id: str
+    attempt: int
+
+
+@dataclass
+class SweepResult:
+    requeued: list[str] = field(default_factory=list)  # R28: dispatch not confirmed in time
+    lost: list[str] = field(default_factory=list)  # R28: FAILED / MACHINE_LOST
+    timed_out: list[str] = field(default_factory=list)  # R27: TIMED_OUT / NO_CANDIDATE_MACHINE
+    orphaned: list[str] = field(default_factory=list)  # queue gone: CANCELLED / TARGET_REMOVED
+
+    def __bool__(self) -> bool:
+        return bool(self.requeued or self.lost or self.timed_out or self.orphaned)
+
+
+def _events(ctx: DomainContext, session: AsyncSession, run: FlowRun, *machines: str | None) -> None:
+    emit(ctx.events, session, RunChanged(run.id, run.environment_id))
+    emit(
+        ctx.events,
+        session,
+        QueueChanged(run.environment_id, run.target_machine_id, run.target_group_id),
+    )
+    for machine_id in {run.target_machine_id, *machines} - {None}:
+        emit(ctx.events, session, MachineChanged(machine_id, run.environment_id))  # type: ignore[arg-type]
+
+
+# --- dispatching -------------------------------------------------------------------------------
+
+
+async def _environments_with_queued_runs(ctx: DomainContext) -> list[str]:
+    async with ctx.db.read() as session:
+        rows = await session.exec(
+            select(FlowRun.environment_id).where(FlowRun.status == RunStatus.QUEUED).distinct()
+        )
+        return sorted(rows.all())
+
+
+async def _claim(ctx: DomainContext, environment_id: str) -> list[Dispatched]:
+    claimed: list[Dispatched] = []
+    async with ctx.db.write() as session:
+        await lock_environment_queue(session, ctx.db, environment_id)
+        now = ctx.clock.now()
+        state = await load_environment_state(session, environment_id, now, ctx.settings)
+        runs = {r.id: r for r in state.queued}
+        for run_id, machine_id in state.plan.assignments.items():
+            result = await session.exec(
+                update(FlowRun)
+                .where(col(FlowRun.id) == run_id, col(FlowRun.status) == RunStatus.QUEUED)
+                .values(
+                    status=RunStatus.DISPATCHED,
+                    machine_id=machine_id,
+                    attempt=FlowRun.attempt + 1,
+                    dispatched_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount != 1:
+                continue  # cancelled or taken meanwhile: the next pass re-plans
+            run = runs[run_id]
+            claimed.append(Dispatched(run_id, machine_id, run.attempt + 1))
+            _events(ctx, session, run, machine_id)
+            emit(ctx.events, session, MachineWorkChanged(machine_id))
+    return claimed
+
+
+async def dispatch_once(ctx: DomainContext) -> list[Dispatched]:
+    """One pass over every queue: assign whatever R26 allows, in R25's order."""
+    claimed: list[Dispatched] = []
+    for environment_id in await _environments_with_queued_runs(ctx):
+        # Plan first without the write lock: most passes find nothing to do.
+        async with ctx.db.read() as session:
+            state = await load_environment_state(
+                session, environment_id, ctx.clock.now(), ctx.settings
+            )
+        if state.plan.assignments:
+            claimed.extend(await _claim(ctx, environment_id))
+    return claimed
+
+
+# --- sweeping ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Due:
+    unconfirmed: list[tuple[str, int]]
+    running: list[tuple[str, int, str | None]]
+    expired: list[str]
+    orphaned: list[str]
+
+    def __bool__(self) -> bool:
+        return bool(self.unconfirmed or self.running or self.expired or self.orphaned)
+
+
+def _silent_since(ctx: DomainContext, now: datetime) -> datetime:
+    settings = ctx.settings
+    return now - timedelta(
+        seconds=settings.heartbeat_timeout_seconds + settings.machine_lost_grace_seconds
+    )
+
+
+def _machine_lost(machine_id: object, cutoff: datetime):  # type: ignore[no-untyped-def]
+    """The run's machine is gone, or silent since before ``cutoff`` (R9 + grace)."""
+    alive = exists(
+        select(Machine.id).where(
+            col(Machine.id) == machine_id,
+            col(Machine.last_heartbeat_at).is_not(None),
+            col(Machine.last_heartbeat_at) > cutoff,
+        )
+    )
+    return ~alive
+
+
+async def _due(ctx: DomainContext, now: datetime) -> _Due:
+    confirm_by = now - timedelta(seconds=ctx.settings.dispatch_confirm_timeout_seconds)
+    cutoff = _silent_since(ctx, now)
+    async with ctx.db.read() as session:
+        unconfirmed = await session.exec(
+            select(FlowRun.id, FlowRun.attempt).where(
+                FlowRun.status == RunStatus.DISPATCHED,
+                or_(col(FlowRun.dispatched_at) <= confirm_by, col(FlowRun.machine_id).is_(None)),
+            )
+        )
+        running = await session.exec(
+            select(FlowRun.id, FlowRun.attempt, FlowRun.machine_id).where(
+                FlowRun.status == RunStatus.RUNNING, _machine_lost(FlowRun.machine_id, cutoff)
+            )
+        )
+        queued = await session.exec(
+            select(
+                FlowRun.id,
+                FlowRun.queued_at,
+                Environment.max_queue_seconds,
+                FlowRun.target_machine_id,
+                FlowRun.target_group_id,
+            )
+            .join(Environment, col(Environment.id) == col(FlowRun.environment_id))
+            .where(FlowRun.status == RunStatus.QUEUED)
+        )
+        expired: list[str] = []
+        orphaned: list[str] = []
+        for run_id, queued_at, max_seconds, machine_id, group_id in queued.all():
+            if now - queued_at > timedelta(seconds=max_seconds):  # R27
+                expired.append(run_id)
+            elif machine_id is None and group_id is None:
+                orphaned.append(run_id)
+        return _Due(
+            unconfirmed=list(unconfirmed.all()),
+            running=list(running.all()),
+            expired=expired,
+            orphaned=orphaned,
+        )
+
+
+async def _end_queued(
+    session: AsyncSession, run_id: str, status: RunStatus, code: str, message: str, now: datetime
+) -> bool:
+    result = await session.exec(
+        update(FlowRun)
+        .where(col(FlowRun.id) == run_id, col(FlowRun.status) == RunStatus.QUEUED)
+        .values(status=status, ended_at=now, error_code=code, error_message=message)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+async def sweep_once(ctx: DomainContext) -> SweepResult:
+    """The time-based rules, once. Each change is conditional on the state it was decided on."""
+    now = ctx.clock.now()
+    due = await _due(ctx, now)
+    done = SweepResult()
+    if not due:
+        return done
+    cutoff = _silent_since(ctx, now)
+    async with ctx.db.write() as session:
+        for run_id, attempt in due.unconfirmed:
+            run = await session.get(FlowRun, run_id)
+            previous = run.machine_id if run else None
+            result = await session.exec(
+                update(FlowRun)
+                .where(
+                    col(FlowRun.id) == run_id,
+                    col(FlowRun.status) == RunStatus.DISPATCHED,
+                    col(FlowRun.attempt) == attempt,
+                )
+                # Its queued_at is kept, so it goes back to its place in the queue (R28).
+                .values(status=RunStatus.QUEUED, machine_id=None, dispatched_at=None)
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount == 1 and run is not None:
+                done.requeued.append(run_id)
+                _events(ctx, session, run, previous)
+                if previous:
+                    emit(ctx.events, session, MachineWorkChanged(previous))
+        for run_id, attempt, machine_id in due.running:
+            result = await session.exec(
+                update(FlowRun)
+                .where(
+                    col(FlowRun.id) == run_id,
+                    col(FlowRun.status) == RunStatus.RUNNING,
+                    col(FlowRun.attempt) == attempt,
+                    _machine_lost(FlowRun.machine_id, cutoff),
+                )
+                .values(
+                    status=RunStatus.FAILED,
+                    ended_at=now,
+                    error_code=MACHINE_LOST,
+                    error_message="the machine stopped sending heartbeats while the run was running",
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount == 1:
+                done.lost.append(run_id)
+                run = await session.get(FlowRun, run_id)
+                if run is not None:
+                    _events(ctx, session, run, machine_id)
+        for run_id in due.expired:
+            if await _end_queued(
+                session,
+                run_id,
+                RunStatus.TIMED_OUT,
+                NO_CANDIDATE_MACHINE,
+                "no machine could take the run within the environment's max queue time",
+                now,
+            ):
+                done.timed_out.append(run_id)
+        for run_id in due.orphaned:
+            if await _end_queued(
+                session,
+                run_id,
+                RunStatus.CANCELLED,
+                TARGET_REMOVED,
+                "the machine or group the run was queued for no longer exists",
+                now,
+            ):
+                done.orphaned.append(run_id)
+        for run_id in done.timed_out + done.orphaned:
+            run = await session.get(FlowRun, run_id)
+            if run is not None:
+                _events(ctx, session, run)
+    return done
+
+
+# --- the task ----------------------------------------------------------------------------------
+
+_WAKING_EVENTS = (RunChanged, QueueChanged, MachineChanged, GroupChanged)
+
+
+class Dispatcher:
+    """Runs :func:`dispatch_once` whenever something changed and :func:`sweep_once` on a timer."""
+
+    def __init__(self, ctx: DomainContext) -> None:
+        self.ctx = ctx
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._listening = asyncio.Event()
+
+    def poke(self) -> None:
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._listen(), name="deskfleet-dispatcher-events"),
+            asyncio.create_task(self._loop(), name="deskfleet-dispatcher"),
+        ]
+        await self._listening.wait()
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                events = self.ctx.events.subscribe()
+                self._listening.set()
+                self._wake.set()  # whatever happened while not listening
+                event: Event
+                async for event in events:
+                    if isinstance(event, _WAKING_EVENTS):
+                        self._wake.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("dispatcher event listener failed; resubscribing")
+                await asyncio.sleep(1)
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        interval = self.ctx.settings.dispatch_sweep_interval_seconds
+        next_sweep = loop.time()
+        while True:
+            try:
+                if loop.time() >= next_sweep:
+                    next_sweep = loop.time() + interval
+                    await sweep_once(self.ctx)
+                self._wake.clear()
+                await dispatch_once(self.ctx)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("dispatcher pass failed; retrying")
+                await asyncio.sleep(min(interval, 1.0))
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._wake.wait(), timeout=max(0.0, next_sweep - loop.time())
+                )
+            await asyncio.sleep(0.01)  # let a burst of events coalesce into one pass
+
+
+__all__ = ["Dispatched", "Dispatcher", "SweepResult", "dispatch_once", "sweep_once"]
