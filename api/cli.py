@@ -43,6 +43,7 @@ def serve(args: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         log_level="info",
+        access_log=args.access_log,
         ws="websockets-sansio",
     )
     return 0
@@ -89,6 +90,9 @@ def parser() -> argparse.ArgumentParser:
     _add_database(p)
     p.add_argument("--broadcast-url", help="memory:// (default) or redis://host:6379")
     p.add_argument("--production", action="store_true", default=None)
+    p.add_argument(
+        "--no-access-log", dest="access_log", action="store_false", help="no line per request"
+    )
     p.set_defaults(run=serve)
 
     db = commands.add_parser("db", help="database schema").add_subparsers(dest="db", required=True)

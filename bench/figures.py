@@ -1,0 +1,64 @@
+"""One measured figure and the sizes a run uses."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Sizes:
+    label: str
+    machines: int
+    groups: int
+    runs: int
+    seconds: float  # per measurement round
+    rounds: int
+    dispatch_runs: int
+    dispatch_machines: int
+    subscribers: int
+    changes: int
+
+    @classmethod
+    def full(cls) -> Sizes:
+        return cls("full", 1000, 20, 5000, 10, 3, 2000, 200, 1000, 50)
+
+    @classmethod
+    def quick(cls) -> Sizes:
+        return cls("quick", 1000, 20, 5000, 4, 2, 600, 200, 300, 20)
+
+    @classmethod
+    def tiny(cls) -> Sizes:
+        return cls("tiny", 120, 4, 300, 1, 1, 40, 10, 20, 3)
+
+
+@dataclass(frozen=True)
+class Figure:
+    name: str
+    value: float
+    baseline: float | None
+    target: str
+    passes: Callable[[float], bool]
+    unit: str = ""
+
+    @property
+    def ratio(self) -> float:
+        if self.baseline in (None, 0):
+            return self.value
+        return self.value / self.baseline
+
+    @property
+    def passed(self) -> bool:
+        return self.passes(self.ratio)
+
+    def line(self) -> str:
+        baseline = "-" if self.baseline is None else f"{self.baseline:.4g}"
+        return (
+            f"{self.name:<16} value={self.value:.4g}{self.unit}  baseline={baseline}  "
+            f"ratio={self.ratio:.3f}  target={self.target}  {'PASS' if self.passed else 'FAIL'}"
+        )
+
+    def as_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        data.pop("passes")
+        return {**data, "ratio": self.ratio, "passed": self.passed}

@@ -1,0 +1,91 @@
+"""The benchmark suites; each returns its figures."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from bench import processes
+from bench.figures import Figure, Sizes
+from bench.load import post_throughput
+from bench.seed import SeededFleet, seed
+
+LIST100 = """{ machines(first: 100) { nodes { name description version status maintenance
+  runningCount queuedCount accessType group { name } owner { displayName } } } }"""
+BASELINE_LIST100 = """{ machines(first: 100) { nodes { name description version status maintenance
+  runningCount queuedCount accessType group { name } owner { displayName } } } }"""
+TRIVIAL = "{ me { user { id } } }"
+BASELINE_TRIVIAL = "{ hello }"
+
+
+def _check(url: str, query: str, token: str | None) -> None:
+    """A figure only counts if the server answers the query correctly."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    body = httpx.post(url, json={"query": query}, headers=headers, timeout=30).json()
+    if body.get("errors") or not body.get("data"):
+        raise RuntimeError(f"benchmark query failed: {body}")
+
+
+def _alternate(
+    rounds: int, subject: Callable[[], float], base: Callable[[], float]
+) -> tuple[float, float]:
+    """Subject and baseline take turns, so drift on a noisy machine hits both alike."""
+    s, b = [], []
+    for _ in range(rounds):
+        s.append(subject())
+        b.append(base())
+    return statistics.median(s), statistics.median(b)
+
+
+def http_throughput(tmp: Path, sizes: Sizes) -> list[Figure]:
+    url = f"sqlite:///{tmp / 'bench-http.db'}"
+    fleet: SeededFleet = asyncio.run(
+        seed(url, machines=sizes.machines, groups=sizes.groups, runs=sizes.runs)
+    )
+    figures = []
+    with processes.deskfleet(tmp, url) as subject, processes.baseline(tmp) as base:
+        subject.wait_ready()
+        base.wait_ready()
+        cases = [
+            ("list100", LIST100, BASELINE_LIST100, ">=0.5", 0.5),
+            ("trivial", TRIVIAL, BASELINE_TRIVIAL, ">=0.8", 0.8),
+        ]
+        for name, query, base_query, target, bound in cases:
+            _check(subject.url + "/graphql", query, fleet.admin_token)
+            _check(base.url + "/graphql", base_query, None)
+            value, baseline = _alternate(
+                sizes.rounds,
+                lambda q=query: (
+                    post_throughput(
+                        subject.url + "/graphql", q, fleet.admin_token, seconds=sizes.seconds
+                    ).requests_per_second
+                ),
+                lambda q=base_query: (
+                    post_throughput(
+                        base.url + "/graphql", q, None, seconds=sizes.seconds
+                    ).requests_per_second
+                ),
+            )
+            figures.append(
+                Figure(name, value, baseline, target, lambda r, b=bound: r >= b, unit=" req/s")
+            )
+    return figures
+
+
+def sql_per_page(tmp: Path, sizes: Sizes) -> list[Figure]:
+    from bench.statements import statements_per_page
+
+    url = f"sqlite:///{tmp / 'bench-sql.db'}"
+    fleet = asyncio.run(seed(url, machines=sizes.machines, groups=sizes.groups, runs=sizes.runs))
+    at_10, at_100 = asyncio.run(statements_per_page(url, fleet.admin_token))
+    return [Figure("sql_per_page", at_100, at_10, "equal", lambda r: r == 1.0, unit=" stmts")]
+
+
+SUITES: dict[str, Callable[[Path, Sizes], list[Figure]]] = {
+    "http": http_throughput,
+    "sql_per_page": sql_per_page,
+}
