@@ -192,7 +192,7 @@ async def test_r11_groups_are_paginated_and_filtered(fleet: Fleet) -> None:
         await steps.group(owner, name)
     await steps.group(stranger, "Hidden")
 
-    first = (await steps.call(GROUPS_PAGE, {"first": 3}, owner))
+    first = await steps.call(GROUPS_PAGE, {"first": 3}, owner)
     rest = await steps.call(
         GROUPS_PAGE, {"first": 3, "after": first["pageInfo"]["endCursor"]}, owner
     )
