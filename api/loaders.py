@@ -7,12 +7,28 @@ from typing import TypeVar
 
 from strawberry.dataloader import DataLoader
 
-from domain import environments, groups, identity, machines, maintenance, sharing
+from domain import (
+    connections,
+    environments,
+    flows,
+    groups,
+    identity,
+    machines,
+    maintenance,
+    sharing,
+)
 from domain.context import DomainContext
-from domain.models import Environment, Machine, MachineGroup, User
+from domain.models import (
+    Connection,
+    DesktopFlow,
+    Environment,
+    Gateway,
+    Machine,
+    MachineGroup,
+    User,
+)
 from domain.permissions import AccessLevel, Action
 from domain.principals import Principal, UserPrincipal
-
 
 T = TypeVar("T")
 R = TypeVar("R", Machine, MachineGroup)
@@ -64,6 +80,20 @@ class Loaders:
         )
         self.group_deactivated_shares: DataLoader[MachineGroup, bool] = by_resource(
             sharing.deactivated_shares_for, ctx, user, sharing.GROUP
+        )
+
+        # Connections, gateways and desktop flows (R20-R22).
+        self.machines: DataLoader[str, Machine | None] = DataLoader(
+            load_fn=lambda ids: connections.machines_by_ids(ctx, ids)
+        )
+        self.connections: DataLoader[str, Connection | None] = DataLoader(
+            load_fn=lambda ids: connections.connections_by_ids(ctx, ids)
+        )
+        self.gateways: DataLoader[str, Gateway | None] = DataLoader(
+            load_fn=lambda ids: connections.gateways_by_ids(ctx, ids)
+        )
+        self.flows: DataLoader[str, DesktopFlow | None] = DataLoader(
+            load_fn=lambda ids: flows.flows_by_ids(ctx, ids)
         )
 
 

@@ -10,8 +10,10 @@ from strawberry.extensions.base_extension import SchemaExtension
 from strawberry.tools import merge_types
 
 from api.agent import AgentMutation, AgentQuery
+from api.connections import ConnectionMutation, ConnectionQuery
 from api.environments import EnvironmentMutation, EnvironmentQuery
 from api.errors import ERROR_TYPES, should_mask
+from api.flows import FlowMutation, FlowQuery
 from api.groups import GroupMutation, GroupQuery
 from api.identity import IdentityMutation, IdentityQuery
 from api.machines import MachineMutation, MachineQuery
@@ -20,7 +22,16 @@ from api.sharing import SharingMutation
 from domain.settings import Settings
 
 Query = merge_types(
-    "Query", (IdentityQuery, EnvironmentQuery, MachineQuery, AgentQuery, GroupQuery)
+    "Query",
+    (
+        IdentityQuery,
+        EnvironmentQuery,
+        MachineQuery,
+        AgentQuery,
+        GroupQuery,
+        ConnectionQuery,
+        FlowQuery,
+    ),
 )
 Mutation = merge_types(
     "Mutation",
@@ -32,6 +43,8 @@ Mutation = merge_types(
         GroupMutation,
         SharingMutation,
         MaintenanceMutation,
+        ConnectionMutation,
+        FlowMutation,
     ),
 )
 

@@ -1,0 +1,155 @@
+"""Operating DeskFleet: request ids, JSON logs, Prometheus metrics, /healthz and /readyz."""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from domain import health
+from domain.context import DomainContext
+from domain.models import RunStatus
+
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+
+class RequestIdMiddleware:
+    """Tags every request with an id (the caller's ``X-Request-ID`` or a new one) for the logs."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
+        rid = given[:64] if given.isprintable() and given else uuid.uuid4().hex
+        token = request_id.set(rid)
+        started = time.perf_counter()
+
+        async def tagged(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append((b"x-request-id", rid.encode()))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tagged)
+        finally:
+            if scope["type"] == "http":
+                self.metrics.request_seconds.labels(scope.get("path", "?")).observe(
+                    time.perf_counter() - started
+                )
+            request_id.reset(token)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; never the request body, headers or variables (no secrets)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": request_id.get(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def configure_logging(json_logs: bool) -> None:
+    handler = logging.StreamHandler()
+    if json_logs:
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+
+
+class Metrics:
+    """One registry per app, so several apps in one process (tests) never collide."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.request_seconds = Histogram(
+            "deskfleet_http_request_seconds",
+            "HTTP request latency",
+            ["path"],
+            registry=self.registry,
+        )
+        self.queue_depth = Gauge(
+            "deskfleet_queue_depth",
+            "queued runs per environment",
+            ["environment_id"],
+            registry=self.registry,
+        )
+        self.runs = Gauge("deskfleet_runs", "runs by status", ["status"], registry=self.registry)
+        self.connected_machines = Gauge(
+            "deskfleet_connected_machines",
+            "machines with a recent heartbeat (R9)",
+            registry=self.registry,
+        )
+        self.open_subscriptions = Gauge(
+            "deskfleet_open_subscriptions",
+            "GraphQL subscriptions being served",
+            registry=self.registry,
+        )
+        self.dispatch_seconds = Histogram(
+            "deskfleet_dispatch_latency_seconds",
+            "time from queued to dispatched",
+            registry=self.registry,
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600),
+        )
+        self.dispatched = Counter(
+            "deskfleet_runs_dispatched", "runs dispatched by this instance", registry=self.registry
+        )
+
+    async def refresh(self, ctx: DomainContext) -> None:
+        figures = await health.fleet_figures(ctx)
+        self.queue_depth.clear()
+        for environment_id, depth in figures.queued_by_environment.items():
+            self.queue_depth.labels(environment_id).set(depth)
+        for status in RunStatus:
+            self.runs.labels(status.value).set(figures.runs_by_status.get(status.value, 0))
+        self.connected_machines.set(figures.connected_machines)
+
+
+def endpoints(
+    ctx: DomainContext,
+    metrics: Metrics,
+    extra_probes: Callable[[], dict[str, Awaitable[object]]] = dict,
+) -> dict[str, Callable[[Request], Awaitable[Response]]]:
+    async def healthz(_: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_: Request) -> JSONResponse:
+        result = await health.readiness(ctx, extra_probes())
+        return JSONResponse(
+            {"status": "ready" if result.ready else "unready", "checks": result.checks},
+            status_code=200 if result.ready else 503,
+        )
+
+    async def metrics_endpoint(_: Request) -> Response:
+        await metrics.refresh(ctx)
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return {"/healthz": healthz, "/readyz": readyz, "/metrics": metrics_endpoint}
