@@ -4,7 +4,7 @@ import strawberry
 
 from domain.errors import ErrorCode
 from domain.maintenance import MaintenanceLock
-from domain.models import EnvironmentKind, MachineStatus
+from domain.models import Connectivity, EnvironmentKind, MachineStatus
 from domain.permissions import AccessLevel, Action, Role
 
 ErrorCodeEnum = strawberry.enum(ErrorCode, name="ErrorCode")
@@ -21,4 +21,7 @@ MaintenanceLockEnum = strawberry.enum(
     MaintenanceLock,
     name="MaintenanceLock",
     description="Why the maintenance toggle is refused right now (R10, R18).",
+)
+ConnectivityEnum = strawberry.enum(
+    Connectivity, name="Connectivity", description="GATEWAY is legacy (R22)."
 )

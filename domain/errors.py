@@ -51,6 +51,9 @@ class ErrorCode(str, Enum):
     RUN_NOT_QUEUED = "RUN_NOT_QUEUED"
     RUN_FINISHED = "RUN_FINISHED"
     STALE_ATTEMPT = "STALE_ATTEMPT"
+    # connections, gateways and desktop flows (R20-R22)
+    INVALID_PASSWORD = "INVALID_PASSWORD"
+    FLOW_IN_USE = "FLOW_IN_USE"
 
 
 class ErrorKind(str, Enum):

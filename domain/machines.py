@@ -20,6 +20,7 @@ from domain.access import (
     require_machine,
     require_user,
 )
+from domain.connections import remove_connections_for
 from domain.context import DomainContext
 from domain.errors import Conflict, ErrorCode, NotFound, RuleViolation
 from domain.events import MachineChanged, emit
@@ -337,7 +338,9 @@ async def delete_machine(ctx: DomainContext, principal: Principal, machine_id: s
 async def change_machine_environment(
     ctx: DomainContext, principal: Principal, machine_id: str, environment_id: str
 ) -> Machine:
-    """R6: one environment at a time; moving takes the machine out of its group."""
+    """R6: one environment at a time. Moving removes the machine's connections (their runs not
+    yet started end CANCELLED / CONNECTION_REMOVED; running runs finish) and takes it out of its
+    group."""
     user = require_user(principal)
     machine_id = validation.ident(machine_id, field="id")
     environment_id = validation.ident(environment_id, field="environmentId")
@@ -352,6 +355,13 @@ async def change_machine_environment(
         if await _name_taken(session, environment_id, machine.name):
             raise _name_taken_error(machine.name)
         previous_environment_id = machine.environment_id
+        await remove_connections_for(
+            session,
+            machine_id=machine.id,
+            reason=f"machine {machine.name!r} moved to environment {target.name!r}",
+            now=ctx.clock.now(),
+            events=ctx.events,
+        )
         machine.environment_id = environment_id
         machine.group_id = None
         session.add(machine)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -15,7 +15,10 @@ class Settings(BaseSettings):
     port: int = 8000
     database_url: str = "sqlite:///deskfleet.db"
     broadcast_url: str = "memory://"
-    # Where the embedded default keeps the key that encrypts connection passwords: outside the DB.
+    # R20: the Fernet key that encrypts connection passwords (DESKFLEET_SECRET_KEY); several keys
+    # separated by commas rotate (the first encrypts, all decrypt). Unset, the embedded default
+    # generates one into ``secret_key_file`` (mode 0600): either way it lives outside the database.
+    secret_key: SecretStr | None = None
     secret_key_file: Path = Path("deskfleet.secret")
     production: bool = False
 
