@@ -43,3 +43,15 @@ def test_register_and_list(served: Served) -> None:
     assert "machine key (shown once): dfm_" in result.stdout
     assert "example-bot" in result.stdout and "CONNECTED" in result.stdout
     assert "1 machine(s)" in result.stdout
+
+
+def test_group_share_maintenance(served: Served) -> None:
+    result = run_example("group_share_maintenance.py", served, "--machines", "3")
+
+    assert result.returncode == 0, result.stderr
+    assert "(3 in the group)" in result.stdout
+    assert "shared the group with user" in result.stdout
+    assert "toggle is locked meanwhile: RuleViolationError GROUP_IN_MAINTENANCE" in result.stdout
+    assert "maintenance=True drained=True machines=3" in result.stdout
+    assert result.stdout.count("(from group: True, toggle lock: GROUP_IN_MAINTENANCE)") == 3
+    assert "Demo Operator        USER" in result.stdout
