@@ -24,6 +24,7 @@ from domain.access import (
     require_user,
     roles_in,
 )
+from domain.connections import remove_connections_for
 from domain.context import DomainContext
 from domain.errors import Conflict, ErrorCode, NotFound, PermissionDenied, RuleViolation
 from domain.events import GroupChanged, MachineChanged, emit
@@ -148,11 +149,19 @@ async def update_group(
 
 
 async def delete_group(ctx: DomainContext, principal: Principal, group_id: str) -> MachineGroup:
-    """Its machines become standalone (keeping their own maintenance flag); its shares go."""
+    """Its machines become standalone (keeping their own maintenance flag); its shares go; its
+    connections are removed, their runs not yet started ending CANCELLED (running ones finish)."""
     user = require_user(principal)
     group_id = validation.ident(group_id, field="id")
     async with ctx.db.write() as session:
         group = await authorize_group(session, user, group_id, Action.DELETE)
+        await remove_connections_for(
+            session,
+            group_id=group.id,
+            reason=f"machine group {group.name!r} was deleted",
+            now=ctx.clock.now(),
+            events=ctx.events,
+        )
         members = list(
             (await session.exec(select(Machine).where(Machine.group_id == group.id))).all()
         )

@@ -6,6 +6,7 @@ import pytest
 
 from domain.context import DomainContext
 from tests.api.group_steps import DELETE_GROUP, REMOVE, UPDATE_GROUP, Steps, snapshot
+from tests.connection_steps import connection, connection_row
 from tests.graphql import Fleet
 
 pytestmark = pytest.mark.asyncio
@@ -205,3 +206,23 @@ async def test_r11_groups_are_paginated_and_filtered(fleet: Fleet) -> None:
     assert rest["pageInfo"]["hasNextPage"] is False
     assert [g["name"] for g in filtered["nodes"]] == ["Bravo"]
     assert everything["totalCount"] == 5  # admins see every group (R4)
+
+
+@pytest.mark.rule("R11")
+@pytest.mark.rule("R20")
+async def test_r11_deleting_a_group_removes_its_connections(
+    fleet: Fleet, domain: DomainContext
+) -> None:
+    steps = Steps(fleet)
+    owner = await fleet.person("MACHINE_OWNER")
+    machine = await fleet.machine(owner, "bot-1")
+    group_id = await steps.group(owner, "Team")
+    await steps.added(owner, group_id, machine)
+    to_group = await connection(fleet, owner, name="to group", group_id=group_id)
+    to_machine = await connection(fleet, owner, name="to machine", machine_id=machine.id)
+
+    deleted = await steps.call(DELETE_GROUP, {"id": group_id}, owner)
+
+    assert deleted["__typename"] == "DeletedMachineGroupPayload"
+    assert await connection_row(domain, to_group["id"]) is None
+    assert await connection_row(domain, to_machine["id"]) is not None
