@@ -106,6 +106,10 @@ def parser() -> argparse.ArgumentParser:
     p = admin.add_parser("token", help="mint a new token for the first administrator")
     _add_database(p)
     p.set_defaults(run=admin_token)
+
+    from api import simulator  # `deskfleet simulate`: simulated machine runtimes (issue 4)
+
+    simulator.add_command(commands)
     return root
 
 
