@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import strawberry
 from strawberry.types import Info
 
 from api.context import Context
 from api.errors import attempt, payload, read
+from api.errors import attempt as attempt_
 from api.machines import MachineType
-from domain import machines
+from api.runs import FlowRunPayload, FlowRunType
+from domain import machines, runtime
+from domain.models import MachineCommand, RunMode, RunPriority, RunStatus, SessionState
+from domain.sessions import ReportedSession
 
 
 @strawberry.type
@@ -30,9 +36,77 @@ CompleteMachineKeyRotationResult = payload("CompleteMachineKeyRotationResult", N
 
 
 @strawberry.input
+class UserSessionInput:
+    username: str
+    state: SessionState
+
+
+@strawberry.input
 class HeartbeatInput:
     runtime_version: str
     os_edition: str
+    sessions: list[UserSessionInput] | None = strawberry.field(
+        default=None,
+        description="The Windows user sessions on the machine now (R26); they replace the ones "
+        "reported before. Omit to leave them as they are.",
+    )
+
+
+@strawberry.type(description="A run dispatched to this machine, with what it needs to start it.")
+class MachineAssignment:
+    run_id: strawberry.ID
+    attempt: int = strawberry.field(description="Send it back with every report about the run.")
+    flow_id: strawberry.ID
+    flow_name: str
+    mode: RunMode
+    priority: RunPriority
+    run_as: str
+    username: str
+    password: str | None = strawberry.field(
+        description="The connection's Windows password, sent only to the machine runtime."
+    )
+    dispatched_at: datetime | None
+
+
+@strawberry.type(description="Something the machine runtime must do (e.g. CANCEL_RUN).")
+class MachineCommandType:
+    id: strawberry.ID
+    kind: str
+    run_id: strawberry.ID | None
+    username: str | None
+    created_at: datetime
+
+
+@strawberry.input
+class ReportRunFinishedInput:
+    run_id: strawberry.ID
+    attempt: int
+    outcome: RunStatus = strawberry.field(description="SUCCEEDED or FAILED.")
+    error_code: str | None = None
+    error_message: str | None = None
+    runtime_version: str | None = strawberry.field(
+        default=None, description="The runtime's version now: the machine takes it (R7)."
+    )
+
+
+@strawberry.type
+class MachineCommandPayload:
+    command: MachineCommandType
+
+
+ConfirmRunStartedResult = payload("ConfirmRunStartedResult", FlowRunPayload)
+ReportRunFinishedResult = payload("ReportRunFinishedResult", FlowRunPayload)
+CompleteMachineCommandResult = payload("CompleteMachineCommandResult", MachineCommandPayload)
+
+
+def _command(command: MachineCommand) -> MachineCommandType:
+    return MachineCommandType(
+        id=strawberry.ID(command.id),
+        kind=command.kind,
+        run_id=strawberry.ID(command.run_id) if command.run_id else None,
+        username=command.username,
+        created_at=command.created_at,
+    )
 
 
 @strawberry.type
@@ -42,6 +116,34 @@ class AgentQuery:
         ctx = info.context
         machine = await read(lambda: machines.get_own_machine(ctx.domain, ctx.principal))
         return MachineType.from_model(machine, ctx)
+
+    @strawberry.field(
+        description="Runs dispatched to the calling machine, to confirm with confirmRunStarted."
+    )
+    async def machine_assignments(self, info: Info[Context, None]) -> list[MachineAssignment]:
+        ctx = info.context
+        found = await read(lambda: runtime.assignments(ctx.domain, ctx.principal))
+        return [
+            MachineAssignment(
+                run_id=strawberry.ID(a.run.id),
+                attempt=a.run.attempt,
+                flow_id=strawberry.ID(a.run.flow_id),
+                flow_name=a.flow_name,
+                mode=a.run.mode,
+                priority=a.run.priority,
+                run_as=a.run.run_as,
+                username=a.username,
+                password=a.password,
+                dispatched_at=a.run.dispatched_at,
+            )
+            for a in found
+        ]
+
+    @strawberry.field(description="Commands the calling machine has not completed yet.")
+    async def machine_commands(self, info: Info[Context, None]) -> list[MachineCommandType]:
+        ctx = info.context
+        found = await read(lambda: runtime.pending_commands(ctx.domain, ctx.principal))
+        return [_command(c) for c in found]
 
 
 @strawberry.type
@@ -58,6 +160,9 @@ class AgentMutation:
                 ctx.principal,
                 runtime_version=input.runtime_version,
                 os_edition=input.os_edition,
+                sessions=None
+                if input.sessions is None
+                else [ReportedSession(s.username, s.state) for s in input.sessions],
             )
             return HeartbeatPayload(
                 machine=MachineType.from_model(ack.machine, ctx),
@@ -80,3 +185,48 @@ class AgentMutation:
             )
 
         return await attempt(run)
+
+    @strawberry.mutation(description="R28: the runtime started a dispatched run (same attempt).")
+    async def confirm_run_started(
+        self, info: Info[Context, None], run_id: strawberry.ID, attempt: int
+    ) -> ConfirmRunStartedResult:
+        ctx = info.context
+
+        async def run() -> FlowRunPayload:
+            found = await runtime.confirm_run_started(ctx.domain, ctx.principal, run_id, attempt)
+            return FlowRunPayload(run=FlowRunType.from_model(found, ctx))
+
+        return await attempt_(run)
+
+    @strawberry.mutation(description="R28, R7: the runtime finished a run.")
+    async def report_run_finished(
+        self, info: Info[Context, None], input: ReportRunFinishedInput
+    ) -> ReportRunFinishedResult:
+        ctx = info.context
+
+        async def run() -> FlowRunPayload:
+            found = await runtime.report_run_finished(
+                ctx.domain,
+                ctx.principal,
+                input.run_id,
+                input.attempt,
+                outcome=input.outcome,
+                error_code=input.error_code,
+                error_message=input.error_message,
+                runtime_version=input.runtime_version,
+            )
+            return FlowRunPayload(run=FlowRunType.from_model(found, ctx))
+
+        return await attempt_(run)
+
+    @strawberry.mutation(description="The runtime carried out a command.")
+    async def complete_machine_command(
+        self, info: Info[Context, None], id: strawberry.ID
+    ) -> CompleteMachineCommandResult:
+        ctx = info.context
+
+        async def run() -> MachineCommandPayload:
+            found = await runtime.complete_command(ctx.domain, ctx.principal, id)
+            return MachineCommandPayload(command=_command(found))
+
+        return await attempt_(run)

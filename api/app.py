@@ -21,6 +21,7 @@ from domain import bootstrap, schema_version
 from domain.clock import Clock, SystemClock
 from domain.context import DomainContext
 from domain.db import Database
+from domain.dispatcher import Dispatcher
 from domain.settings import Settings
 
 log = logging.getLogger("deskfleet")
@@ -87,9 +88,14 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         issued = await bootstrap.first_run(domain)
         if issued is not None:
             announce_first_run(issued.secret)
+        dispatcher = Dispatcher(domain) if settings.dispatcher_enabled else None
+        if dispatcher is not None:
+            await dispatcher.start()  # R25-R30: queued runs go to bots
         try:
             yield
         finally:
+            if dispatcher is not None:
+                await dispatcher.stop()
             await domain.db.dispose()
 
     async def healthz(_: Request) -> JSONResponse:

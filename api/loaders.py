@@ -15,6 +15,7 @@ from domain import (
     identity,
     machines,
     maintenance,
+    runs,
     sharing,
 )
 from domain.context import DomainContext
@@ -22,6 +23,7 @@ from domain.models import (
     Connection,
     DesktopFlow,
     Environment,
+    FlowRun,
     Gateway,
     Machine,
     MachineGroup,
@@ -94,6 +96,11 @@ class Loaders:
         )
         self.flows: DataLoader[str, DesktopFlow | None] = DataLoader(
             load_fn=lambda ids: flows.flows_by_ids(ctx, ids)
+        )
+
+        # Runs and queues (R25, R29): one snapshot per environment for a page of runs.
+        self.run_waits: DataLoader[FlowRun, runs.WaitState | None] = DataLoader(
+            load_fn=lambda rs: runs.wait_states(ctx, rs), cache_key_fn=lambda r: r.id
         )
 
 

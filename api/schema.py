@@ -18,6 +18,7 @@ from api.groups import GroupMutation, GroupQuery
 from api.identity import IdentityMutation, IdentityQuery
 from api.machines import MachineMutation, MachineQuery
 from api.maintenance import MaintenanceMutation
+from api.runs import RunMutation, RunQuery
 from api.sharing import SharingMutation
 from domain.settings import Settings
 
@@ -31,6 +32,7 @@ Query = merge_types(
         GroupQuery,
         ConnectionQuery,
         FlowQuery,
+        RunQuery,
     ),
 )
 Mutation = merge_types(
@@ -45,6 +47,7 @@ Mutation = merge_types(
         MaintenanceMutation,
         ConnectionMutation,
         FlowMutation,
+        RunMutation,
     ),
 )
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,12 +28,12 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.context import DomainContext
+from domain.db import Database
 from domain.events import (
-    Event,
-    GroupChanged,
     MachineChanged,
     MachineWorkChanged,
     QueueChanged,
+    RecommendationChanged,
     RunChanged,
     emit,
 )
@@ -152,7 +153,7 @@ def _machine_lost(machine_id: object, cutoff: datetime):  # type: ignore[no-unty
         select(Machine.id).where(
             col(Machine.id) == machine_id,
             col(Machine.last_heartbeat_at).is_not(None),
-            col(Machine.last_heartbeat_at) > cutoff,
+            col(Machine.last_heartbeat_at) >= cutoff,
         )
     )
     return ~alive
@@ -290,14 +291,16 @@ async def sweep_once(ctx: DomainContext) -> SweepResult:
 
 # --- the task ----------------------------------------------------------------------------------
 
-_WAKING_EVENTS = (RunChanged, QueueChanged, MachineChanged, GroupChanged)
+# Everything else (runs, queues, machines, groups, a bus resync marker) may change a decision.
+_IDLE_EVENTS = (MachineWorkChanged, RecommendationChanged)
 
 
 class Dispatcher:
     """Runs :func:`dispatch_once` whenever something changed and :func:`sweep_once` on a timer."""
 
     def __init__(self, ctx: DomainContext) -> None:
-        self.ctx = ctx
+        # Its own connection pool: request traffic never starves it, nor it the requests.
+        self.ctx = dataclasses.replace(ctx, db=Database(ctx.settings.database_url))
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._listening = asyncio.Event()
@@ -319,6 +322,7 @@ class Dispatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        await self.ctx.db.dispose()
 
     async def _listen(self) -> None:
         while True:
@@ -326,9 +330,8 @@ class Dispatcher:
                 events = self.ctx.events.subscribe()
                 self._listening.set()
                 self._wake.set()  # whatever happened while not listening
-                event: Event
                 async for event in events:
-                    if isinstance(event, _WAKING_EVENTS):
+                    if not isinstance(event, _IDLE_EVENTS):
                         self._wake.set()
             except asyncio.CancelledError:
                 raise

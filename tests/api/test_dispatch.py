@@ -1,0 +1,432 @@
+"""The dispatcher (R16, R17, R24, R26-R28, R30) and the machine runtime's side of runs (R7, R28).
+
+Most tests drive the dispatcher by hand (`dispatch_once`, `sweep_once`) with the manual clock, so
+they are deterministic; one test checks the lifespan's task reacts on its own.
+"""
+
+import asyncio
+from collections import Counter
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from api.app import create_app
+from domain.clock import ManualClock
+from domain.context import DomainContext
+from domain.db import Database
+from domain.dispatcher import dispatch_once, sweep_once
+from domain.settings import Settings
+from tests.graphql import Fleet, GraphQLClient
+from tests.runs_given import CANCEL_RUN, COMMANDS, PASSWORD, Runs
+
+pytestmark = pytest.mark.asyncio
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"dispatcher_enabled": False})  # tests drive it
+
+
+@pytest.fixture
+def runs(fleet: Fleet) -> Runs:
+    return Runs(fleet)
+
+
+async def ready_machine(fleet: Fleet, runs: Runs, *, bots: int = 1, capacity: int = 10):
+    owner = await fleet.person("ENVIRONMENT_MAKER", attended_licence=True)
+    await runs.capacity(capacity)
+    machine = await runs.machine(owner, bots=bots)
+    return owner, machine, await runs.target(owner, machine=machine)
+
+
+@pytest.mark.rule("R28")
+async def test_r28_a_run_goes_queued_dispatched_running_succeeded(
+    fleet: Fleet, runs: Runs, domain: DomainContext
+) -> None:
+    _, machine, target = await ready_machine(fleet, runs)
+    run_id = await runs.trigger(target)
+
+    nothing_yet = await runs.assignments(machine)
+    dispatched = await dispatch_once(domain)
+    (assignment,) = await runs.assignments(machine)
+    started = await runs.confirm(machine, run_id, assignment["attempt"])
+    repeated = await runs.confirm(machine, run_id, assignment["attempt"])
+    finished = await runs.finish(
+        machine,
+        run_id,
+        assignment["attempt"],
+        "FAILED",
+        errorCode="FLOW_ERROR",
+        errorMessage="the window was not found",
+    )
+    finished_again = await runs.finish(machine, run_id, assignment["attempt"], "FAILED")
+
+    assert nothing_yet == []
+    assert [(d.run_id, d.machine_id, d.attempt) for d in dispatched] == [(run_id, machine.id, 1)]
+    assert assignment == {
+        "runId": run_id,
+        "attempt": 1,
+        "flowId": target.flow_id,
+        "flowName": assignment["flowName"],
+        "mode": "UNATTENDED",
+        "priority": "NORMAL",
+        "runAs": target.username,
+        "username": target.username,
+        "password": PASSWORD,
+    }
+    assert started["run"]["status"] == "RUNNING"
+    assert repeated["run"]["status"] == "RUNNING"  # idempotent
+    assert finished["run"]["status"] == "FAILED"
+    assert finished["run"]["errorCode"] == "FLOW_ERROR"
+    assert finished_again["__typename"] == "FlowRunPayload"
+    assert await runs.assignments(machine) == []
+
+
+@pytest.mark.rule("R28")
+async def test_r28_runtime_operations_need_the_machine_key(
+    fleet: Fleet, runs: Runs, domain: DomainContext
+) -> None:
+    owner, _, target = await ready_machine(fleet, runs)
+    other = await runs.machine(owner, bots=0)
+    run_id = await runs.trigger(target)
+    await dispatch_once(domain)
+
+    as_user = await fleet.api.execute("{ machineAssignments { runId } }", token=owner.token)
+    other_confirms = await runs.confirm(other, run_id, 1)
+
+    assert as_user["errors"][0]["extensions"]["code"] == "WRONG_CREDENTIAL_KIND"
+    assert (other_confirms["__typename"], other_confirms["code"]) == (
+        "ConflictError",
+        "STALE_ATTEMPT",
+    )
+    assert (await runs.run(run_id))["status"] == "DISPATCHED"
+
+
+@pytest.mark.rule("R24")
+async def test_r24_a_bot_carries_one_unattended_run_at_a_time(
+    fleet: Fleet, runs: Runs, domain: DomainContext, clock: ManualClock
+) -> None:
+    _, machine, target = await ready_machine(fleet, runs, bots=2)
+    ids = []
+    for _ in range(5):
+        clock.advance(timedelta(seconds=1))
+        ids.append(await runs.trigger(target))
+
+    first = await dispatch_once(domain)
+    second = await dispatch_once(domain)
+    await runs.confirm(machine, first[0].run_id, 1)
+    await runs.finish(machine, first[0].run_id, 1)
+    third = await dispatch_once(domain)
+
+    assert [d.run_id for d in first] == ids[:2]
+    assert second == []
+    assert [d.run_id for d in third] == [ids[2]]
+    assert (await runs.counts(machine.id))["runningCount"] == 2
+
+
+@pytest.mark.rule("R26")
+async def test_r26_unattended_waits_while_its_user_has_a_session_in_any_state(
+    fleet: Fleet, runs: Runs, domain: DomainContext
+) -> None:
+    _, machine, target = await ready_machine(fleet, runs)
+    run_id = await runs.trigger(target)
+
+    blocked = []
+    for state in ("ACTIVE", "LOCKED", "DISCONNECTED"):
+        await runs.heartbeat(machine, {target.username: state, "someone": "ACTIVE"})
+        blocked.append(await dispatch_once(domain))
+    await runs.heartbeat(machine, {"someone": "ACTIVE"})
+    freed = await dispatch_once(domain)
+
+    assert blocked == [[], [], []]
+    assert [d.run_id for d in freed] == [run_id]
+
+
+@pytest.mark.rule("R26")
+async def test_r26_attended_needs_an_active_session_and_one_run_per_session(
+    fleet: Fleet, runs: Runs, domain: DomainContext, clock: ManualClock
+) -> None:
+    _, machine, target = await ready_machine(fleet, runs, bots=0)
+    first = await runs.trigger(target, mode="ATTENDED")
+    clock.advance(timedelta(seconds=1))
+    second = await runs.trigger(target, mode="ATTENDED")
+
+    await runs.heartbeat(machine, {target.username: "LOCKED"})
+    locked = await dispatch_once(domain)
+    await runs.heartbeat(machine, {target.username: "ACTIVE"})
+    active = await dispatch_once(domain)
+    waiting = await runs.run(second)
+    await runs.confirm(machine, first, 1)
+    await runs.finish(machine, first, 1)
+    after_first = await dispatch_once(domain)
+
+    assert locked == []
+    assert [d.run_id for d in active] == [first]
+    assert waiting["waitReason"] == "SESSION_BUSY"
+    assert [d.run_id for d in after_first] == [second]
+
+
+@pytest.mark.rule("R26")
+async def test_r26_a_group_spreads_its_runs_over_its_machines(
+    fleet: Fleet, runs: Runs, domain: DomainContext, clock: ManualClock
+) -> None:
+    owner = await fleet.person("ENVIRONMENT_MAKER")
+    await runs.capacity(9)
+    machines = [await runs.machine(owner, bots=3) for _ in range(3)]
+    group_id = await runs.group(owner, *machines)
+    target = await runs.target(owner, group_id=group_id)
+    for _ in range(6):
+        await runs.trigger(target)
+
+    dispatched = await dispatch_once(domain)
+
+    assert len(dispatched) == 6
+    assert sorted(Counter(d.machine_id for d in dispatched).values()) == [2, 2, 2]
+
+
+@pytest.mark.rule("R16")
+async def test_r16_maintenance_takes_no_new_runs_and_never_stops_running_ones(
+    fleet: Fleet, runs: Runs, domain: DomainContext
+) -> None:
+    owner, machine, target = await ready_machine(fleet, runs, bots=2)
+    running = await runs.trigger(target)
+    await dispatch_once(domain)
+    await runs.confirm(machine, running, 1)
+    queued = await runs.trigger(target)
+
+    await runs.maintenance(machine.id, True, token=owner.token)
+    during = await dispatch_once(domain)
+    waiting = await runs.run(queued)
+    still_running = await runs.run(running)
+    await runs.finish(machine, running, 1)
+    await runs.maintenance(machine.id, False, token=owner.token)
+    after = await dispatch_once(domain)
+
+    assert during == []
+    assert waiting["waitReason"] == "MAINTENANCE"
+    assert still_running["status"] == "RUNNING"
+    assert (await runs.run(running))["status"] == "SUCCEEDED"
+    assert [d.run_id for d in after] == [queued]
+
+
+@pytest.mark.rule("R17")
+async def test_r17_a_group_run_goes_to_an_active_machine_of_the_group(
+    fleet: Fleet, runs: Runs, domain: DomainContext, clock: ManualClock
+) -> None:
+    owner = await fleet.person("ENVIRONMENT_MAKER")
+    await runs.capacity(2)
+    resting = await runs.machine(owner, bots=1)
+    active = await runs.machine(owner, bots=1)
+    group_id = await runs.group(owner, resting, active)
+    await runs.maintenance(resting.id, True, token=owner.token)
+    target = await runs.target(owner, group_id=group_id)
+    first = await runs.trigger(target)
+    clock.advance(timedelta(seconds=1))
+    second = await runs.trigger(target)
+
+    dispatched = await dispatch_once(domain)
+
+    assert [(d.run_id, d.machine_id) for d in dispatched] == [(first, active.id)]
+    assert (await runs.run(second))["waitReason"] == "NO_FREE_BOT"
+    await runs.group_maintenance(group_id, True)  # R18: the whole group rests
+    assert (await runs.run(second))["waitReason"] == "MAINTENANCE"
+
+
+@pytest.mark.rule("R27")
+async def test_r27_a_run_queued_past_the_max_queue_time_times_out(
+    fleet: Fleet, runs: Runs, domain: DomainContext, clock: ManualClock
+) -> None:
+    owner, machine, target = await ready_machine(fleet, runs)
+    await runs.maintenance(machine.id, True, token=owner.token)  # R17: it stays queued
+    old = await runs.trigger(target)
+    clock.advance(timedelta(hours=6))
+    young = await runs.trigger(target)
+
+    clock.advance(timedelta(hours=6))
+    at_limit = await sweep_once(domain)
+    clock.advance(timedelta(seconds=1))
+    past_limit = await sweep_once(domain)
+    run = await runs.run(old)
+
+    assert at_limit.timed_out == []
+    assert past_limit.timed_out == [old]
+    assert (run["status"], run["errorCode"]) == ("TIMED_OUT", "NO_CANDIDATE_MACHINE")
+    assert run["waitSeconds"] == 12 * 3600 + 1
+    assert (await runs.run(young))["status"] == "QUEUED"
+
+
+@pytest.mark.rule("R27")
+async def test_r27_the_max_queue_time_is_the_environments(
+    fleet: Fleet, runs: Runs, domain: DomainContext, clock: ManualClock
+) -> None:
+    owner, machine, target = await ready_machine(fleet, runs)
+    await runs.capacity(10, max_queue_seconds=60)
+    await runs.maintenance(machine.id, True, token=owner.token)
+    run_id = await runs.trigger(target)
+
+    clock.advance(timedelta(seconds=61))
+    result = await sweep_once(domain)
+
+    assert result.timed_out == [run_id]
+
+
+@pytest.mark.rule("R28")
+async def test_r28_an_unconfirmed_dispatch_goes_back_to_its_place_and_stale_reports_are_refused(
+    fleet: Fleet, runs: Runs, domain: DomainContext, clock: ManualClock
+) -> None:
+    _, machine, target = await ready_machine(fleet, runs)
+    first = await runs.trigger(target)
+    clock.advance(timedelta(seconds=1))
+    second = await runs.trigger(target)
+    await dispatch_once(domain)
+
+    clock.advance(timedelta(seconds=59))
+    await runs.heartbeat(machine, {})
+    too_early = await sweep_once(domain)
+    clock.advance(timedelta(seconds=2))
+    await runs.heartbeat(machine, {})
+    requeued = await sweep_once(domain)
+    queue = await runs.machine_queue(machine.id)
+    redispatched = await dispatch_once(domain)
+    stale = await runs.confirm(machine, first, 1)
+    fresh = await runs.confirm(machine, first, 2)
+
+    assert too_early.requeued == []
+    assert requeued.requeued == [first]
+    assert [e["run"]["id"] for e in queue] == [first, second]  # kept its place
+    assert [(d.run_id, d.attempt) for d in redispatched] == [(first, 2)]
+    assert (stale["__typename"], stale["code"]) == ("ConflictError", "STALE_ATTEMPT")
+    assert fresh["run"]["status"] == "RUNNING"
+    assert fresh["run"]["attempt"] == 2
+
+
+@pytest.mark.rule("R28")
+async def test_r28_a_running_run_on_a_machine_silent_past_the_grace_fails_machine_lost(
+    fleet: Fleet, runs: Runs, domain: DomainContext, clock: ManualClock
+) -> None:
+    _, machine, target = await ready_machine(fleet, runs)
+    run_id = await runs.trigger(target)
+    await dispatch_once(domain)
+    await runs.confirm(machine, run_id, 1)
+
+    # R9 declares it disconnected after 2 minutes; the grace is 5 more.
+    clock.advance(timedelta(minutes=7))
+    within_grace = await sweep_once(domain)
+    clock.advance(timedelta(seconds=1))
+    lost = await sweep_once(domain)
+    late_report = await runs.finish(machine, run_id, 1)
+    run = await runs.run(run_id)
+
+    assert within_grace.lost == []
+    assert lost.lost == [run_id]
+    assert (run["status"], run["errorCode"]) == ("FAILED", "MACHINE_LOST")
+    assert (late_report["__typename"], late_report["code"]) == ("ConflictError", "RUN_FINISHED")
+
+
+@pytest.mark.rule("R28")
+async def test_r28_heartbeats_keep_a_long_run_alive(
+    fleet: Fleet, runs: Runs, domain: DomainContext, clock: ManualClock
+) -> None:
+    _, machine, target = await ready_machine(fleet, runs)
+    run_id = await runs.trigger(target)
+    await dispatch_once(domain)
+    await runs.confirm(machine, run_id, 1)
+
+    for _ in range(48):  # R27: run time itself is unlimited
+        clock.advance(timedelta(minutes=1))
+        await runs.heartbeat(machine)
+        assert not await sweep_once(domain)
+
+    assert (await runs.run(run_id))["status"] == "RUNNING"
+
+
+@pytest.mark.rule("R28")
+async def test_r28_cancelling_a_running_run_tells_its_machine(
+    fleet: Fleet, runs: Runs, domain: DomainContext
+) -> None:
+    owner, machine, target = await ready_machine(fleet, runs)
+    run_id = await runs.trigger(target)
+    await dispatch_once(domain)
+    await runs.confirm(machine, run_id, 1)
+
+    cancelled = await runs.change(CANCEL_RUN, run_id, token=owner.token)
+    (command,) = (await fleet.api.data(COMMANDS, token=machine.key))["machineCommands"]
+    report = await runs.finish(machine, run_id, 1)
+    done = await fleet.api.data(
+        "mutation($id: ID!) { completeMachineCommand(id: $id) { __typename } }",
+        {"id": command["id"]},
+        token=machine.key,
+    )
+
+    assert cancelled["run"]["status"] == "CANCELLED"
+    assert (command["kind"], command["runId"]) == ("CANCEL_RUN", run_id)
+    assert report["code"] == "RUN_FINISHED"
+    assert done["completeMachineCommand"]["__typename"] == "MachineCommandPayload"
+    assert (await fleet.api.data(COMMANDS, token=machine.key))["machineCommands"] == []
+    assert (await runs.counts(machine.id))["runningCount"] == 0
+
+
+async def test_heartbeat_sessions_are_validated(fleet: Fleet, runs: Runs) -> None:
+    _, machine, _ = await ready_machine(fleet, runs)
+
+    twice = await runs.heartbeat(machine, {"robot": "ACTIVE", "ROBOT": "LOCKED"})
+
+    assert (twice["__typename"], twice["code"]) == ("ValidationError", "INVALID_VALUE")
+
+
+@pytest.mark.rule("R30")
+async def test_r30_concurrent_dispatchers_never_dispatch_twice(
+    fleet: Fleet, runs: Runs, domain: DomainContext, settings: Settings, clock: ManualClock
+) -> None:
+    owner = await fleet.person("ENVIRONMENT_MAKER")
+    await runs.capacity(12)
+    machines = [await runs.machine(owner, bots=3) for _ in range(4)]
+    group_id = await runs.group(owner, *machines)
+    target = await runs.target(owner, group_id=group_id)
+    ids = [await runs.trigger(target) for _ in range(30)]
+    # A second server instance on the same database: its own engine, bus and sessions.
+    other = DomainContext(db=Database(settings.database_url), settings=settings, clock=clock)
+    try:
+        results = await asyncio.gather(
+            *(dispatch_once(domain if i % 2 else other) for i in range(16))
+        )
+    finally:
+        await other.db.dispose()
+
+    claimed = [d for batch in results for d in batch]
+    assert len(claimed) == 12
+    assert len({d.run_id for d in claimed}) == 12  # never the same run twice
+    assert Counter(d.machine_id for d in claimed) == {m.id: 3 for m in machines}
+    for machine in machines:
+        assert (await runs.counts(machine.id))["runningCount"] == 3
+    statuses = Counter([(await runs.run(i))["status"] for i in ids])
+    assert statuses == {"DISPATCHED": 12, "QUEUED": 18}
+    assert {(await runs.run(d.run_id))["attempt"] for d in claimed} == {1}
+
+
+async def test_the_lifespan_dispatcher_reacts_at_once(
+    settings: Settings, clock: ManualClock, admin_token: str, default_environment_id: str
+) -> None:
+    live = create_app(settings.model_copy(update={"dispatcher_enabled": True}), clock=clock)
+    async with live.router.lifespan_context(live):
+        transport = httpx.ASGITransport(app=live)
+        async with httpx.AsyncClient(transport=transport, base_url="http://live.test") as http:
+            runs = Runs(Fleet(GraphQLClient(http), admin_token, default_environment_id))
+            _, machine, target = await ready_machine(runs.fleet, runs, bots=1)
+            first = await runs.trigger(target)
+            clock.advance(timedelta(seconds=1))
+            second = await runs.trigger(target)
+
+            async def status(run_id: str, wanted: str) -> str:
+                for _ in range(200):
+                    found = (await runs.run(run_id))["status"]
+                    if found == wanted:
+                        break
+                    await asyncio.sleep(0.01)
+                return found
+
+            assert await status(first, "DISPATCHED") == "DISPATCHED"
+            await runs.confirm(machine, first, 1)
+            await runs.finish(machine, first, 1)
+            assert await status(second, "DISPATCHED") == "DISPATCHED"

@@ -1,0 +1,163 @@
+"""R26 as a table: connected x maintenance x free bot x the user's session x mode -> decision.
+
+The candidate function is pure, so this is the one place every combination is spelled out; the
+API tests check that the dispatcher and the queue views act on exactly these decisions.
+"""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from domain.candidates import (
+    MachineState,
+    QueuedRun,
+    RunRequest,
+    WaitReason,
+    check,
+    choose,
+    plan,
+)
+from domain.models import RunMode, SessionState
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+USER = r"CONTOSO\robot"
+ATT, UNATT = RunMode.ATTENDED, RunMode.UNATTENDED
+ACTIVE, LOCKED, DISC = SessionState.ACTIVE, SessionState.LOCKED, SessionState.DISCONNECTED
+R = WaitReason
+
+
+def machine(
+    *,
+    connected: bool = True,
+    maintenance: bool = False,
+    bots: int = 1,
+    busy: int = 0,
+    session: SessionState | None = None,
+    session_busy: bool = False,
+    ident: str = "m1",
+    running: int = 0,
+    last: datetime | None = None,
+) -> MachineState:
+    key = USER.casefold()
+    return MachineState(
+        id=ident,
+        connected=connected,
+        maintenance=maintenance,
+        unattended_bots=bots,
+        busy_bots=busy,
+        running=running,
+        last_assigned_at=last,
+        sessions={key: session} if session else {},
+        attended_users=frozenset({key}) if session_busy else frozenset(),
+    )
+
+
+# connected, maintenance, free bot, the run user's session, its session busy, mode -> expected
+TABLE = [
+    # offline or in maintenance: nothing else matters
+    (False, False, True, None, False, UNATT, R.MACHINE_OFFLINE),
+    (False, True, True, ACTIVE, False, ATT, R.MACHINE_OFFLINE),
+    (True, True, True, None, False, UNATT, R.MAINTENANCE),
+    (True, True, True, ACTIVE, False, ATT, R.MAINTENANCE),
+    # unattended: a free bot and no session of the user in any state
+    (True, False, True, None, False, UNATT, None),
+    (True, False, False, None, False, UNATT, R.NO_FREE_BOT),
+    (True, False, True, ACTIVE, False, UNATT, R.USER_SESSION_EXISTS),
+    (True, False, True, LOCKED, False, UNATT, R.USER_SESSION_EXISTS),
+    (True, False, True, DISC, False, UNATT, R.USER_SESSION_EXISTS),
+    (True, False, False, LOCKED, False, UNATT, R.NO_FREE_BOT),
+    # attended: an ACTIVE session of the user with no attended run in it; bots do not matter
+    (True, False, False, ACTIVE, False, ATT, None),
+    (True, False, True, ACTIVE, False, ATT, None),
+    (True, False, True, None, False, ATT, R.NO_ACTIVE_SESSION),
+    (True, False, True, LOCKED, False, ATT, R.NO_ACTIVE_SESSION),
+    (True, False, True, DISC, False, ATT, R.NO_ACTIVE_SESSION),
+    (True, False, True, ACTIVE, True, ATT, R.SESSION_BUSY),
+]
+
+
+@pytest.mark.rule("R26")
+@pytest.mark.parametrize(
+    ("connected", "maintenance", "free_bot", "session", "session_busy", "mode", "expected"),
+    TABLE,
+)
+def test_r26_candidate_table(
+    connected: bool,
+    maintenance: bool,
+    free_bot: bool,
+    session: SessionState | None,
+    session_busy: bool,
+    mode: RunMode,
+    expected: WaitReason | None,
+) -> None:
+    state = machine(
+        connected=connected,
+        maintenance=maintenance,
+        bots=2,
+        busy=1 if free_bot else 2,
+        session=session,
+        session_busy=session_busy,
+    )
+    assert check(RunRequest("r1", mode, USER), state) is expected
+
+
+@pytest.mark.rule("R26")
+def test_r26_user_names_compare_case_insensitively() -> None:
+    state = machine(session=ACTIVE)
+    assert check(RunRequest("r1", ATT, USER.upper()), state) is None
+    assert check(RunRequest("r1", UNATT, USER.lower()), state) is R.USER_SESSION_EXISTS
+
+
+@pytest.mark.rule("R26")
+def test_r26_a_group_spreads_load_fewest_running_then_least_recently_assigned() -> None:
+    run = RunRequest("r1", UNATT, USER)
+    busy = machine(ident="a", bots=3, running=2)
+    idle_recent = machine(ident="b", bots=3, running=0, last=NOW)
+    idle_old = machine(ident="c", bots=3, running=0, last=NOW - timedelta(hours=1))
+    assert choose(run, [busy, idle_recent, idle_old]).id == "c"  # type: ignore[union-attr]
+    never = machine(ident="d", bots=3, running=0, last=None)
+    assert choose(run, [busy, idle_recent, idle_old, never]).id == "d"  # type: ignore[union-attr]
+
+
+@pytest.mark.rule("R29")
+def test_r29_a_group_reports_the_reason_of_the_machine_closest_to_taking_the_run() -> None:
+    run = RunRequest("r1", UNATT, USER)
+    offline = machine(ident="a", connected=False)
+    maintenance = machine(ident="b", maintenance=True)
+    session = machine(ident="c", session=LOCKED)
+    assert choose(run, [offline, maintenance]) is R.MAINTENANCE
+    assert choose(run, [offline, maintenance, session]) is R.USER_SESSION_EXISTS
+    assert choose(run, []) is R.NO_MACHINE
+
+
+@pytest.mark.rule("R25")
+def test_r25_plan_skips_a_blocked_run_and_gives_later_runs_the_room() -> None:
+    m = machine(ident="m", bots=1)
+    blocked = QueuedRun(RunRequest("head", ATT, USER), ("m",))  # no session: cannot start
+    behind = QueuedRun(RunRequest("next", UNATT, USER), ("m",))
+    last = QueuedRun(RunRequest("last", UNATT, "other"), ("m",))
+
+    result = plan([blocked, behind, last], {"m": m}, NOW)
+
+    assert result.assignments == {"next": "m"}
+    assert result.reasons == {"head": R.NO_ACTIVE_SESSION, "last": R.BEHIND_IN_QUEUE}
+
+
+@pytest.mark.rule("R24")
+def test_r24_plan_never_puts_more_unattended_runs_on_a_machine_than_its_free_bots() -> None:
+    m = machine(ident="m", bots=3, busy=1)
+    queued = [QueuedRun(RunRequest(f"r{i}", UNATT, f"u{i}"), ("m",)) for i in range(5)]
+    result = plan(queued, {"m": m}, NOW)
+    assert list(result.assignments) == ["r0", "r1"]
+    assert set(result.reasons.values()) == {R.BEHIND_IN_QUEUE}
+
+
+@pytest.mark.rule("R26")
+def test_r26_one_attended_run_per_session_and_the_user_session_blocks_unattended() -> None:
+    m = machine(ident="m", bots=2, session=ACTIVE)
+    first = QueuedRun(RunRequest("a1", ATT, USER), ("m",))
+    second = QueuedRun(RunRequest("a2", ATT, USER), ("m",))
+    unattended = QueuedRun(RunRequest("u1", UNATT, USER), ("m",))
+    result = plan([first, second, unattended], {"m": m}, NOW)
+    assert result.assignments == {"a1": "m"}
+    assert result.reasons == {"a2": R.BEHIND_IN_QUEUE, "u1": R.USER_SESSION_EXISTS}
