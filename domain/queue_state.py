@@ -93,11 +93,13 @@ async def machine_states(
             busy[machine_id] += 1
         else:
             attended[machine_id].add(user_key(run_as))
-    last = await session.exec(
-        select(FlowRun.machine_id, func.max(FlowRun.dispatched_at))
-        .where(col(FlowRun.machine_id).in_(ids))
-        .group_by(col(FlowRun.machine_id))
+    # One correlated probe per machine on ix_flow_runs_last_assigned, in a single statement.
+    latest = (
+        select(func.max(FlowRun.dispatched_at))
+        .where(col(FlowRun.machine_id) == col(Machine.id))
+        .scalar_subquery()
     )
+    last = await session.exec(select(Machine.id, latest).where(col(Machine.id).in_(ids)))
     last_assigned = dict(last.all())
     sessions: dict[str, dict[str, object]] = defaultdict(dict)
     for s in (

@@ -78,7 +78,9 @@ async def _own_run(
     run = (
         await session.exec(select(FlowRun).where(FlowRun.id == run_id).with_for_update())
     ).first()
-    if run is None or run.environment_id != caller.environment_id:
+    mine = run is not None and run.machine_id == caller.machine_id
+    # R6: a run still running when its machine moved to another environment is still its own.
+    if run is None or (not mine and run.environment_id != caller.environment_id):
         raise NotFound("run", run_id)
     if run.machine_id != caller.machine_id or run.attempt != attempt:
         raise Conflict(

@@ -54,6 +54,8 @@ class FlowRun(SQLModel, table=True):
         Index("ix_flow_runs_queue_machine", "status", "target_machine_id"),
         Index("ix_flow_runs_queue_group", "status", "target_group_id"),
         Index("ix_flow_runs_assigned", "machine_id", "status"),
+        # R26's "least recently assigned": the latest dispatch per machine is one index probe.
+        Index("ix_flow_runs_last_assigned", "machine_id", "dispatched_at"),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)

@@ -1,4 +1,4 @@
-"""machine commands may name a run (CANCEL_RUN)
+"""machine commands may name a run (CANCEL_RUN); flow runs indexed by last dispatch per machine
 
 Revision ID: 0003
 Revises: 0002
@@ -27,9 +27,15 @@ def upgrade() -> None:
             ["id"],
             ondelete="CASCADE",
         )
+    with op.batch_alter_table("flow_runs", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_flow_runs_last_assigned", ["machine_id", "dispatched_at"], unique=False
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("flow_runs", schema=None) as batch_op:
+        batch_op.drop_index("ix_flow_runs_last_assigned")
     with op.batch_alter_table("machine_commands", schema=None) as batch_op:
         batch_op.drop_constraint("fk_machine_commands_run_id_flow_runs", type_="foreignkey")
         batch_op.drop_index(batch_op.f("ix_machine_commands_run_id"))
