@@ -308,3 +308,29 @@ async def test_runs_are_visible_only_to_who_may_see_them(fleet: Fleet, runs: Run
     assert seen["id"] == run_id
     assert hidden is None
     assert listed["flowRuns"]["totalCount"] == 0
+
+
+RUN_PAGE = """query($n: Int!) { flowRuns(first: $n) { totalCount nodes {
+  id status queuePosition waitReason waitSeconds
+  flow { name } connection { name } machine { name } targetMachine { name runningCount }
+  targetGroup { name } environment { name } triggeredBy { displayName } } } }"""
+
+
+async def test_statements_per_run_page_do_not_grow_with_page_size(
+    fleet: Fleet, runs: Runs, domain: DomainContext, sql_statements
+) -> None:
+    owners = [await fleet.person("ENVIRONMENT_MAKER") for _ in range(3)]
+    await runs.capacity(3)
+    targets = [await runs.target(o, machine=await runs.machine(o, bots=1)) for o in owners]
+    for i in range(40):
+        await runs.trigger(targets[i % 3])
+    await dispatch_once(domain)
+
+    counts = {}
+    for size in (5, 40):
+        sql_statements.count = 0
+        data = await fleet.api.data(RUN_PAGE, {"n": size}, token=fleet.admin_token)
+        assert len(data["flowRuns"]["nodes"]) == size
+        counts[size] = sql_statements.count
+
+    assert counts[5] == counts[40], counts
