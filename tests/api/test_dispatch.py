@@ -5,6 +5,7 @@ they are deterministic; one test checks the lifespan's task reacts on its own.
 """
 
 import asyncio
+import random
 from collections import Counter
 from datetime import timedelta
 
@@ -430,3 +431,66 @@ async def test_the_lifespan_dispatcher_reacts_at_once(
             await runs.confirm(machine, first, 1)
             await runs.finish(machine, first, 1)
             assert await status(second, "DISPATCHED") == "DISPATCHED"
+
+
+@pytest.mark.rule("R30")
+async def test_r30_interleaved_dispatch_sweeps_and_reports_keep_every_invariant(
+    fleet: Fleet, runs: Runs, domain: DomainContext, settings: Settings, clock: ManualClock
+) -> None:
+    """Two dispatchers, sweeps, late and stale reports, cancellations and silent machines, all at
+    once, in seeded random order: no bot ever carries two runs, every attempt is held by one
+    machine at most, and every run ends in one state or is still legitimately waiting."""
+    rng = random.Random(4)
+    owner = await fleet.person("ENVIRONMENT_MAKER")
+    await runs.capacity(6)
+    machines = [await runs.machine(owner, bots=2) for _ in range(3)]
+    group_id = await runs.group(owner, *machines)
+    target = await runs.target(owner, group_id=group_id)
+    ids = [await runs.trigger(target) for _ in range(40)]
+    other = DomainContext(db=Database(settings.database_url), settings=settings, clock=clock)
+    held: dict[tuple[str, int], str] = {}  # (run, attempt) -> machine that was told to run it
+
+    async def runtime(machine) -> None:
+        for a in await runs.assignments(machine):
+            key = (a["runId"], a["attempt"])
+            assert held.setdefault(key, machine.id) == machine.id  # never two bots
+            if rng.random() < 0.2:
+                continue  # never confirms: R28 puts it back
+            started = await runs.confirm(machine, a["runId"], a["attempt"])
+            if started["__typename"] == "FlowRunPayload" and rng.random() < 0.8:
+                outcome = rng.choice(["SUCCEEDED", "FAILED"])
+                await runs.finish(machine, a["runId"], a["attempt"], outcome)
+
+    try:
+        for _ in range(25):
+            clock.advance(timedelta(seconds=rng.choice([5, 30, 61, 200])))
+            for m in machines:
+                if rng.random() < 0.85:  # now and then a machine stays silent
+                    await runs.heartbeat(m)
+            if rng.random() < 0.15:
+                await runs.change(CANCEL_RUN, rng.choice(ids), token=owner.token)
+            await asyncio.gather(
+                dispatch_once(domain),
+                dispatch_once(other),
+                sweep_once(other),
+                *(runtime(m) for m in machines),
+            )
+            for m in machines:
+                assert (await runs.counts(m.id))["runningCount"] <= 2
+    finally:
+        await other.db.dispose()
+
+    final = [await runs.run(i) for i in ids]
+    for run in final:
+        assert run["status"] in {
+            "QUEUED",
+            "DISPATCHED",
+            "RUNNING",
+            "SUCCEEDED",
+            "FAILED",
+            "CANCELLED",
+            "TIMED_OUT",
+        }
+        if run["status"] in {"SUCCEEDED", "FAILED"} and run["errorCode"] != "MACHINE_LOST":
+            assert held[(run["id"], run["attempt"])] == run["machine"]["id"]
+    assert Counter(r["status"] for r in final)["SUCCEEDED"] > 0
