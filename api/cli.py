@@ -107,9 +107,10 @@ def parser() -> argparse.ArgumentParser:
     _add_database(p)
     p.set_defaults(run=admin_token)
 
-    from api import simulator  # `deskfleet simulate`: simulated machine runtimes (issue 4)
+    from api import demo, simulator  # `deskfleet simulate` and `deskfleet demo` (issue 4)
 
     simulator.add_command(commands)
+    demo.add_command(commands)
     return root
 
 

@@ -1,0 +1,65 @@
+"""`deskfleet demo`: one command gives a live fleet (issue 4, item 6)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from api.simulator import check_log, read_log
+from tests.e2e.server import DESKFLEET, ROOT, free_port
+
+pytestmark = pytest.mark.e2e
+
+
+def test_demo_serves_a_fleet_whose_simulated_machines_work_a_stream_of_runs(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    log = tmp_path / "simulator.jsonl"
+    done = subprocess.run(
+        [
+            *DESKFLEET,
+            "demo",
+            "--port",
+            str(port),
+            "--machines",
+            "3",
+            "--interval",
+            "0.2",
+            "--min-seconds",
+            "0.1",
+            "--max-seconds",
+            "0.5",
+            "--duration",
+            "8",
+            "--log",
+            str(log),
+            "--seed",
+            "5",
+        ],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    database = sqlite3.connect(tmp_path / "deskfleet-demo.db")
+    statuses = dict(database.execute("SELECT status, count(*) FROM flow_runs GROUP BY status"))
+    modes = {m for (m,) in database.execute("SELECT DISTINCT mode FROM flow_runs")}
+    gateways = database.execute("SELECT count(*) FROM gateways").fetchone()[0]
+    check = check_log(read_log(log))
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"DeskFleet demo is live: http://127.0.0.1:{port}/graphql" in done.stdout
+    assert "Maya Maker" in done.stdout and "dfu_" in done.stdout
+    assert statuses.get("SUCCEEDED", 0) > 5, statuses
+    assert modes == {"ATTENDED", "UNATTENDED"}
+    assert gateways == 1
+    assert len(check.finished) > 5
+    assert check.double_holds == [] and check.double_finishes == []
+    assert "demo-Passw0rd!" not in done.stdout + done.stderr  # R20: never logged
+    assert (tmp_path / "deskfleet-demo.secret").exists()
