@@ -32,3 +32,32 @@ stop_postgres() {
     PG_DATA=""
   fi
 }
+
+ensure_redis() {
+  if ! command -v redis-server >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+  fi
+}
+
+# start_redis PORT -> exports DESKFLEET_TEST_REDIS_URL (and REDIS_PORT, REDIS_DIR for restarts)
+start_redis() {
+  REDIS_PORT="$1"
+  ensure_redis
+  REDIS_DIR="$(mktemp -d /tmp/deskfleet-redis.XXXXXX)"
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$REDIS_DIR" --save '' \
+    --appendonly no --daemonize yes --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log"
+  for _ in $(seq 50); do
+    redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  export REDIS_PORT REDIS_DIR
+  export DESKFLEET_TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+}
+
+stop_redis() {
+  if [ -n "${REDIS_DIR:-}" ]; then
+    redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+    rm -rf "$REDIS_DIR"
+    REDIS_DIR=""
+  fi
+}

@@ -14,6 +14,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
+from api import realtime
 from api.auth import bearer_from_header, principal_for
 from api.context import Context
 from api.schema import build_schema
@@ -31,11 +32,12 @@ class SchemaOutdated(RuntimeError):
     pass
 
 
-class DeskFleetGraphQL(GraphQL[Context, None]):
+class DeskFleetGraphQL(realtime.RealtimeView, GraphQL[Context, None]):
     def __init__(self, domain: DomainContext) -> None:
         super().__init__(
             build_schema(domain.settings),
             graphql_ide=None if domain.settings.production else "graphiql",
+            **realtime.websocket_options(domain.settings),  # R37
         )
         self.domain = domain
 
@@ -78,7 +80,10 @@ def announce_first_run(secret: str) -> None:
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Starlette:
     settings = settings or Settings()
     domain = DomainContext(
-        db=Database(settings.database_url), settings=settings, clock=clock or SystemClock()
+        db=Database(settings.database_url),
+        settings=settings,
+        clock=clock or SystemClock(),
+        events=realtime.event_bus(settings),  # memory:// or redis:// (R35-R37)
     )
     graphql = DeskFleetGraphQL(domain)
 
@@ -89,13 +94,16 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         if issued is not None:
             announce_first_run(issued.secret)
         dispatcher = Dispatcher(domain) if settings.dispatcher_enabled else None
-        if dispatcher is not None:
-            await dispatcher.start()  # R25-R30: queued runs go to bots
         try:
-            yield
+            async with realtime.running(domain):  # the event bus's listener, R9's presence watcher
+                if dispatcher is not None:
+                    await dispatcher.start()  # R25-R30: queued runs go to bots
+                try:
+                    yield
+                finally:
+                    if dispatcher is not None:
+                        await dispatcher.stop()
         finally:
-            if dispatcher is not None:
-                await dispatcher.stop()
             await domain.db.dispose()
 
     async def healthz(_: Request) -> JSONResponse:

@@ -20,6 +20,10 @@ class Context:
     response: Any = None
     credential: Principal | None = None
     credential_error: DomainError | None = None
+    # Websockets (api/realtime.py): the connection_init payload, and the credential it carried,
+    # re-checked at each subscription event.
+    connection_params: dict[str, Any] | None = None
+    bearer: str | None = None
     now: datetime = field(init=False)
     loaders: Loaders = field(init=False)
 

@@ -20,6 +20,7 @@ from api.machines import MachineMutation, MachineQuery
 from api.maintenance import MaintenanceMutation
 from api.runs import RunMutation, RunQuery
 from api.sharing import SharingMutation
+from api.subscriptions import Subscription
 from domain.settings import Settings
 
 Query = merge_types(
@@ -66,6 +67,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=ERROR_TYPES,
         extensions=extensions(settings or Settings()),
     )

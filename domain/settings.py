@@ -32,6 +32,16 @@ class Settings(BaseSettings):
     machine_lost_grace_seconds: float = Field(default=300.0, ge=0)  # R28: after R9's silence
     dispatch_sweep_interval_seconds: float = Field(default=5.0, gt=0)  # timeouts, lost machines
 
+    # Realtime (R35-R37): websockets and the event bus.
+    ws_init_timeout_seconds: float = Field(default=5.0, gt=0)  # connection_init must come by then
+    ws_max_subscriptions: int = Field(default=20, gt=0)  # per websocket connection
+    # Browser pages from these origins may open a websocket (same-origin and non-browser clients
+    # always can); "*" allows any. Env: DESKFLEET_WS_ALLOWED_ORIGINS='["https://ops.example"]'.
+    ws_allowed_origins: list[str] = Field(default_factory=list)
+    realtime_queue_size: int = Field(default=256, gt=0)  # per subscriber; overflow -> resync
+    broadcast_probe_seconds: float = Field(default=5.0, ge=0)  # redis:// end-to-end check
+    presence_check_seconds: float = Field(default=5.0, gt=0)  # R9 timeouts -> MachineChanged
+
     max_page_size: int = Field(default=100, gt=0)
     max_query_depth: int = Field(default=10, gt=0)
     parser_cache_size: int = Field(default=256, gt=0)

@@ -1,0 +1,383 @@
+"""What each live subscription (R35) may see, and how it stays current (R36).
+
+Every stream follows one pattern (:func:`follow`): register an inbox on the event bus, read a
+snapshot through the same domain functions as the HTTP queries (so the same visibility checks),
+send it, then on each batch of relevant events re-read and send what changed. Events only say
+"re-read this"; a resync (inbox overflow, bus reconnect) re-sends a whole snapshot. A lost message
+therefore delays an update and never corrupts one.
+
+The caller is re-authenticated at every read (``who``): a token revoked, or a user deactivated,
+while a subscription is open ends it at the next change.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from domain import machines, maintenance, runs, runtime
+from domain.context import DomainContext
+from domain.errors import NotFound
+from domain.events import (
+    Event,
+    GroupChanged,
+    MachineChanged,
+    MachineWorkChanged,
+    QueueChanged,
+    RunChanged,
+)
+from domain.models import FlowRun, Machine, MachineCommand, MachineStatus, RunPriority, RunStatus
+from domain.principals import Principal
+
+T = TypeVar("T")
+PrincipalSource = Callable[[], Awaitable[Principal]]
+SNAPSHOT_PAGE = 100
+
+
+@dataclass(frozen=True)
+class Update(Generic[T]):
+    """A snapshot (``snapshot``: ``items`` is the whole view) or a change to the last one."""
+
+    snapshot: bool
+    items: list[T]
+    removed: list[str] = field(default_factory=list)
+
+
+async def follow(
+    ctx: DomainContext,
+    read: Callable[[], Awaitable[dict[str, T]]],
+    relevant: Callable[[Event], bool],
+) -> AsyncIterator[Update[T]]:
+    """Snapshot first, then what changed, re-read after each batch of relevant events."""
+    with ctx.events.inbox() as inbox:  # before the read: nothing committed after it is missed
+        current = await read()
+        yield Update(snapshot=True, items=list(current.values()))
+        while True:
+            batch = await inbox.next_batch()
+            if batch.resync:
+                current = await read()
+                yield Update(snapshot=True, items=list(current.values()))
+                continue
+            if not any(relevant(event) for event in batch.events):
+                continue
+            fresh = await read()
+            changed = [item for key, item in fresh.items() if current.get(key) != item]
+            removed = [key for key in current if key not in fresh]
+            current = fresh
+            if changed or removed:
+                yield Update(snapshot=False, items=changed, removed=removed)
+
+
+# --- machine status ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MachineStatusFilter:
+    environment_id: str | None = None
+    group_id: str | None = None
+    machine_id: str | None = None
+
+
+@dataclass(frozen=True)
+class MachineLive:
+    """What a fleet dashboard shows of one machine (R8, R9, R19, R35)."""
+
+    machine_id: str
+    name: str
+    environment_id: str
+    group_id: str | None
+    status: MachineStatus
+    maintenance: bool
+    drained: bool
+    key_action_required: bool
+    running: int
+    queued: int
+    version: str
+
+
+async def _visible_machines(
+    ctx: DomainContext, principal: Principal, flt: MachineStatusFilter
+) -> list[Machine]:
+    if flt.machine_id is not None:
+        # The `machine(id:)` query's check; invisible or gone is simply absent.
+        try:
+            machine = await machines.get_machine(ctx, principal, flt.machine_id)
+        except NotFound:
+            return []
+        if flt.environment_id not in (None, machine.environment_id):
+            return []
+        if flt.group_id not in (None, machine.group_id):
+            return []
+        return [machine]
+    # The `machines(filter:)` query's check, page after page.
+    listing = machines.MachineFilter(environment_id=flt.environment_id, group_id=flt.group_id)
+    found: list[Machine] = []
+    after: str | None = None
+    while True:
+        page = await machines.list_machines(
+            ctx, principal, listing, first=SNAPSHOT_PAGE, after=after
+        )
+        found.extend(page.items)
+        if not page.has_next_page:
+            return found
+        after = page.end_cursor
+
+
+async def machine_status_view(
+    ctx: DomainContext, principal: Principal, flt: MachineStatusFilter
+) -> dict[str, MachineLive]:
+    found = await _visible_machines(ctx, principal, flt)
+    if not found:
+        return {}
+    now = ctx.clock.now()
+    timeout = ctx.settings.heartbeat_timeout_seconds
+    counts = await machines.run_counts(ctx, [m.id for m in found])
+    states = await maintenance.machine_maintenance(ctx, found)
+    return {
+        m.id: MachineLive(
+            machine_id=m.id,
+            name=m.name,
+            environment_id=m.environment_id,
+            group_id=m.group_id,
+            status=machines.status_of(m, now, timeout),
+            maintenance=state.maintenance,
+            drained=state.drained,
+            key_action_required=machines.key_action_required(m, now),
+            running=count.running,
+            queued=count.queued,
+            version=m.runtime_version,
+        )
+        for m, count, state in zip(found, counts, states, strict=True)
+    }
+
+
+def _environment_of(event: Event) -> str | None:
+    return getattr(event, "environment_id", None)
+
+
+def machine_status_relevant(flt: MachineStatusFilter) -> Callable[[Event], bool]:
+    def relevant(event: Event) -> bool:
+        if not isinstance(event, MachineChanged | GroupChanged | QueueChanged | RunChanged):
+            return False
+        if flt.environment_id is not None and _environment_of(event) != flt.environment_id:
+            return False
+        if flt.machine_id is not None and isinstance(event, MachineChanged):
+            return event.machine_id == flt.machine_id
+        return True
+
+    return relevant
+
+
+async def machine_status(
+    ctx: DomainContext, who: PrincipalSource, flt: MachineStatusFilter
+) -> AsyncIterator[Update[MachineLive]]:
+    async def read() -> dict[str, MachineLive]:
+        return await machine_status_view(ctx, await who(), flt)
+
+    async for update in follow(ctx, read, machine_status_relevant(flt)):
+        yield update
+
+
+# --- queue depth ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueDepth:
+    """One queue (a machine's or a group's) at a glance (R25, R35)."""
+
+    machine_id: str | None
+    group_id: str | None
+    depth: int
+    oldest_queued_at: datetime | None
+    by_priority: tuple[tuple[RunPriority, int], ...]
+    # Grows with the clock: shown, never compared (it alone is no change worth sending).
+    oldest_wait_seconds: float | None = field(default=None, compare=False)
+
+
+async def queue_depth_view(
+    ctx: DomainContext, principal: Principal, *, machine_id: str | None, group_id: str | None
+) -> QueueDepth:
+    if machine_id is not None:
+        entries = await runs.machine_queue(ctx, principal, machine_id)
+    else:
+        assert group_id is not None
+        entries = await runs.group_queue(ctx, principal, group_id)
+    oldest = min((e.run.queued_at for e in entries), default=None)
+    per = Counter(e.run.priority for e in entries)
+    return QueueDepth(
+        machine_id=machine_id,
+        group_id=group_id,
+        depth=len(entries),
+        oldest_queued_at=oldest,
+        by_priority=tuple((p, per[p]) for p in RunPriority),
+        oldest_wait_seconds=(ctx.clock.now() - oldest).total_seconds() if oldest else None,
+    )
+
+
+async def queue_depth(
+    ctx: DomainContext, who: PrincipalSource, *, machine_id: str | None, group_id: str | None
+) -> AsyncIterator[QueueDepth]:
+    """The queue's depth now, then again each time it changes. Access is checked like the
+    `machineQueue` / `groupQueue` queries (NotFound when the caller cannot see it)."""
+    key = machine_id or group_id or ""
+
+    async def read() -> dict[str, QueueDepth]:
+        view = await queue_depth_view(ctx, await who(), machine_id=machine_id, group_id=group_id)
+        return {key: view}
+
+    def relevant(event: Event) -> bool:
+        # Dispatch, maintenance and heartbeats change which runs wait, not only new runs.
+        return isinstance(event, QueueChanged | RunChanged | MachineChanged | GroupChanged)
+
+    async for update in follow(ctx, read, relevant):
+        for item in update.items:
+            yield item
+
+
+# --- run updates ------------------------------------------------------------------------------
+
+ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.DISPATCHED, RunStatus.RUNNING)
+
+
+def run_matches(run: FlowRun, flt: runs.RunFilter) -> bool:
+    """The `flowRuns(filter:)` conditions, for one run already read."""
+    return (
+        flt.environment_id in (None, run.environment_id)
+        and flt.flow_id in (None, run.flow_id)
+        and flt.connection_id in (None, run.connection_id)
+        and (flt.machine_id is None or flt.machine_id in (run.machine_id, run.target_machine_id))
+        and flt.group_id in (None, run.target_group_id)
+        and flt.status in (None, run.status)
+    )
+
+
+async def _active_runs(
+    ctx: DomainContext, principal: Principal, flt: runs.RunFilter
+) -> dict[str, FlowRun]:
+    found: dict[str, FlowRun] = {}
+    statuses = [flt.status] if flt.status is not None else list(ACTIVE_STATUSES)
+    for status in statuses:
+        listing = runs.RunFilter(**{**flt.__dict__, "status": status})
+        after: str | None = None
+        while True:
+            page = await runs.list_runs(ctx, principal, listing, first=SNAPSHOT_PAGE, after=after)
+            found.update((r.id, r) for r in page.items)
+            if not page.has_next_page:
+                break
+            after = page.end_cursor
+    return found
+
+
+async def run_updates(
+    ctx: DomainContext,
+    who: PrincipalSource,
+    *,
+    run_id: str | None = None,
+    flt: runs.RunFilter | None = None,
+) -> AsyncIterator[Update[FlowRun]]:
+    """One run, or the runs matching a filter: a snapshot (the run; or the filter's active runs),
+    then every change to a matching run the caller may see (`run(id:)` checks), terminal ones
+    included. A run that stops matching or becomes invisible is sent in ``removed``."""
+    flt = flt or runs.RunFilter()
+    shown: set[str] = set()
+
+    async def snapshot() -> Update[FlowRun]:
+        principal = await who()
+        if run_id is not None:
+            try:
+                found = {run_id: await runs.get_run(ctx, principal, run_id)}
+            except NotFound:
+                found = {}
+        else:
+            found = await _active_runs(ctx, principal, flt)
+        shown.clear()
+        shown.update(found)
+        return Update(snapshot=True, items=list(found.values()))
+
+    with ctx.events.inbox() as inbox:
+        yield await snapshot()
+        while True:
+            batch = await inbox.next_batch()
+            if batch.resync:
+                yield await snapshot()
+                continue
+            ids = [
+                e.run_id
+                for e in dict.fromkeys(batch.events)
+                if isinstance(e, RunChanged)
+                and (run_id is None or e.run_id == run_id)
+                and flt.environment_id in (None, e.environment_id)
+            ]
+            if not ids:
+                continue
+            principal = await who()
+            changed: list[FlowRun] = []
+            removed: list[str] = []
+            for changed_id in ids:
+                try:
+                    run = await runs.get_run(ctx, principal, changed_id)
+                except NotFound:
+                    run = None
+                if run is not None and run_matches(run, flt):
+                    shown.add(run.id)
+                    changed.append(run)
+                elif changed_id in shown:
+                    shown.discard(changed_id)
+                    removed.append(changed_id)
+            if changed or removed:
+                yield Update(snapshot=False, items=changed, removed=removed)
+
+
+# --- the machine runtime's work ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MachineWork:
+    """Everything the runtime must act on now: its assignments and its pending commands."""
+
+    assignments: list[runtime.Assignment]
+    commands: list[MachineCommand]
+
+    def fingerprint(self) -> Hashable:
+        return (
+            tuple((a.run.id, a.run.attempt) for a in self.assignments),
+            tuple(c.id for c in self.commands),
+        )
+
+
+async def machine_work_view(ctx: DomainContext, principal: Principal) -> MachineWork:
+    return MachineWork(
+        assignments=await runtime.assignments(ctx, principal),
+        commands=await runtime.pending_commands(ctx, principal),
+    )
+
+
+async def machine_work(ctx: DomainContext, who: PrincipalSource) -> AsyncIterator[MachineWork]:
+    """For a machine key: the current assignments and commands, then the whole list again each
+    time it changes (the runtime acts on what is new to it, by run id and attempt)."""
+    principal = await who()
+    machine_id = getattr(principal, "machine_id", None)
+    last: Hashable = None
+    with ctx.events.inbox() as inbox:
+        resync = True
+        while True:
+            if resync:
+                work = await machine_work_view(ctx, await who())
+                last = work.fingerprint()
+                yield work
+            batch = await inbox.next_batch()
+            resync = batch.resync
+            if resync:
+                continue
+            if not any(
+                isinstance(e, MachineWorkChanged | MachineChanged) and e.machine_id == machine_id
+                for e in batch.events
+            ):
+                continue
+            work = await machine_work_view(ctx, await who())
+            if work.fingerprint() != last:
+                last = work.fingerprint()
+                yield work
