@@ -30,16 +30,19 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from domain.context import DomainContext
 from domain.db import Database
 from domain.events import (
-    MachineChanged,
     MachineWorkChanged,
-    QueueChanged,
     RecommendationChanged,
-    RunChanged,
     emit,
 )
 from domain.models import Environment, FlowRun, Machine, RunStatus
 from domain.queue_state import load_environment_state
-from domain.runs import MACHINE_LOST, NO_CANDIDATE_MACHINE, TARGET_REMOVED, lock_environment_queue
+from domain.runs import (
+    MACHINE_LOST,
+    NO_CANDIDATE_MACHINE,
+    TARGET_REMOVED,
+    lock_environment_queue,
+    run_events,
+)
 
 log = logging.getLogger("deskfleet.dispatcher")
 
@@ -60,17 +63,6 @@ class SweepResult:
 
     def __bool__(self) -> bool:
         return bool(self.requeued or self.lost or self.timed_out or self.orphaned)
-
-
-def _events(ctx: DomainContext, session: AsyncSession, run: FlowRun, *machines: str | None) -> None:
-    emit(ctx.events, session, RunChanged(run.id, run.environment_id))
-    emit(
-        ctx.events,
-        session,
-        QueueChanged(run.environment_id, run.target_machine_id, run.target_group_id),
-    )
-    for machine_id in {run.target_machine_id, *machines} - {None}:
-        emit(ctx.events, session, MachineChanged(machine_id, run.environment_id))  # type: ignore[arg-type]
 
 
 # --- dispatching -------------------------------------------------------------------------------
@@ -107,7 +99,7 @@ async def _claim(ctx: DomainContext, environment_id: str) -> list[Dispatched]:
                 continue  # cancelled or taken meanwhile: the next pass re-plans
             run = runs[run_id]
             claimed.append(Dispatched(run_id, machine_id, run.attempt + 1))
-            _events(ctx, session, run, machine_id)
+            run_events(ctx, session, run, machine_id)
             emit(ctx.events, session, MachineWorkChanged(machine_id))
     return claimed
 
@@ -237,7 +229,7 @@ async def sweep_once(ctx: DomainContext) -> SweepResult:
             )
             if result.rowcount == 1 and run is not None:
                 done.requeued.append(run_id)
-                _events(ctx, session, run, previous)
+                run_events(ctx, session, run, previous)
                 if previous:
                     emit(ctx.events, session, MachineWorkChanged(previous))
         for run_id, attempt, machine_id in due.running:
@@ -261,7 +253,7 @@ async def sweep_once(ctx: DomainContext) -> SweepResult:
                 done.lost.append(run_id)
                 run = await session.get(FlowRun, run_id)
                 if run is not None:
-                    _events(ctx, session, run, machine_id)
+                    run_events(ctx, session, run, machine_id)
         for run_id in due.expired:
             if await _end_queued(
                 session,
@@ -285,7 +277,7 @@ async def sweep_once(ctx: DomainContext) -> SweepResult:
         for run_id in done.timed_out + done.orphaned:
             run = await session.get(FlowRun, run_id)
             if run is not None:
-                _events(ctx, session, run)
+                run_events(ctx, session, run)
     return done
 
 

@@ -19,8 +19,16 @@ from domain import candidates
 from domain.candidates import MachineState, Plan, QueuedRun, RunRequest, user_key
 from domain.machines import status_of
 from domain.maintenance import groups_needing_key_action, machine_in_maintenance
-from domain.models import FlowRun, Machine, MachineGroup, MachineStatus, RunMode, RunStatus
-from domain.models.runs import UserSession
+from domain.models import (
+    FlowRun,
+    Machine,
+    MachineGroup,
+    MachineStatus,
+    RunMode,
+    RunStatus,
+    SessionState,
+    UserSession,
+)
 from domain.settings import Settings
 
 ACTIVE_STATUSES = (RunStatus.DISPATCHED, RunStatus.RUNNING)
@@ -58,7 +66,9 @@ class EnvironmentState:
         return places
 
 
-def candidate_ids(run: FlowRun, machines: dict[str, MachineState], members: dict) -> tuple:
+def candidate_ids(
+    run: FlowRun, machines: dict[str, MachineState], members: dict[str, tuple[str, ...]]
+) -> tuple[str, ...]:
     if run.target_machine_id is not None:
         return (run.target_machine_id,) if run.target_machine_id in machines else ()
     if run.target_group_id is not None:
@@ -101,7 +111,7 @@ async def machine_states(
     )
     last = await session.exec(select(Machine.id, latest).where(col(Machine.id).in_(ids)))
     last_assigned = dict(last.all())
-    sessions: dict[str, dict[str, object]] = defaultdict(dict)
+    sessions: dict[str, dict[str, SessionState]] = defaultdict(dict)
     for s in (
         await session.exec(select(UserSession).where(col(UserSession.machine_id).in_(ids)))
     ).all():
@@ -120,7 +130,7 @@ async def machine_states(
             busy_bots=busy[m.id],
             running=running[m.id],
             last_assigned_at=last_assigned.get(m.id),
-            sessions=dict(sessions[m.id]),  # type: ignore[arg-type]
+            sessions=dict(sessions[m.id]),
             attended_users=frozenset(attended[m.id]),
         )
     return states

@@ -23,7 +23,14 @@ from domain.access import (
 from domain.candidates import WaitReason
 from domain.context import DomainContext
 from domain.db import Database
-from domain.errors import Conflict, ErrorCode, NotFound, PermissionDenied, RuleViolation
+from domain.errors import (
+    Conflict,
+    ErrorCode,
+    NotFound,
+    PermissionDenied,
+    RuleViolation,
+    ValidationFailed,
+)
 from domain.events import MachineChanged, MachineWorkChanged, QueueChanged, RunChanged, emit
 from domain.models import (
     PRIORITY_RANK,
@@ -88,16 +95,20 @@ def timings(run: FlowRun, now: datetime) -> Timings:
     return Timings(wait_seconds=wait, run_seconds=ran)
 
 
-def run_events(ctx: DomainContext, session: AsyncSession, run: FlowRun, *machine_ids: str | None):
-    """Tell everyone a run changed: its own view, its queue, and the counts of its machines."""
+def run_events(
+    ctx: DomainContext, session: AsyncSession, run: FlowRun, *machine_ids: str | None
+) -> None:
+    """Tell everyone, after commit, that a run changed: its own view, its queue, and the counts
+    of its target machine and of ``machine_ids`` (where it was or is dispatched)."""
     emit(ctx.events, session, RunChanged(run.id, run.environment_id))
     emit(
         ctx.events,
         session,
         QueueChanged(run.environment_id, run.target_machine_id, run.target_group_id),
     )
-    for machine_id in {run.target_machine_id, *machine_ids} - {None}:
-        emit(ctx.events, session, MachineChanged(machine_id, run.environment_id))  # type: ignore[arg-type]
+    machines = {m for m in (run.target_machine_id, *machine_ids) if m is not None}
+    for machine_id in sorted(machines):
+        emit(ctx.events, session, MachineChanged(machine_id, run.environment_id))
 
 
 # --- visibility and authority ------------------------------------------------------------------
@@ -426,8 +437,6 @@ async def list_runs(
 
 
 def _parse_time(value: str) -> datetime:
-    from domain.errors import ValidationFailed
-
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
