@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from domain.clock import Clock, SystemClock
+from domain.credential_cache import CredentialCache
 from domain.db import Database
 from domain.events import EventBus, LocalEventBus
 from domain.settings import Settings
@@ -16,3 +17,4 @@ class DomainContext:
     settings: Settings
     clock: Clock = field(default_factory=SystemClock)
     events: EventBus = field(default_factory=LocalEventBus)
+    credentials: CredentialCache = field(default_factory=CredentialCache)

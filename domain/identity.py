@@ -36,8 +36,14 @@ class IssuedToken:
 
 async def authenticate(ctx: DomainContext, credential: str) -> Principal:
     credential = credential.strip()
+    hashed = digest(credential)
+    cached = ctx.credentials.get(hashed)
+    if cached is not None:
+        return cached
     if credential.startswith(MACHINE_KEY_PREFIX):
-        return await _authenticate_machine(ctx, credential)
+        machine = await _authenticate_machine(ctx, credential)
+        ctx.credentials.put(hashed, machine)
+        return machine
     if not credential.startswith(USER_TOKEN_PREFIX):
         raise AuthenticationFailed(
             ErrorCode.UNAUTHENTICATED, "the bearer credential is not a DeskFleet token"
@@ -48,7 +54,7 @@ async def authenticate(ctx: DomainContext, credential: str) -> Principal:
             await session.exec(
                 select(ApiToken, User)
                 .join(User, col(User.id) == col(ApiToken.user_id))
-                .where(ApiToken.secret_hash == digest(credential))
+                .where(ApiToken.secret_hash == hashed)
             )
         ).first()
     if row is None or row[0].revoked_at is not None:
@@ -61,7 +67,9 @@ async def authenticate(ctx: DomainContext, credential: str) -> Principal:
             await session.exec(
                 update(ApiToken).where(col(ApiToken.id) == token.id).values(last_used_at=now)
             )
-    return UserPrincipal(user_id=user.id, token_id=token.id, is_admin=user.is_admin)
+    principal = UserPrincipal(user_id=user.id, token_id=token.id, is_admin=user.is_admin)
+    ctx.credentials.put(hashed, principal)
+    return principal
 
 
 async def _authenticate_machine(ctx: DomainContext, key: str) -> MachinePrincipal:
@@ -178,6 +186,7 @@ async def revoke_token(ctx: DomainContext, principal: Principal, token_id: str) 
             raise Conflict(ErrorCode.ALREADY_IN_STATE, "the token is already revoked")
         token.revoked_at = ctx.clock.now()
         session.add(token)
+    ctx.credentials.forget_token(token.id)
     return token
 
 
@@ -278,6 +287,7 @@ async def _set_active(
                 group = await session.get(MachineGroup, share.group_id)
                 if group is not None:
                     emit(ctx.events, session, GroupChanged(group.id, group.environment_id))
+    ctx.credentials.forget_user(user.id)
     return user
 
 

@@ -332,6 +332,7 @@ async def delete_machine(ctx: DomainContext, principal: Principal, machine_id: s
         machine = await authorize_machine(session, user, machine_id, Action.DELETE)
         await session.delete(machine)
         emit(ctx.events, session, MachineChanged(machine.id, machine.environment_id))
+    ctx.credentials.forget_machine(machine.id)
     return machine
 
 
@@ -367,6 +368,7 @@ async def change_machine_environment(
         session.add(machine)
         emit(ctx.events, session, MachineChanged(machine.id, previous_environment_id))
         emit(ctx.events, session, MachineChanged(machine.id, environment_id))
+    ctx.credentials.forget_machine(machine.id)
     return machine
 
 
@@ -397,6 +399,7 @@ async def complete_key_rotation(ctx: DomainContext, principal: Principal) -> Reg
         machine.key_expires_at = now + timedelta(days=ctx.settings.machine_key_lifetime_days)
         session.add(machine)
         emit(ctx.events, session, MachineChanged(machine.id, machine.environment_id))
+    ctx.credentials.forget_machine(machine.id)
     return RegisteredMachine(machine=machine, machine_key=key)
 
 
