@@ -8,9 +8,10 @@ from typing import Any
 
 from api.errors import unauthenticated
 from api.loaders import Loaders
+from domain.access import require_user
 from domain.context import DomainContext
 from domain.errors import DomainError
-from domain.principals import Principal
+from domain.principals import Principal, UserPrincipal
 
 
 @dataclass
@@ -39,3 +40,10 @@ class Context:
         if self.credential_error is not None:
             raise unauthenticated(self.credential_error.message, self.credential_error.code)
         raise unauthenticated("authentication required: send 'Authorization: Bearer <token>'")
+
+    def user_principal(self) -> UserPrincipal:
+        """The caller as a person: a machine key here is a WRONG_CREDENTIAL_KIND error."""
+        try:
+            return require_user(self.principal)
+        except DomainError as exc:
+            raise unauthenticated(exc.message, exc.code) from None

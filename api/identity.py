@@ -13,6 +13,7 @@ from api.errors import attempt, payload, read
 from domain import identity, roles
 from domain.models import ApiToken, RoleAssignment, User
 from domain.permissions import Role
+from domain.principals import UserPrincipal
 
 
 @strawberry.type(name="User")
@@ -75,9 +76,26 @@ class RoleGrant:
 
 @strawberry.type
 class Me:
-    user: UserType
-    roles: list[RoleGrant]
-    tokens: list[ApiTokenType]
+    """The caller. Each part is read only when asked for: ``{ me { id } }`` costs no query."""
+
+    id: strawberry.ID
+    principal: strawberry.Private[UserPrincipal]
+
+    @strawberry.field
+    async def user(self, info: Info[Context, None]) -> UserType:
+        ctx = info.context
+        user = await read(lambda: identity.current_user(ctx.domain, self.principal))
+        return UserType.from_model(user)
+
+    @strawberry.field(description="Security roles per environment (R13).")
+    async def roles(self, info: Info[Context, None]) -> list[RoleGrant]:
+        grants = await roles.roles_of(info.context.domain, self.principal.user_id)
+        return [RoleGrant.from_model(g) for g in grants]
+
+    @strawberry.field(description="The caller's API tokens (never their secrets).")
+    async def tokens(self, info: Info[Context, None]) -> list[ApiTokenType]:
+        tokens = await identity.list_tokens(info.context.domain, self.principal)
+        return [ApiTokenType.from_model(t) for t in tokens]
 
 
 @strawberry.type
@@ -134,16 +152,9 @@ class RoleInput:
 @strawberry.type
 class IdentityQuery:
     @strawberry.field(description="The caller: user, security roles and tokens.")
-    async def me(self, info: Info[Context, None]) -> Me:
-        ctx = info.context
-        user = await read(lambda: identity.current_user(ctx.domain, ctx.principal))
-        grants = await roles.roles_of(ctx.domain, user.id)
-        tokens = await identity.list_tokens(ctx.domain, ctx.principal)
-        return Me(
-            user=UserType.from_model(user),
-            roles=[RoleGrant.from_model(g) for g in grants],
-            tokens=[ApiTokenType.from_model(t) for t in tokens],
-        )
+    def me(self, info: Info[Context, None]) -> Me:
+        principal = info.context.user_principal()
+        return Me(id=strawberry.ID(principal.user_id), principal=principal)
 
 
 @strawberry.type

@@ -18,7 +18,7 @@ LIST100 = """{ machines(first: 100) { nodes { name description version status ma
   runningCount queuedCount accessType group { name } owner { displayName } } } }"""
 BASELINE_LIST100 = """{ machines(first: 100) { nodes { name description version status maintenance
   runningCount queuedCount accessType group { name } owner { displayName } } } }"""
-TRIVIAL = "{ me { user { id } } }"
+TRIVIAL = "{ me { id } }"
 BASELINE_TRIVIAL = "{ hello }"
 
 
