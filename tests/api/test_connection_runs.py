@@ -65,11 +65,6 @@ async def test_r6_moving_a_machine_cancels_queued_and_dispatched_runs_running_on
 
 
 @pytest.mark.rule("R6")
-@pytest.mark.xfail(
-    strict=True,
-    reason="domain/runtime._own_run refuses a run whose environment is not the machine's current "
-    "one, so a run still running when its machine moved cannot be reported finished",
-)
 async def test_r6_a_run_running_when_its_machine_moved_can_still_be_reported_finished(
     fleet: Fleet, runs: Runs, domain: DomainContext
 ) -> None:
