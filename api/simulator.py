@@ -71,6 +71,11 @@ WORK = """
   machineAssignments { runId attempt flowName mode runAs username }
   machineCommands { id kind runId username }
 }"""
+PUSHED = """
+subscription { machineAssignments {
+  assignments { runId attempt flowName mode runAs username }
+  commands { id kind runId username }
+} }"""
 CONFIRM = """
 mutation($runId: ID!, $attempt: Int!) {
   confirmRunStarted(runId: $runId, attempt: $attempt) {
@@ -115,6 +120,9 @@ class SimulatorConfig:
     failure_rate: float = 0.1
     heartbeat_seconds: float = 5.0
     poll_seconds: float = 0.5
+    # Take work pushed over the `machineAssignments` subscription (R35) instead of polling;
+    # a poll every `poll_seconds * 20` stays as a safety net.
+    push: bool = False
     log_path: Path | None = None
     seed: int | None = None
 
@@ -143,6 +151,7 @@ class SimulatedMachine:
     sessions: dict[str, str]
     held: dict[str, tuple[int, asyncio.Task[None]]] = field(default_factory=dict)
     next_heartbeat: float = 0.0
+    next_poll: float = 0.0
 
 
 class JsonlLog:
@@ -333,11 +342,24 @@ class Simulator:
         await self.close()
 
     async def _machine_loop(self, machine: SimulatedMachine) -> None:
+        pushed = asyncio.create_task(self._pushed_work(machine)) if self.config.push else None
+        try:
+            await self._poll_loop(machine)
+        finally:
+            if pushed is not None:
+                pushed.cancel()
+                with contextlib.suppress(BaseException):
+                    await pushed
+
+    async def _poll_loop(self, machine: SimulatedMachine) -> None:
         while not self._stopping.is_set():
             try:
                 if time.monotonic() >= machine.next_heartbeat:
                     await self._heartbeat(machine)
-                await self._take_work(machine)
+                if time.monotonic() >= machine.next_poll:
+                    await self._take_work(machine)
+                    if self.config.push:
+                        machine.next_poll = time.monotonic() + self.config.poll_seconds * 20
             except (Unavailable, Refused) as exc:
                 self.stats.retries += 1
                 log.debug("%s: %s", machine.name, exc)
@@ -372,8 +394,54 @@ class Simulator:
                 machine.key = rotated["machineKey"]
                 self.log.write("key_rotated", machine=machine.name, machine_id=machine.id)
 
+    async def _pushed_work(self, machine: SimulatedMachine) -> None:
+        """The `machineAssignments` subscription (graphql-transport-ws), reconnected with backoff;
+        each message is the machine's whole current work, applied like a poll's answer."""
+        import websockets
+
+        url = self.config.url.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
+        delay = 0.2
+        while not self._stopping.is_set():
+            try:
+                async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:
+                    init = {"type": "connection_init", "payload": {"token": machine.key}}
+                    await ws.send(json.dumps(init))
+                    await ws.send(
+                        json.dumps(
+                            {"id": "work", "type": "subscribe", "payload": {"query": PUSHED}}
+                        )
+                    )
+                    async for raw in ws:
+                        message = json.loads(raw)
+                        if message.get("type") == "ping":
+                            await ws.send(json.dumps({"type": "pong"}))
+                        if message.get("type") != "next":
+                            if message.get("type") in ("error", "complete"):
+                                break
+                            continue
+                        if message["payload"].get("errors"):
+                            break  # e.g. the key was rotated: reconnect with the new one
+                        work = message["payload"]["data"]["machineAssignments"]
+                        delay = 0.2
+                        await self._apply_work(
+                            machine,
+                            {
+                                "machineAssignments": work["assignments"],
+                                "machineCommands": work["commands"],
+                            },
+                        )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the server went away: retry, the poll covers meanwhile
+                self.stats.retries += 1
+                log.debug("%s: subscription: %s", machine.name, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
     async def _take_work(self, machine: SimulatedMachine) -> None:
-        work = await self.call(WORK, {}, machine.key)
+        await self._apply_work(machine, await self.call(WORK, {}, machine.key))
+
+    async def _apply_work(self, machine: SimulatedMachine, work: dict[str, Any]) -> None:
         for command in work["machineCommands"]:
             await self._command(machine, command)
         for assignment in work["machineAssignments"]:
@@ -547,6 +615,11 @@ def add_command(commands: Any) -> None:
     p.add_argument("--failure-rate", type=float, default=0.1)
     p.add_argument("--heartbeat-seconds", type=float, default=5.0)
     p.add_argument("--poll-seconds", type=float, default=0.5)
+    p.add_argument(
+        "--push",
+        action="store_true",
+        help="take work from the machineAssignments subscription instead of polling",
+    )
     p.add_argument("--log", type=Path, help="append every start and finish to this JSONL file")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.add_argument("--seed", type=int)
@@ -581,6 +654,7 @@ def _simulate(args: Any) -> int:
         failure_rate=args.failure_rate,
         heartbeat_seconds=args.heartbeat_seconds,
         poll_seconds=args.poll_seconds,
+        push=args.push,
         log_path=args.log,
         seed=args.seed,
     )

@@ -1,7 +1,8 @@
 """Shared end-to-end fixtures: a real ``deskfleet serve`` (fresh SQLite, free 127.0.0.1 port, the
 first-run admin token read from its output), optionally on a real Redis.
 
-- ``deskfleet_server``: a factory ``(broadcast_url=None, env=None) -> LiveServer``; every server
+- ``deskfleet_server``: a factory ``(broadcast_url=None, env=None, admin_token=None) ->
+  LiveServer``; every server
   it starts is stopped at the end of the test.
 - ``redis_server``: a throwaway ``redis-server`` (``DESKFLEET_TEST_REDIS_URL`` if set by
   .ci/services.sh, else one started here on a free port), restartable; skips without Redis.
@@ -69,14 +70,20 @@ class LiveServer:
 def deskfleet_server(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
     started: list[Served] = []
 
-    def start(broadcast_url: str | None = None, env: dict[str, str] | None = None) -> LiveServer:
+    def start(
+        broadcast_url: str | None = None,
+        env: dict[str, str] | None = None,
+        admin_token: str | None = None,
+    ) -> LiveServer:
+        """``admin_token``: for a server sharing a database that already had its first run."""
         workdir = tmp_path / f"server{len(started)}"
         workdir.mkdir()
         args = ["--broadcast-url", broadcast_url] if broadcast_url else []
         served = Served(workdir, *args, env={**REALTIME_ENV, **(env or {})})
         started.append(served)
         served.wait_ready()
-        return LiveServer(served, first_run_token(served), broadcast_url or "memory://")
+        token = admin_token or first_run_token(served)
+        return LiveServer(served, token, broadcast_url or "memory://")
 
     yield start
     for served in started:

@@ -433,8 +433,7 @@ async def test_redis_carries_events_between_server_processes(
 ) -> None:
     database = {"DESKFLEET_DATABASE_URL": f"sqlite:///{tmp_path / 'shared.db'}"}
     first = deskfleet_server(redis_server.url, env=database)
-    second = deskfleet_server(redis_server.url, env=database)
-    second.admin_token = first.admin_token  # one database, one first run
+    second = deskfleet_server(redis_server.url, env=database, admin_token=first.admin_token)
     given = Given(second)
     machine_id, _ = given.machine(first.admin_token, given.default_environment(), "bot")
 
@@ -484,3 +483,103 @@ async def test_a_machine_that_goes_silent_is_pushed_as_disconnected(
         assert shown["status"] == "CONNECTED"
         change = await s.next(within=10)  # no more heartbeats: R9's timeout passes
         assert change["machineStatus"]["machines"][0]["status"] == "DISCONNECTED"
+
+
+# --- the machine runtime's assignments, pushed (R35) --------------------------------------------
+
+RUN_UPDATES = """
+subscription($filter: FlowRunFilterInput) {
+  runUpdates(filter: $filter) { snapshot removedIds runs { id status } }
+}"""
+QUEUE_DEPTH = """
+subscription($groupId: ID) {
+  queueDepth(groupId: $groupId) { depth oldestQueuedAt byPriority { priority count } }
+}"""
+
+
+@pytest.mark.rule("R35")
+async def test_the_assignment_stream_drives_the_simulator_to_finish_runs(
+    realtime_server: LiveServer, tmp_path: Any
+) -> None:
+    from api.simulator import Simulator, SimulatorConfig, check_log, read_log
+    from tests.api.test_simulator import TRIGGER
+    from tests.connection_steps import connection, flow, group
+    from tests.graphql import UPDATE_ENVIRONMENT, Fleet, GraphQLClient
+
+    server = realtime_server
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+        api = GraphQLClient(http)
+        fleet = Fleet(api, server.admin_token, Given(server).default_environment())
+        await api.data(
+            UPDATE_ENVIRONMENT,
+            {"input": {"id": fleet.environment_id, "unattendedCapacity": 2}},
+            token=server.admin_token,
+        )
+        maker = await fleet.person("ENVIRONMENT_MAKER")
+        group_id = await group(fleet, maker, "Pushed")
+        log_path = tmp_path / "simulator.jsonl"
+        simulator = Simulator(
+            SimulatorConfig(
+                url=f"{server.url}/graphql",
+                token=maker.token,
+                environment_id=fleet.environment_id,
+                machines=2,
+                bots=1,
+                group_id=group_id,
+                min_run_seconds=0.01,
+                max_run_seconds=0.05,
+                failure_rate=0.0,
+                heartbeat_seconds=0.5,
+                poll_seconds=60,  # the one poll at start; then only what is pushed
+                push=True,
+                log_path=log_path,
+            )
+        )
+        await simulator.register()
+        conn = await connection(fleet, maker, group_id=group_id, username="robot")
+        flow_id = await flow(fleet, maker)
+        working = asyncio.create_task(simulator.run())
+        try:
+            await asyncio.sleep(1.5)  # past the first poll: from here, work arrives pushed
+            async with (
+                subscribed(server, RUN_UPDATES, {"filter": {"flowId": flow_id}}, maker.token) as r,
+                subscribed(server, QUEUE_DEPTH, {"groupId": group_id}, maker.token) as q,
+            ):
+                assert (await r.next())["runUpdates"] == {
+                    "snapshot": True,
+                    "runs": [],
+                    "removedIds": [],
+                }
+                assert (await q.next())["queueDepth"]["depth"] == 0
+                run_ids = []
+                for _ in range(6):
+                    data = await api.data(
+                        TRIGGER,
+                        {
+                            "input": {
+                                "flowId": flow_id,
+                                "connectionId": conn["id"],
+                                "mode": "UNATTENDED",
+                            }
+                        },
+                        token=maker.token,
+                    )
+                    run_ids.append(data["triggerRun"]["run"]["id"])
+                status: dict[str, str] = {}
+                async with asyncio.timeout(60):
+                    while sorted(i for i, s in status.items() if s == "SUCCEEDED") != sorted(
+                        run_ids
+                    ):
+                        for run in (await r.next(within=60))["runUpdates"]["runs"]:
+                            status[run["id"]] = run["status"]
+                async with asyncio.timeout(20):
+                    while (await q.next())["queueDepth"]["depth"] != 0:
+                        pass
+        finally:
+            simulator.stop()
+            await working
+            await simulator.close()
+
+    check = check_log(read_log(log_path))
+    assert sorted(check.finished) == sorted(run_ids)
+    assert check.double_holds == [] and check.double_finishes == []
