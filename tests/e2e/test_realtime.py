@@ -583,3 +583,37 @@ async def test_the_assignment_stream_drives_the_simulator_to_finish_runs(
     check = check_log(read_log(log_path))
     assert sorted(check.finished) == sorted(run_ids)
     assert check.double_holds == [] and check.double_finishes == []
+
+
+@pytest.mark.rule("R36")
+async def test_the_watch_fleet_example_prints_the_snapshot_then_the_change(
+    deskfleet_server: Callable[..., LiveServer],
+) -> None:
+    import os
+    import sys
+
+    from tests.e2e.server import ROOT
+
+    server = deskfleet_server()
+    given = Given(server)
+    machine_id, _ = given.machine(server.admin_token, given.default_environment(), "bot-01")
+    env = {
+        **os.environ,
+        "DESKFLEET_URL": f"{server.url}/graphql",
+        "DESKFLEET_TOKEN": server.admin_token,
+    }
+    watcher = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "examples" / "watch_fleet.py"),
+        "--count",
+        "2",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert watcher.stdout is not None
+    first = await asyncio.wait_for(watcher.stdout.readline(), 20)
+    assert first.decode().startswith("-- snapshot: 1 machine(s)")
+    given.rename(machine_id, "bot-01-renamed")
+    rest, _ = await asyncio.wait_for(watcher.communicate(), 20)
+    assert watcher.returncode == 0
+    assert "~  bot-01-renamed" in rest.decode()
