@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar, Union
 
 import strawberry
 from strawberry.types import Info
@@ -15,12 +16,17 @@ from api.errors import attempt, lookup, payload, read
 from api.groups import MachineGroupType
 from api.identity import UserType
 from domain import machines
+from domain.machine_views import MachineView, list_machine_views
 from domain.maintenance import MaintenanceLock
 from domain.models import Machine, MachineStatus
 from domain.permissions import AccessLevel, Action
 
 if TYPE_CHECKING:
     from api.sharing import AccessEntryType
+
+# A field a list prefetched answers at once; alone, it awaits its loader.
+T = TypeVar("T")
+Prefetched = Union[T, Awaitable[T]]  # noqa: UP007
 
 
 @strawberry.type(name="Machine")
@@ -38,6 +44,14 @@ class MachineType:
     last_heartbeat_at: datetime | None
     created_at: datetime
     model: strawberry.Private[Machine]
+    # Prefetched by lists (domain.machine_views): the fields below then answer without awaiting.
+    view: strawberry.Private[MachineView | None] = None
+
+    @classmethod
+    def from_view(cls, view: MachineView, ctx: Context) -> MachineType:
+        node = cls.from_model(view.machine, ctx)
+        node.view = view
+        return node
 
     @classmethod
     def from_model(cls, machine: Machine, ctx: Context) -> MachineType:
@@ -56,8 +70,13 @@ class MachineType:
             model=machine,
         )
 
-    @strawberry.field
-    async def owner(self, info: Info[Context, None]) -> UserType | None:
+    @strawberry.field(graphql_type=UserType | None)
+    def owner(self, info: Info[Context, None]) -> Prefetched[UserType | None]:
+        if self.view is not None:
+            return UserType.from_model(self.view.owner) if self.view.owner else None
+        return self._owner(info)
+
+    async def _owner(self, info: Info[Context, None]) -> UserType | None:
         user = await info.context.loaders.users.load(self.model.owner_id)
         return UserType.from_model(user) if user else None
 
@@ -66,35 +85,60 @@ class MachineType:
         environment = await info.context.loaders.environments.load(self.model.environment_id)
         return EnvironmentType.from_model(environment) if environment else None
 
-    @strawberry.field
-    async def group(self, info: Info[Context, None]) -> MachineGroupType | None:
+    @strawberry.field(graphql_type=MachineGroupType | None)
+    def group(self, info: Info[Context, None]) -> Prefetched[MachineGroupType | None]:
+        if self.view is not None:
+            return MachineGroupType.from_model(self.view.group) if self.view.group else None
+        return self._group(info)
+
+    async def _group(self, info: Info[Context, None]) -> MachineGroupType | None:
         if self.model.group_id is None:
             return None
         group = await info.context.loaders.groups.load(self.model.group_id)
         return MachineGroupType.from_model(group) if group else None
 
-    @strawberry.field(description="The caller's access to this machine (R8, R12).")
-    async def access_type(self, info: Info[Context, None]) -> AccessLevel | None:
-        return await info.context.loaders.machine_access.load(self.model)
+    @strawberry.field(
+        graphql_type=AccessLevel | None,
+        description="The caller's access to this machine (R8, R12).",
+    )
+    def access_type(self, info: Info[Context, None]) -> Prefetched[AccessLevel | None]:
+        if self.view is not None:
+            return self.view.access
+        return info.context.loaders.machine_access.load(self.model)
 
     @strawberry.field(
+        graphql_type=bool,
         description="R16-R19: in maintenance, on its own or because its group is (R18); "
-        "always off while a key action is required (R10)."
+        "always off while a key action is required (R10).",
     )
-    async def maintenance(self, info: Info[Context, None]) -> bool:
-        return (await info.context.loaders.machine_maintenance.load(self.model)).maintenance
+    def maintenance(self, info: Info[Context, None]) -> Prefetched[bool]:
+        if self.view is not None:
+            return self.view.maintenance.maintenance
+        return self._maintenance(info, "maintenance")
 
-    @strawberry.field(description="R18: in maintenance because its group is.")
-    async def maintenance_inherited(self, info: Info[Context, None]) -> bool:
-        return (await info.context.loaders.machine_maintenance.load(self.model)).inherited
+    async def _maintenance(self, info: Info[Context, None], part: str) -> object:
+        return getattr(await info.context.loaders.machine_maintenance.load(self.model), part)
 
-    @strawberry.field(description="Why its maintenance toggle is refused now (R10, R18), if so.")
-    async def maintenance_lock(self, info: Info[Context, None]) -> MaintenanceLock | None:
-        return (await info.context.loaders.machine_maintenance.load(self.model)).lock
+    @strawberry.field(graphql_type=bool, description="R18: in maintenance because its group is.")
+    def maintenance_inherited(self, info: Info[Context, None]) -> Prefetched[bool]:
+        if self.view is not None:
+            return self.view.maintenance.inherited
+        return self._maintenance(info, "inherited")  # type: ignore[return-value]
 
-    @strawberry.field(description="R19: nothing is running on it.")
-    async def drained(self, info: Info[Context, None]) -> bool:
-        return (await info.context.loaders.machine_maintenance.load(self.model)).drained
+    @strawberry.field(
+        graphql_type=MaintenanceLock | None,
+        description="Why its maintenance toggle is refused now (R10, R18), if so.",
+    )
+    def maintenance_lock(self, info: Info[Context, None]) -> Prefetched[MaintenanceLock | None]:
+        if self.view is not None:
+            return self.view.maintenance.lock
+        return self._maintenance(info, "lock")  # type: ignore[return-value]
+
+    @strawberry.field(graphql_type=bool, description="R19: nothing is running on it.")
+    def drained(self, info: Info[Context, None]) -> Prefetched[bool]:
+        if self.view is not None:
+            return self.view.maintenance.drained
+        return self._maintenance(info, "drained")  # type: ignore[return-value]
 
     @strawberry.field(description="What the caller may do to this machine (R12 x R13).")
     async def allowed_actions(self, info: Info[Context, None]) -> list[Action]:
@@ -116,13 +160,20 @@ class MachineType:
     async def has_deactivated_shares(self, info: Info[Context, None]) -> bool:
         return await info.context.loaders.machine_deactivated_shares.load(self.model)
 
-    @strawberry.field(description="Flows running on the machine now (R8).")
-    async def running_count(self, info: Info[Context, None]) -> int:
-        return (await info.context.loaders.machine_counts.load(self.model.id)).running
+    @strawberry.field(graphql_type=int, description="Flows running on the machine now (R8).")
+    def running_count(self, info: Info[Context, None]) -> Prefetched[int]:
+        if self.view is not None:
+            return self.view.counts.running
+        return self._counts(info, "running")
 
-    @strawberry.field(description="Flows queued for the machine (R8).")
-    async def queued_count(self, info: Info[Context, None]) -> int:
-        return (await info.context.loaders.machine_counts.load(self.model.id)).queued
+    async def _counts(self, info: Info[Context, None], part: str) -> int:
+        return getattr(await info.context.loaders.machine_counts.load(self.model.id), part)
+
+    @strawberry.field(graphql_type=int, description="Flows queued for the machine (R8).")
+    def queued_count(self, info: Info[Context, None]) -> Prefetched[int]:
+        if self.view is not None:
+            return self.view.counts.queued
+        return self._counts(info, "queued")
 
 
 @strawberry.type
@@ -200,11 +251,11 @@ class UpdateMachineInput:
     description: str | None = None
 
 
-def machine_page(page: machines.Page[Machine], ctx: Context) -> MachineConnection:
+def machine_page(page: machines.Page[MachineView], ctx: Context) -> MachineConnection:
     return MachineConnection(
         edges=[
-            MachineEdge(cursor=cursor, node=MachineType.from_model(m, ctx))
-            for m, cursor in zip(page.items, page.cursors, strict=True)
+            MachineEdge(cursor=cursor, node=MachineType.from_view(v, ctx))
+            for v, cursor in zip(page.items, page.cursors, strict=True)
         ],
         page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
         total_count=page.total_count,
@@ -237,7 +288,7 @@ class MachineQuery:
             text=f.text,
         )
         page = await read(
-            lambda: machines.list_machines(ctx.domain, ctx.principal, flt, first=first, after=after)
+            lambda: list_machine_views(ctx.domain, ctx.principal, flt, first=first, after=after)
         )
         return machine_page(page, ctx)
 

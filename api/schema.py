@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import strawberry
-from strawberry.extensions import MaskErrors, ParserCache, QueryDepthLimiter, ValidationCache
-from strawberry.extensions.base_extension import SchemaExtension
 from strawberry.tools import merge_types
 
 from api.agent import AgentMutation, AgentQuery
 from api.connections import ConnectionMutation, ConnectionQuery
 from api.environments import EnvironmentMutation, EnvironmentQuery
-from api.errors import ERROR_TYPES, should_mask
+from api.errors import ERROR_TYPES
 from api.flows import FlowMutation, FlowQuery
 from api.groups import GroupMutation, GroupQuery
 from api.identity import IdentityMutation, IdentityQuery
+from api.limits import extensions
 from api.machines import MachineMutation, MachineQuery
 from api.maintenance import MaintenanceMutation
 from api.runs import RunMutation, RunQuery
@@ -51,16 +48,6 @@ Mutation = merge_types(
         RunMutation,
     ),
 )
-
-
-def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
-    # Factories, not instances: each operation gets fresh extension state.
-    return [
-        lambda: MaskErrors(should_mask_error=should_mask),
-        lambda: ParserCache(maxsize=settings.parser_cache_size),
-        lambda: ValidationCache(maxsize=settings.validation_cache_size),
-        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
-    ]
 
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:

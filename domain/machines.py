@@ -257,6 +257,50 @@ def _filtered(flt: MachineFilter, now: datetime, timeout: float) -> list[ColumnE
     return clauses
 
 
+def _checked_filter(flt: MachineFilter) -> MachineFilter:
+    if flt.text is not None:
+        flt = MachineFilter(**{**flt.__dict__, "text": validation.text(flt.text, field="text")})
+    for field_name in ("environment_id", "group_id"):
+        value = getattr(flt, field_name)
+        if value is not None:
+            validation.ident(value, field=field_name)
+    return flt
+
+
+async def page_in(
+    session: AsyncSession,
+    ctx: DomainContext,
+    user: UserPrincipal,
+    flt: MachineFilter,
+    *,
+    first: int,
+    after: str | None,
+) -> Page[Machine]:
+    """R8: one page of the machines ``user`` may see, by name, inside ``session``."""
+    first = page_size(first, ctx.settings.max_page_size)
+    flt = _checked_filter(flt)
+    key = decode_cursor(after, 2) if after else None
+    now = ctx.clock.now()
+    admin_of = await admin_environment_ids(session, user)
+    where = and_(
+        _visible(user, admin_of),
+        *_filtered(flt, now, ctx.settings.heartbeat_timeout_seconds),
+    )
+    total = (await session.exec(select(func.count()).select_from(Machine).where(where))).one()
+    stmt = select(Machine).where(where)
+    if key is not None:
+        stmt = stmt.where(tuple_(col(Machine.name), col(Machine.id)) > tuple_(*key))
+    stmt = stmt.order_by(col(Machine.name), col(Machine.id)).limit(first + 1)
+    rows = list((await session.exec(stmt)).all())
+    items = rows[:first]
+    return Page(
+        items=items,
+        cursors=[encode_cursor(m.name, m.id) for m in items],
+        has_next_page=len(rows) > first,
+        total_count=total,
+    )
+
+
 async def list_machines(
     ctx: DomainContext,
     principal: Principal,
@@ -267,34 +311,8 @@ async def list_machines(
 ) -> Page[Machine]:
     """R8: the machines the caller may see, by name."""
     user = require_user(principal)
-    first = page_size(first, ctx.settings.max_page_size)
-    if flt.text is not None:
-        flt = MachineFilter(**{**flt.__dict__, "text": validation.text(flt.text, field="text")})
-    for field_name in ("environment_id", "group_id"):
-        value = getattr(flt, field_name)
-        if value is not None:
-            validation.ident(value, field=field_name)
-    key = decode_cursor(after, 2) if after else None
-    now = ctx.clock.now()
     async with ctx.db.read() as session:
-        admin_of = await admin_environment_ids(session, user)
-        where = and_(
-            _visible(user, admin_of),
-            *_filtered(flt, now, ctx.settings.heartbeat_timeout_seconds),
-        )
-        total = (await session.exec(select(func.count()).select_from(Machine).where(where))).one()
-        stmt = select(Machine).where(where)
-        if key is not None:
-            stmt = stmt.where(tuple_(col(Machine.name), col(Machine.id)) > tuple_(*key))
-        stmt = stmt.order_by(col(Machine.name), col(Machine.id)).limit(first + 1)
-        rows = list((await session.exec(stmt)).all())
-    items = rows[:first]
-    return Page(
-        items=items,
-        cursors=[encode_cursor(m.name, m.id) for m in items],
-        has_next_page=len(rows) > first,
-        total_count=total,
-    )
+        return await page_in(session, ctx, user, flt, first=first, after=after)
 
 
 async def update_machine(
@@ -410,8 +428,16 @@ class RunCounts:
 
 
 async def run_counts(ctx: DomainContext, machine_ids: list[str]) -> list[RunCounts]:
-    """R8's counts per machine, in one statement for the whole batch: running = runs dispatched
-    to it or running on it; queued = runs waiting in its own queue."""
+    """R8's counts per machine, in one statement for the whole batch."""
+    if not machine_ids:
+        return []
+    async with ctx.db.read() as session:
+        return await run_counts_in(session, machine_ids)
+
+
+async def run_counts_in(session: AsyncSession, machine_ids: list[str]) -> list[RunCounts]:
+    """Running = runs dispatched to the machine or running on it; queued = runs waiting in its
+    own queue."""
     if not machine_ids:
         return []
     running = select(
@@ -426,13 +452,12 @@ async def run_counts(ctx: DomainContext, machine_ids: list[str]) -> list[RunCoun
         col(FlowRun.target_machine_id).in_(machine_ids), col(FlowRun.status) == RunStatus.QUEUED
     )
     both = union_all(running, queued).subquery()
-    async with ctx.db.read() as session:
-        rows = await session.exec(
-            select(both.c.machine_id, both.c.kind, func.count()).group_by(
-                both.c.machine_id, both.c.kind
-            )
+    rows = await session.exec(
+        select(both.c.machine_id, both.c.kind, func.count()).group_by(
+            both.c.machine_id, both.c.kind
         )
-        counts = {(machine_id, kind): n for machine_id, kind, n in rows.all()}
+    )
+    counts = {(machine_id, kind): n for machine_id, kind, n in rows.all()}
     return [
         RunCounts(running=counts.get((i, "running"), 0), queued=counts.get((i, "queued"), 0))
         for i in machine_ids

@@ -22,7 +22,7 @@ from domain.access import authorize_group, authorize_machine, require_user
 from domain.context import DomainContext
 from domain.errors import ErrorCode, RuleViolation
 from domain.events import GroupChanged, MachineChanged, emit
-from domain.machines import key_action_required, run_counts
+from domain.machines import RunCounts, key_action_required, run_counts_in
 from domain.models import Machine, MachineGroup
 from domain.permissions import Action
 from domain.principals import Principal
@@ -125,35 +125,45 @@ async def groups_needing_key_action(
 async def machine_maintenance(
     ctx: DomainContext, machines: list[Machine]
 ) -> list[MachineMaintenance]:
-    """R19 for a batch of machines: two statements plus the run counts, whatever the batch size."""
-    now = ctx.clock.now()
+    """R19 for a batch of machines: three statements whatever the batch size."""
+    async with ctx.db.read() as session:
+        return await machine_maintenance_in(session, machines, ctx.clock.now())
+
+
+async def machine_maintenance_in(
+    session: AsyncSession, machines: list[Machine], now: datetime
+) -> list[MachineMaintenance]:
     group_ids = sorted({m.group_id for m in machines if m.group_id is not None})
     groups: dict[str, MachineGroup] = {}
-    async with ctx.db.read() as session:
-        if group_ids:
-            rows = await session.exec(
-                select(MachineGroup).where(col(MachineGroup.id).in_(group_ids))
-            )
-            groups = {g.id: g for g in rows.all()}
-        needing = await groups_needing_key_action(session, group_ids, now)
-    counts = await run_counts(ctx, [m.id for m in machines])
-    states = []
-    for machine, count in zip(machines, counts, strict=True):
-        group = groups.get(machine.group_id) if machine.group_id else None
-        key_action = group is not None and group.id in needing
-        on = machine_in_maintenance(machine, group, key_action, now)
-        states.append(
-            MachineMaintenance(
-                maintenance=on,
-                inherited=on
-                and not machine.maintenance
-                and group is not None
-                and group_in_maintenance(group, key_action),
-                lock=machine_lock(machine, group, key_action, now),
-                drained=count.running == 0,
-            )
-        )
-    return states
+    if group_ids:
+        rows = await session.exec(select(MachineGroup).where(col(MachineGroup.id).in_(group_ids)))
+        groups = {g.id: g for g in rows.all()}
+    needing = await groups_needing_key_action(session, group_ids, now)
+    counts = await run_counts_in(session, [m.id for m in machines])
+    return [
+        maintenance_of(machine, groups.get(machine.group_id or ""), needing, count, now)
+        for machine, count in zip(machines, counts, strict=True)
+    ]
+
+
+def maintenance_of(
+    machine: Machine,
+    group: MachineGroup | None,
+    groups_needing_key_action: set[str],
+    counts: RunCounts,
+    now: datetime,
+) -> MachineMaintenance:
+    key_action = group is not None and group.id in groups_needing_key_action
+    on = machine_in_maintenance(machine, group, key_action, now)
+    return MachineMaintenance(
+        maintenance=on,
+        inherited=on
+        and not machine.maintenance
+        and group is not None
+        and group_in_maintenance(group, key_action),
+        lock=machine_lock(machine, group, key_action, now),
+        drained=counts.running == 0,
+    )
 
 
 # --- the toggles --------------------------------------------------------------------------
