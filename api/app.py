@@ -1,4 +1,4 @@
-"""The Starlette application: GraphQL at /graphql, health at /healthz, lifespan-managed state."""
+"""The Starlette application: GraphQL at /graphql, /healthz, /readyz, /metrics, lifespan state."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -17,6 +17,7 @@ from strawberry.asgi import GraphQL
 from api import realtime
 from api.auth import bearer_from_header, principal_for
 from api.context import Context
+from api.observability import Metrics, RequestIdMiddleware, endpoints
 from api.schema import build_schema
 from domain import bootstrap, schema_version
 from domain.clock import Clock, SystemClock
@@ -106,16 +107,23 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         finally:
             await domain.db.dispose()
 
-    async def healthz(_: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok"})
-
+    metrics = Metrics()
+    operations = endpoints(domain, metrics, lambda: {"broadcast": broadcast_ready(domain)})
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
-            Route("/healthz", healthz),
+            *(Route(path, handler) for path, handler in operations.items()),
         ],
+        middleware=[Middleware(RequestIdMiddleware, metrics=metrics)],
         lifespan=lifespan,
     )
     app.state.domain = domain
+    app.state.metrics = metrics
     return app
+
+
+async def broadcast_ready(domain: DomainContext) -> None:
+    """/readyz: the event bus is connected to its broadcast backend (memory:// or redis://)."""
+    if not getattr(domain.events, "connected", True):
+        raise RuntimeError(f"event bus not connected to {domain.settings.broadcast_url}")

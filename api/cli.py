@@ -30,8 +30,10 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import SchemaOutdated, create_app, prepare_database
+    from api.observability import configure_logging
 
     settings = _settings(args)
+    configure_logging(settings.json_logs)
     try:
         asyncio.run(prepare_database(settings))
     except SchemaOutdated as exc:
@@ -43,6 +45,8 @@ def serve(args: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         log_level="info",
+        log_config=None,  # keep the handlers configure_logging set (JSON or text)
+        timeout_graceful_shutdown=30,  # finish in-flight requests on SIGTERM
         access_log=args.access_log,
         ws="websockets-sansio",
     )

@@ -131,6 +131,8 @@ class Metrics:
         for status in RunStatus:
             self.runs.labels(status.value).set(figures.runs_by_status.get(status.value, 0))
         self.connected_machines.set(figures.connected_machines)
+        # Event-bus inboxes: GraphQL subscriptions plus this instance's own listeners.
+        self.open_subscriptions.set(getattr(ctx.events, "subscriber_count", 0))
 
 
 def endpoints(

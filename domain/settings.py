@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     secret_key_file: Path = Path("deskfleet.secret")
     production: bool = False
+    json_logs: bool = False  # one JSON object per log line, with the request id
 
     heartbeat_timeout_seconds: float = Field(default=120.0, gt=0)  # R9
     machine_key_lifetime_days: int = Field(default=365, gt=0)  # R10

@@ -1,0 +1,78 @@
+"""Operating an instance: /healthz, /readyz, /metrics, request ids and JSON logs."""
+
+import json
+import logging
+
+import pytest
+from sqlalchemy import text
+
+from api.observability import JsonFormatter, request_id
+from domain.context import DomainContext
+from tests.graphql import Fleet, GraphQLClient
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_healthz_and_readyz_when_all_is_well(api: GraphQLClient) -> None:
+    health = await api.http.get("/healthz")
+    ready = await api.http.get("/readyz")
+
+    assert health.json() == {"status": "ok"}
+    assert ready.status_code == 200
+    assert ready.json() == {
+        "status": "ready",
+        "checks": {"database": "ok", "migrations": "ok", "broadcast": "ok"},
+    }
+
+
+async def test_readyz_unready_when_migrations_are_not_current(
+    api: GraphQLClient, domain: DomainContext
+) -> None:
+    async with domain.db.write() as session:
+        await session.exec(text("UPDATE alembic_version SET version_num = '0001'"))  # type: ignore[call-overload]
+
+    ready = await api.http.get("/readyz")
+
+    assert ready.status_code == 503
+    body = ready.json()
+    assert body["status"] == "unready"
+    assert body["checks"]["database"] == "ok"
+    assert "deskfleet db upgrade" in body["checks"]["migrations"]
+
+
+async def test_metrics_show_fleet_figures(fleet: Fleet, api: GraphQLClient) -> None:
+    owner = await fleet.person("MACHINE_OWNER")
+    bot = await fleet.machine(owner, "bot")
+    await fleet.heartbeat(bot)
+    await api.http.get("/healthz")
+
+    body = (await api.http.get("/metrics")).text
+
+    assert "deskfleet_connected_machines 1.0" in body
+    assert 'deskfleet_runs{status="QUEUED"} 0.0' in body
+    assert "deskfleet_http_request_seconds_count" in body
+    assert "deskfleet_open_subscriptions" in body
+    assert bot.key not in body and fleet.admin_token not in body
+
+
+async def test_request_id_is_echoed_or_made(api: GraphQLClient) -> None:
+    given = await api.http.get("/healthz", headers={"X-Request-ID": "trace-42"})
+    made = await api.http.get("/healthz")
+
+    assert given.headers["x-request-id"] == "trace-42"
+    assert len(made.headers["x-request-id"]) == 32
+
+
+async def test_json_log_lines_carry_the_request_id() -> None:
+    token = request_id.set("req-7")
+    try:
+        record = logging.LogRecord(
+            "deskfleet", logging.INFO, __file__, 1, "run %s queued", ("r1",), None
+        )
+        line = json.loads(JsonFormatter().format(record))
+    finally:
+        request_id.reset(token)
+
+    assert line["message"] == "run r1 queued"
+    assert line["request_id"] == "req-7"
+    assert line["level"] == "INFO"
