@@ -15,6 +15,11 @@ from api.identity import IdentityMutation, IdentityQuery
 from api.limits import extensions
 from api.machines import MachineMutation, MachineQuery
 from api.maintenance import MaintenanceMutation
+from api.recommendations import (
+    RecommendationMutation,
+    RecommendationQuery,
+    RecommendationSubscription,
+)
 from api.runs import RunMutation, RunQuery
 from api.sharing import SharingMutation
 from api.subscriptions import Subscription
@@ -31,6 +36,7 @@ Query = merge_types(
         ConnectionQuery,
         FlowQuery,
         RunQuery,
+        RecommendationQuery,
     ),
 )
 Mutation = merge_types(
@@ -46,15 +52,17 @@ Mutation = merge_types(
         ConnectionMutation,
         FlowMutation,
         RunMutation,
+        RecommendationMutation,
     ),
 )
+Subscriptions = merge_types("Subscription", (Subscription, RecommendationSubscription))
 
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
-        subscription=Subscription,
+        subscription=Subscriptions,
         types=ERROR_TYPES,
         extensions=extensions(settings or Settings()),
     )

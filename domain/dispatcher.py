@@ -27,6 +27,7 @@ from sqlalchemy import exists, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from domain import recommendations
 from domain.context import DomainContext
 from domain.db import Database
 from domain.events import (
@@ -115,6 +116,7 @@ async def dispatch_once(ctx: DomainContext) -> list[Dispatched]:
             )
         if state.plan.assignments:
             claimed.extend(await _claim(ctx, environment_id))
+    await recommendations.review(ctx)  # R32-R33, on the queues as this pass left them
     return claimed
 
 
@@ -206,6 +208,7 @@ async def _end_queued(
 
 async def sweep_once(ctx: DomainContext) -> SweepResult:
     """The time-based rules, once. Each change is conditional on the state it was decided on."""
+    await recommendations.review(ctx)  # R33: a recommendation's window may have ended
     now = ctx.clock.now()
     due = await _due(ctx, now)
     done = SweepResult()

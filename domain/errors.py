@@ -54,6 +54,9 @@ class ErrorCode(str, Enum):
     # connections, gateways and desktop flows (R20-R22)
     INVALID_PASSWORD = "INVALID_PASSWORD"
     FLOW_IN_USE = "FLOW_IN_USE"
+    # session-lock recommendations (R31-R34)
+    RECOMMENDATION_RESOLVED = "RECOMMENDATION_RESOLVED"
+    RUN_NOT_BLOCKED = "RUN_NOT_BLOCKED"
 
 
 class ErrorKind(str, Enum):

@@ -4,6 +4,12 @@ from domain.models.connections import Connection, Connectivity, DesktopFlow, Gat
 from domain.models.environments import Environment, EnvironmentKind
 from domain.models.identity import ApiToken, RoleAssignment, User
 from domain.models.machines import Machine, MachineGroup, MachineStatus, Share
+from domain.models.recommendations import (
+    ItemOutcome,
+    RecommendationStatus,
+    SessionRecommendation,
+    SessionRecommendationItem,
+)
 from domain.models.runs import (
     PRIORITY_RANK,
     TERMINAL_STATUSES,
@@ -27,14 +33,18 @@ __all__ = [
     "EnvironmentKind",
     "FlowRun",
     "Gateway",
+    "ItemOutcome",
     "Machine",
     "MachineCommand",
     "MachineGroup",
     "MachineStatus",
+    "RecommendationStatus",
     "RoleAssignment",
     "RunMode",
     "RunPriority",
     "RunStatus",
+    "SessionRecommendation",
+    "SessionRecommendationItem",
     "SessionState",
     "Share",
     "User",
