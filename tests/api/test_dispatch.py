@@ -409,28 +409,52 @@ async def test_r30_concurrent_dispatchers_never_dispatch_twice(
 async def test_the_lifespan_dispatcher_reacts_at_once(
     settings: Settings, clock: ManualClock, admin_token: str, default_environment_id: str
 ) -> None:
-    live = create_app(settings.model_copy(update={"dispatcher_enabled": True}), clock=clock)
+    """Runs queued, runs finished, heartbeats, maintenance and bot changes wake the dispatcher
+    at once (its periodic sweep is set far away, so only events can explain a dispatch)."""
+    live_settings = settings.model_copy(
+        update={"dispatcher_enabled": True, "dispatch_sweep_interval_seconds": 3600}
+    )
+    live = create_app(live_settings, clock=clock)
     async with live.router.lifespan_context(live):
         transport = httpx.ASGITransport(app=live)
         async with httpx.AsyncClient(transport=transport, base_url="http://live.test") as http:
             runs = Runs(Fleet(GraphQLClient(http), admin_token, default_environment_id))
-            _, machine, target = await ready_machine(runs.fleet, runs, bots=1)
-            first = await runs.trigger(target)
-            clock.advance(timedelta(seconds=1))
-            second = await runs.trigger(target)
 
             async def status(run_id: str, wanted: str) -> str:
-                for _ in range(200):
+                for _ in range(300):
                     found = (await runs.run(run_id))["status"]
                     if found == wanted:
                         break
                     await asyncio.sleep(0.01)
                 return found
 
+            owner, machine, target = await ready_machine(runs.fleet, runs, bots=1)
+            first = await runs.trigger(target)  # a run queued
+            clock.advance(timedelta(seconds=1))
+            second = await runs.trigger(target)
             assert await status(first, "DISPATCHED") == "DISPATCHED"
             await runs.confirm(machine, first, 1)
-            await runs.finish(machine, first, 1)
+            await runs.finish(machine, first, 1)  # a run finished
             assert await status(second, "DISPATCHED") == "DISPATCHED"
+
+            clock.advance(timedelta(seconds=1))
+            third = await runs.trigger(target)
+            assert (await runs.run(third))["waitReason"] == "NO_FREE_BOT"
+            await runs.allocate(machine.id, 2)  # a bot allocated
+            assert await status(third, "DISPATCHED") == "DISPATCHED"
+
+            await runs.maintenance(machine.id, True, token=owner.token)
+            await runs.allocate(machine.id, 3)
+            fourth = await runs.trigger(target)
+            assert (await runs.run(fourth))["waitReason"] == "MAINTENANCE"
+            await runs.maintenance(machine.id, False, token=owner.token)  # maintenance ends
+            assert await status(fourth, "DISPATCHED") == "DISPATCHED"
+
+            silent = await runs.machine(owner, bots=1, connected=False)
+            fifth = await runs.trigger(await runs.target(owner, machine=silent))
+            assert (await runs.run(fifth))["waitReason"] == "MACHINE_OFFLINE"
+            await runs.heartbeat(silent, {})  # a heartbeat
+            assert await status(fifth, "DISPATCHED") == "DISPATCHED"
 
 
 @pytest.mark.rule("R30")
