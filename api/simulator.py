@@ -136,6 +136,7 @@ class Stats:
     rejected: int = 0
     report_rejected: int = 0
     retries: int = 0
+    sessions_ended: int = 0  # END_SESSION commands carried out (R34)
 
     @property
     def finished(self) -> int:
@@ -464,11 +465,28 @@ class Simulator:
             task.cancel()
             self.stats.cancelled += 1
             self.log.write("cancelled", **self._where(machine), run_id=run_id, attempt=attempt)
-        elif username and username in machine.sessions:
-            del machine.sessions[username]  # e.g. R34: the user is signed out
-            machine.next_heartbeat = 0.0
-            self.log.write("session_ended", **self._where(machine), username=username)
+        elif username:  # END_SESSION (R34): the user is signed out
+            held = [u for u in machine.sessions if u.casefold() == username.casefold()]
+            for name in held:
+                del machine.sessions[name]
+            if held:
+                self.stats.sessions_ended += 1
+                machine.next_heartbeat = 0.0  # report it gone at once
+                self.log.write("session_ended", **self._where(machine), username=username)
         await self.call(COMPLETE_COMMAND, {"id": command["id"]}, machine.key)
+
+    def set_session(self, machine_id: str, username: str, state: str | None) -> None:
+        """Put a user's session on a simulated machine in ``state`` (ACTIVE, LOCKED,
+        DISCONNECTED) or sign it out (None); reported with the next heartbeat, sent at once."""
+        if state is not None and state not in SESSION_STATES:
+            raise ValueError(f"unknown session state {state!r}")
+        machine = next(m for m in self.machines if m.id == machine_id)
+        for name in [u for u in machine.sessions if u.casefold() == username.casefold()]:
+            del machine.sessions[name]
+        if state is not None:
+            machine.sessions[username] = state
+        machine.next_heartbeat = 0.0
+        self.log.write("session_set", **self._where(machine), username=username, state=state)
 
     def _where(self, machine: SimulatedMachine) -> dict[str, str]:
         return {"machine": machine.name, "machine_id": machine.id}

@@ -570,7 +570,7 @@ async def test_r34_the_simulator_ends_the_session_and_the_run_succeeds(
             environment_id=scene.fleet.environment_id,
             machines=1,
             bots=1,
-            sessions=[(USER, "LOCKED")],
+            sessions=[(USER, "ACTIVE")],
             min_run_seconds=0.01,
             max_run_seconds=0.02,
             failure_rate=0.0,
@@ -588,6 +588,11 @@ async def test_r34_the_simulator_ends_the_session_and_the_run_succeeds(
         )
         run_id = await runs.trigger(target)
         async with asyncio.timeout(30):
+            while (await runs.run(run_id))["waitReason"] != "USER_SESSION_EXISTS":
+                await dispatch_once(domain)
+                await asyncio.sleep(0.02)
+            while_active = await scene.listed(owner)  # someone at work: no recommendation
+            simulator.set_session(machine.id, USER, "DISCONNECTED")
             while not await scene.listed(owner):
                 await dispatch_once(domain)
                 await asyncio.sleep(0.02)
@@ -601,7 +606,10 @@ async def test_r34_the_simulator_ends_the_session_and_the_run_succeeds(
         await working
     resolved = await scene.one(rec["id"], owner)
 
+    assert while_active == []
+    assert rec["runs"][0]["sessionState"] == "DISCONNECTED"
     assert done["__typename"] == "SessionRecommendationPayload", done
+    assert simulator.stats.sessions_ended == 1
     assert machine.sessions == {}  # the simulated runtime signed the user out
     assert resolved is not None and resolved["status"] == "RESOLVED"
     assert [(r["runId"], r["outcome"]) for r in resolved["runs"]] == [(run_id, "STARTED")]
