@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from cross_web import AsyncHTTPRequestAdapter
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.types import ExecutionResult
 
 from api import realtime
 from api.auth import bearer_from_header, principal_for
 from api.context import Context
+from api.errors import ApiError
+from api.limits import check_request_size
 from api.observability import Metrics, RequestIdMiddleware, endpoints
 from api.schema import build_schema
 from domain import bootstrap, schema_version
@@ -41,6 +46,23 @@ class DeskFleetGraphQL(realtime.RealtimeView, GraphQL[Context, None]):
             **realtime.websocket_options(domain.settings),  # R37
         )
         self.domain = domain
+
+    async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> Any:
+        data = await super().parse_http_body(request)  # a batch (a list) is refused in there
+        check_request_size(await request.get_body(), data.query, self.domain.settings)
+        return data
+
+    async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        limit = self.domain.settings.request_timeout_seconds
+        try:
+            async with asyncio.timeout(limit):
+                return await super().execute_single(*args, **kwargs)
+        except TimeoutError:
+            log.warning("request ran out of its %ss", limit)
+            return ExecutionResult(
+                data=None,
+                errors=[ApiError("TIMEOUT", f"the request took longer than {limit:g}s")],
+            )
 
     async def get_context(self, request: Request | WebSocket, response: Any = None) -> Context:
         credential = bearer_from_header(request.headers.get("authorization"))

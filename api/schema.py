@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import strawberry
+from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from api.agent import AgentMutation, AgentQuery
@@ -59,12 +60,15 @@ Subscriptions = merge_types("Subscription", (Subscription, RecommendationSubscri
 
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    settings = settings or Settings()
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscriptions,
         types=ERROR_TYPES,
-        extensions=extensions(settings or Settings()),
+        extensions=extensions(settings),
+        # Production mode: no "Did you mean ...?" hints that map the schema for a stranger.
+        config=StrawberryConfig(disable_field_suggestions=settings.production),
     )
 
 

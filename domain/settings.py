@@ -45,5 +45,10 @@ class Settings(BaseSettings):
 
     max_page_size: int = Field(default=100, gt=0)
     max_query_depth: int = Field(default=10, gt=0)
+    max_aliases: int = Field(default=15, ge=0)
+    max_tokens: int = Field(default=2000, gt=0)
+    max_document_bytes: int = Field(default=15_000, gt=0)
+    max_request_bytes: int = Field(default=256_000, gt=0)  # document plus variables
+    request_timeout_seconds: float = Field(default=30.0, gt=0)
     parser_cache_size: int = Field(default=256, gt=0)
     validation_cache_size: int = Field(default=256, gt=0)

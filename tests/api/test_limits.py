@@ -1,7 +1,12 @@
 """Query limits: the boundary is accepted, one past it refused with a clear error."""
 
-import pytest
+import asyncio
 
+import pytest
+from sqlalchemy import text
+
+from domain.context import DomainContext
+from domain.db import SQLITE_BUSY_TIMEOUT_MS
 from domain.settings import Settings
 from tests.graphql import Fleet, GraphQLClient
 
@@ -33,3 +38,116 @@ async def test_query_depth_limit_boundary(
     for result in (refused, refused_again):
         assert "exceeds maximum operation depth" in result["errors"][0]["message"]
         assert result.get("data") is None
+
+
+def aliased(count: int) -> str:
+    return "{ " + " ".join(f"a{i}: __typename" for i in range(count)) + " }"
+
+
+async def test_alias_limit_boundary(fleet: Fleet, api: GraphQLClient, settings: Settings) -> None:
+    accepted = await api.execute(aliased(settings.max_aliases), token=fleet.admin_token)
+    refused = await api.execute(aliased(settings.max_aliases + 1), token=fleet.admin_token)
+
+    assert "errors" not in accepted
+    assert "aliases found" in refused["errors"][0]["message"].lower()
+
+
+def tokens(count: int) -> str:
+    """A valid document of exactly `count` lexical tokens: spreads of one fragment (2 tokens
+    each) in braces, then the 7-token fragment itself."""
+    spreads, odd = divmod(count - 2 - 7, 2)
+    body = " ".join(["...F"] * spreads) + (" __typename" if odd else "")
+    return "{ " + body + " } fragment F on Query { __typename }"
+
+
+async def test_token_limit_boundary(fleet: Fleet, api: GraphQLClient, settings: Settings) -> None:
+    accepted = await api.execute(tokens(settings.max_tokens), token=fleet.admin_token)
+    refused = await api.execute(tokens(settings.max_tokens + 1), token=fleet.admin_token)
+
+    assert "errors" not in accepted, accepted["errors"][0]["message"]
+    assert (
+        "more than" in refused["errors"][0]["message"]
+        and "tokens" in refused["errors"][0]["message"]
+    )
+
+
+async def test_document_size_boundary(fleet: Fleet, api: GraphQLClient, settings: Settings) -> None:
+    def padded(size: int) -> str:
+        base = "{ __typename }"
+        return base[:-1] + "#" + "x" * (size - len(base) - 2) + "\n}"
+
+    headers = {"Authorization": f"Bearer {fleet.admin_token}"}
+    ok = await api.http.post(
+        "/graphql", json={"query": padded(settings.max_document_bytes)}, headers=headers
+    )
+    too_big = await api.http.post(
+        "/graphql", json={"query": padded(settings.max_document_bytes + 1)}, headers=headers
+    )
+
+    assert len(padded(settings.max_document_bytes).encode()) == settings.max_document_bytes
+    assert ok.status_code == 200 and ok.json()["data"] == {"__typename": "Query"}
+    assert too_big.status_code == 413
+    assert f"at most {settings.max_document_bytes}" in too_big.text
+
+
+async def test_batches_are_refused(fleet: Fleet, api: GraphQLClient) -> None:
+    response = await api.http.post(
+        "/graphql",
+        json=[{"query": "{ __typename }"}, {"query": "{ __typename }"}],
+        headers={"Authorization": f"Bearer {fleet.admin_token}"},
+    )
+
+    assert response.status_code == 400
+    assert "batching" in response.text.lower()
+
+
+async def test_request_time_limit(
+    fleet: Fleet, api: GraphQLClient, settings: Settings, domain: DomainContext
+) -> None:
+    owner = await fleet.person("MACHINE_OWNER")
+    settings.request_timeout_seconds = 0.5
+    # A real fault: another writer holds SQLite's (or PostgreSQL's row) lock for longer.
+    async with domain.db.write() as session:
+        await session.exec(text("UPDATE environments SET max_queue_seconds = max_queue_seconds"))  # type: ignore[call-overload]
+        await session.exec(text("UPDATE users SET display_name = display_name"))  # type: ignore[call-overload]
+        started = asyncio.get_running_loop().time()
+        result = await api.execute(
+            """mutation($id: ID!) { updateUser(input: {id: $id, displayName: "x"}) { __typename } }""",
+            {"id": owner.id},
+            token=fleet.admin_token,
+        )
+        elapsed = asyncio.get_running_loop().time() - started
+
+    assert result["errors"][0]["extensions"]["code"] == "TIMEOUT"
+    # SQLite cannot interrupt a statement waiting on its lock: the answer comes once the busy
+    # timeout lets go; PostgreSQL cancels the statement at once.
+    assert elapsed < (SQLITE_BUSY_TIMEOUT_MS / 1000 + 5 if domain.db.is_sqlite else 5)
+    settings.request_timeout_seconds = 30
+    me = await api.data("{ me { user { displayName } } }", token=owner.token)
+    assert me["me"]["user"]["displayName"] != "x"
+
+
+@pytest.fixture
+def production(settings: Settings) -> Settings:
+    settings.production = True
+    return settings
+
+
+async def test_production_hides_introspection_suggestions_and_graphiql(
+    production: Settings, fleet: Fleet, api: GraphQLClient
+) -> None:
+    introspection = await api.execute("{ __schema { types { name } } }", token=fleet.admin_token)
+    typo = await api.execute("{ machinez { totalCount } }", token=fleet.admin_token)
+    ide = await api.http.get("/graphql", headers={"Accept": "text/html"})
+
+    assert "introspection" in introspection["errors"][0]["message"].lower()
+    assert "did you mean" not in typo["errors"][0]["message"].lower()
+    assert "graphiql" not in ide.text.lower()
+
+
+async def test_development_keeps_introspection(fleet: Fleet, api: GraphQLClient) -> None:
+    introspection = await api.data("{ __schema { queryType { name } } }", token=fleet.admin_token)
+    typo = await api.execute("{ machinez { totalCount } }", token=fleet.admin_token)
+
+    assert introspection["__schema"]["queryType"]["name"] == "Query"
+    assert "did you mean" in typo["errors"][0]["message"].lower()
