@@ -348,6 +348,14 @@ async def delete_machine(ctx: DomainContext, principal: Principal, machine_id: s
     machine_id = validation.ident(machine_id, field="id")
     async with ctx.db.write() as session:
         machine = await authorize_machine(session, user, machine_id, Action.DELETE)
+        # Its connections go with it; their queued runs end CANCELLED saying why (R20, R28).
+        await remove_connections_for(
+            session,
+            machine_id=machine.id,
+            reason=f"machine {machine.name!r} was deleted",
+            now=ctx.clock.now(),
+            events=ctx.events,
+        )
         await session.delete(machine)
         emit(ctx.events, session, MachineChanged(machine.id, machine.environment_id))
     ctx.credentials.forget_machine(machine.id)

@@ -107,3 +107,26 @@ async def test_deleting_a_connection_cancels_its_queued_run_through_the_api(
     assert run["status"] == "CANCELLED"
     assert run["errorCode"] == "CONNECTION_REMOVED"
     assert await runs.assignments(machine) == []  # nothing left to dispatch
+
+
+DELETE_MACHINE = """
+mutation($id: ID!) { deleteMachine(id: $id) { __typename ... on UserError { code message } } }"""
+
+
+@pytest.mark.rule("R20")
+async def test_deleting_a_machine_cancels_the_queued_runs_of_its_connections(
+    fleet: Fleet, runs: Runs, domain: DomainContext
+) -> None:
+    owner = await fleet.person("ENVIRONMENT_MAKER")
+    await runs.capacity(1)
+    machine = await runs.machine(owner, bots=1)
+    target = await runs.target(owner, machine=machine)
+    queued = await runs.trigger(target)
+
+    deleted = await fleet.api.data(DELETE_MACHINE, {"id": machine.id}, token=owner.token)
+    after = await runs.run(queued)
+
+    assert deleted["deleteMachine"]["__typename"] == "DeletedMachinePayload", deleted
+    assert after["status"] == "CANCELLED"
+    assert after["errorCode"] == "CONNECTION_REMOVED"
+    assert "deleted" in after["errorMessage"]
