@@ -59,6 +59,7 @@ class DemoFleet:
     flows: dict[str, list[str]] = field(default_factory=dict)  # owner -> flow ids
     streams: list[tuple[str, str, str, str, float]] = field(default_factory=list)
     # (owner, connection id, mode, description, weight)
+    lock_machine_id: str = ""  # where the session-lock scene locks Uma's robot user (R32)
 
 
 class DemoApi:
@@ -203,6 +204,7 @@ async def seed(
     pool = await connect(maya, "Finance bots", "CONTOSO\\svc-finance", groupId=fleet.group_id)
     attended = await connect(maya, f"{desk.name} as Maya", "CONTOSO\\maya", machineId=desk.id)
     uma_conn = await connect(uma, f"{shared.name} for Uma", "CONTOSO\\svc-uma", machineId=shared.id)
+    fleet.lock_machine_id = shared.id
     fleet.streams = [
         ("maya", pool, "UNATTENDED", "unattended on the Finance bots group", 0.7),
         ("maya", attended, "ATTENDED", f"attended on {desk.name}", 0.15),
@@ -222,6 +224,51 @@ async def seed(
         windows_username="CONTOSO\\svc-sap",
     )
     return fleet, simulator
+
+
+LOCKED_USER = "CONTOSO\\svc-uma"
+RECOMMENDATIONS = "{ sessionRecommendations { id title affectedRuns { runId } } }"
+DISCONNECT = (
+    "mutation($id: ID!, $runs: [ID!]!) { disconnectSessionUsers(recommendationId: $id, "
+    "runIds: $runs) { __typename ... on UserError { code message } } }"
+)
+
+
+async def session_lock_scene(
+    api: DemoApi, fleet: DemoFleet, simulator: Simulator, options: DemoOptions
+) -> None:
+    """R32-R34 on stage, again and again: Uma's robot user leaves a LOCKED session on her
+    machine, her unattended runs stop starting and "Desktop flows not running" is raised to her;
+    a moment later she disconnects the user, the simulated runtime signs it out, the runs start."""
+    uma = fleet.tokens["Uma User"]
+    beat = max(0.2, options.run_interval)
+    await asyncio.sleep(5 * beat)
+    while True:
+        simulator.set_session(fleet.lock_machine_id, LOCKED_USER, "LOCKED")
+        print(f"demo: {LOCKED_USER} left a LOCKED session on Uma's machine", flush=True)
+        found: dict[str, Any] | None = None
+        for _ in range(600):
+            recs = await api(uma, RECOMMENDATIONS)
+            found = next((r for r in recs if r["affectedRuns"]), None)
+            if found:
+                break
+            await asyncio.sleep(beat / 2)
+        if found is not None:
+            run_ids = [r["runId"] for r in found["affectedRuns"]]
+            print(
+                f'demo: R32 "{found["title"]}" raised to Uma User: {len(run_ids)} run(s) '
+                "blocked (query sessionRecommendations as Uma)",
+                flush=True,
+            )
+            await asyncio.sleep(5 * beat)
+            try:
+                await api(uma, DISCONNECT, id=found["id"], runs=run_ids)
+                print("demo: R34 Uma disconnected the user; her runs start", flush=True)
+            except DemoError as exc:
+                print(f"demo: disconnect refused: {exc}", flush=True)
+        else:
+            simulator.set_session(fleet.lock_machine_id, LOCKED_USER, None)
+        await asyncio.sleep(30 * beat)
 
 
 async def trigger_stream(
@@ -263,6 +310,8 @@ def banner(url: str, admin: str, fleet: DemoFleet, options: DemoOptions) -> str:
         "    { machines(first: 20) { nodes { name status runningCount queuedCount group { name } } } }",
         "    { flowRuns(first: 10) { nodes { status queuePosition waitReason flow { name } } } }",
         f'    {{ gateways(environmentId: "{fleet.environment_id}") {{ name connections {{ name }} }} }}',
+        "    { sessionRecommendations { title status affectedRuns { username sessionState } } }"
+        "  (as Uma User)",
         "  Ctrl-C stops it.",
         "",
     ]
@@ -333,6 +382,7 @@ async def run_demo(settings: Settings, options: DemoOptions, *, fresh: bool = Tr
             background = [
                 asyncio.create_task(simulator.run()),
                 asyncio.create_task(trigger_stream(api, fleet, options, rng)),
+                asyncio.create_task(session_lock_scene(api, fleet, simulator, options)),
             ]
             if options.duration is not None:
                 with contextlib.suppress(TimeoutError):

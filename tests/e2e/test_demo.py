@@ -63,3 +63,11 @@ def test_demo_serves_a_fleet_whose_simulated_machines_work_a_stream_of_runs(
     assert check.double_holds == [] and check.double_finishes == []
     assert "demo-Passw0rd!" not in done.stdout + done.stderr  # R20: never logged
     assert (tmp_path / "deskfleet-demo.secret").exists()
+    # R32-R34 on stage: a recommendation appears and is fixed.
+    assert 'R32 "Desktop flows not running" raised to Uma User' in done.stdout
+    assert "R34 Uma disconnected the user" in done.stdout
+    fixed = database.execute(
+        "SELECT count(*) FROM session_recommendation_items WHERE disconnect_requested_at "
+        "IS NOT NULL AND outcome IN ('STARTED', 'BLOCKED')"
+    ).fetchone()[0]
+    assert fixed >= 1
