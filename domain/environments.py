@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from sqlalchemy import func
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain import validation
 from domain.access import require_environment_admin, require_user, visible_environment_ids
 from domain.context import DomainContext
-from domain.errors import Conflict, ErrorCode, PermissionDenied
-from domain.models import Environment, EnvironmentKind
+from domain.errors import Conflict, ErrorCode, PermissionDenied, RuleViolation
+from domain.models import Environment, EnvironmentKind, Machine
 from domain.principals import Principal
 from domain.versions import normalise
 
@@ -97,9 +99,30 @@ async def update_environment(
         if session_recommendations is not None:
             environment.session_recommendations = session_recommendations
         if unattended_capacity is not None:
+            await _check_pool_covers_allocations(session, environment, unattended_capacity)
             environment.unattended_capacity = unattended_capacity
         session.add(environment)
     return environment
+
+
+async def _check_pool_covers_allocations(
+    session: AsyncSession, environment: Environment, capacity: int
+) -> None:
+    """R24: bots come from the pool, so the pool never shrinks below what machines hold."""
+    allocated = (
+        await session.exec(
+            select(func.coalesce(func.sum(Machine.unattended_bots), 0)).where(
+                Machine.environment_id == environment.id
+            )
+        )
+    ).one()
+    if capacity < int(allocated):
+        raise RuleViolation(
+            ErrorCode.CAPACITY_EXCEEDED,
+            f"{int(allocated)} unattended bots of environment {environment.name!r} are allocated "
+            f"to machines: release some before shrinking its pool to {capacity}",
+            rule="R24",
+        )
 
 
 async def environments_by_ids(ctx: DomainContext, ids: list[str]) -> list[Environment | None]:

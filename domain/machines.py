@@ -36,6 +36,7 @@ from domain.models import (
 from domain.pagination import Page, decode_cursor, encode_cursor, page_size
 from domain.permissions import AccessLevel, Action
 from domain.principals import Principal, UserPrincipal
+from domain.requeue import withdraw_group_assignments
 from domain.secrets import MACHINE_KEY_PREFIX, digest, new_secret
 from domain.sessions import ReportedSession, check_sessions, replace_sessions
 from domain.versions import MIN_FLOW_EXTENSIONS, MIN_MACHINE_RUNTIME, Version
@@ -356,6 +357,14 @@ async def delete_machine(ctx: DomainContext, principal: Principal, machine_id: s
             now=ctx.clock.now(),
             events=ctx.events,
         )
+        if machine.group_id is not None:  # its group's assignments go back to the group's queue
+            await withdraw_group_assignments(
+                ctx,
+                session,
+                machine_id=machine.id,
+                group_id=machine.group_id,
+                environment_id=machine.environment_id,
+            )
         await session.delete(machine)
         emit(ctx.events, session, MachineChanged(machine.id, machine.environment_id))
     ctx.credentials.forget_machine(machine.id)
@@ -367,7 +376,7 @@ async def change_machine_environment(
 ) -> Machine:
     """R6: one environment at a time. Moving removes the machine's connections (their runs not
     yet started end CANCELLED / CONNECTION_REMOVED; running runs finish) and takes it out of its
-    group."""
+    group (the group's runs dispatched to it and not yet started go back to the group's queue)."""
     user = require_user(principal)
     machine_id = validation.ident(machine_id, field="id")
     environment_id = validation.ident(environment_id, field="environmentId")
@@ -389,8 +398,18 @@ async def change_machine_environment(
             now=ctx.clock.now(),
             events=ctx.events,
         )
+        if machine.group_id is not None:  # never run the old group's work in the new environment
+            await withdraw_group_assignments(
+                ctx,
+                session,
+                machine_id=machine.id,
+                group_id=machine.group_id,
+                environment_id=previous_environment_id,
+            )
         machine.environment_id = environment_id
         machine.group_id = None
+        # Its unattended bots came from the old environment's pool (R24): they stay there.
+        machine.unattended_bots = 0
         session.add(machine)
         emit(ctx.events, session, MachineChanged(machine.id, previous_environment_id))
         emit(ctx.events, session, MachineChanged(machine.id, environment_id))

@@ -334,3 +334,51 @@ async def test_statements_per_run_page_do_not_grow_with_page_size(
         counts[size] = sql_statements.count
 
     assert counts[5] == counts[40], counts
+
+
+@pytest.mark.rule("R24")
+async def test_r24_pool_cannot_shrink_below_the_bots_allocated(fleet: Fleet, runs: Runs) -> None:
+    owner = await fleet.person("MACHINE_OWNER")
+    await runs.capacity(4)
+    await runs.machine(owner, bots=3)
+
+    refused = await fleet.api.data(
+        """mutation($id: ID!) { updateEnvironment(input: {id: $id, unattendedCapacity: 2}) {
+            __typename ... on UserError { code message } ... on RuleViolationError { rule } } }""",
+        {"id": fleet.environment_id},
+        token=fleet.admin_token,
+    )
+    envs = await fleet.api.data("{ environments { unattendedCapacity } }", token=fleet.admin_token)
+
+    assert refused["updateEnvironment"]["code"] == "CAPACITY_EXCEEDED"
+    assert refused["updateEnvironment"]["rule"] == "R24"
+    assert envs["environments"][0]["unattendedCapacity"] == 4
+    await runs.capacity(3)  # down to exactly what is allocated is fine
+
+
+@pytest.mark.rule("R24")
+@pytest.mark.rule("R6")
+async def test_r24_a_moved_machine_leaves_its_bots_in_the_old_pool(
+    fleet: Fleet, runs: Runs
+) -> None:
+    owner = await fleet.person("MACHINE_OWNER")
+    await runs.capacity(2)
+    machine = await runs.machine(owner, bots=2)
+    sales = await fleet.environment("Sales")
+    await fleet.grant(owner.id, "MACHINE_OWNER", environment_id=sales)
+
+    await fleet.api.data(
+        """mutation($id: ID!, $env: ID!) { changeMachineEnvironment(id: $id, environmentId: $env) {
+            __typename } }""",
+        {"id": machine.id, "env": sales},
+        token=owner.token,
+    )
+    other = await runs.machine(owner, bots=2)  # the old pool has both bots back
+
+    moved = await fleet.api.data(
+        "query($id: ID!) { machine(id: $id) { unattendedBots } }",
+        {"id": machine.id},
+        token=owner.token,
+    )
+    assert moved["machine"]["unattendedBots"] == 0
+    assert other.id != machine.id
