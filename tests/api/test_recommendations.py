@@ -613,3 +613,22 @@ async def test_r34_the_simulator_ends_the_session_and_the_run_succeeds(
     assert machine.sessions == {}  # the simulated runtime signed the user out
     assert resolved is not None and resolved["status"] == "RESOLVED"
     assert [(r["runId"], r["outcome"]) for r in resolved["runs"]] == [(run_id, "STARTED")]
+
+
+@pytest.mark.rule("R30")
+@pytest.mark.rule("R32")
+async def test_r30_concurrent_passes_raise_one_recommendation_listing_each_run_once(
+    scene: Scene, runs: Runs, domain: DomainContext
+) -> None:
+    await scene.setting(True)
+    owner = await scene.owner()
+    _, target = await scene.locked(owner)
+    run_ids = [await runs.trigger(target) for _ in range(3)]
+
+    await asyncio.gather(
+        dispatch_once(domain), dispatch_once(domain), sweep_once(domain), sweep_once(domain)
+    )
+
+    (rec,) = await scene.everyone()
+    assert sorted(r["runId"] for r in rec["runs"]) == sorted(run_ids)
+    assert rec["recipientId"] == owner.id
