@@ -30,10 +30,11 @@ from domain.errors import Conflict, ErrorCode, NotFound, PermissionDenied, RuleV
 from domain.events import GroupChanged, MachineChanged, emit
 from domain.machines import check_environment_accepts_machines, run_counts, status_of
 from domain.maintenance import group_in_maintenance, groups_needing_key_action, key_action_clause
-from domain.models import Machine, MachineGroup, MachineStatus, Share
+from domain.models import FlowRun, Machine, MachineGroup, MachineStatus, RunStatus, Share
 from domain.pagination import Page, decode_cursor, encode_cursor, page_size
 from domain.permissions import Action, privileges
 from domain.principals import Principal, UserPrincipal
+from domain.requeue import withdraw_group_assignments
 
 
 @dataclass(frozen=True)
@@ -217,6 +218,14 @@ async def add_machine(
                 f"{limit}",
                 rule="R11",
             )
+        if previous is not None:  # R6/R28: the old group's assignments go back to its queue
+            await withdraw_group_assignments(
+                ctx,
+                session,
+                machine_id=machine.id,
+                group_id=previous,
+                environment_id=machine.environment_id,
+            )
         machine.group_id = group.id
         session.add(machine)
         emit(ctx.events, session, MachineChanged(machine.id, machine.environment_id))
@@ -249,6 +258,14 @@ async def remove_machine(
                 machine = await authorize_machine(session, user, machine_id, Action.ADD_TO_GROUP)
             except NotFound:
                 raise group_refusal from None
+        # R6/R28: the group's runs dispatched to it and not yet started go back to its queue.
+        await withdraw_group_assignments(
+            ctx,
+            session,
+            machine_id=machine.id,
+            group_id=group_id,
+            environment_id=machine.environment_id,
+        )
         machine.group_id = None
         session.add(machine)
         emit(ctx.events, session, MachineChanged(machine.id, machine.environment_id))
@@ -343,7 +360,7 @@ async def list_groups(
 
 
 async def group_states(ctx: DomainContext, groups: list[MachineGroup]) -> list[GroupState]:
-    """Members, counts and maintenance of a batch of groups: one statement plus the run counts."""
+    """Members, counts and maintenance of a batch of groups: three statements plus the run counts."""
     if not groups:
         return []
     now = ctx.clock.now()
@@ -356,6 +373,16 @@ async def group_states(ctx: DomainContext, groups: list[MachineGroup]) -> list[G
         )
         members = list(rows.all())
         needing = await groups_needing_key_action(session, [g.id for g in groups], now)
+        # R25: the group's own queue, the one groupQueue lists (runs sent to the group).
+        queued_rows = await session.exec(
+            select(FlowRun.target_group_id, func.count())
+            .where(
+                col(FlowRun.target_group_id).in_([g.id for g in groups]),
+                FlowRun.status == RunStatus.QUEUED,
+            )
+            .group_by(col(FlowRun.target_group_id))
+        )
+        group_queued = {group_id: n for group_id, n in queued_rows.all()}
     counts = dict(
         zip([m.id for m in members], await run_counts(ctx, [m.id for m in members]), strict=True)
     )
@@ -371,7 +398,7 @@ async def group_states(ctx: DomainContext, groups: list[MachineGroup]) -> list[G
                     1 for m in machines if status_of(m, now, timeout) is MachineStatus.CONNECTED
                 ),
                 running_count=running,
-                queued_count=sum(counts[m.id].queued for m in machines),
+                queued_count=group_queued.get(group.id, 0),
                 maintenance=group_in_maintenance(group, group.id in needing),
                 key_action_required=group.id in needing,
                 drained=running == 0,

@@ -223,6 +223,12 @@ async def test_r29_group_queue_shows_positions_and_the_closest_reason(
         (ids[1], 1, "NO_FREE_BOT"),
         (ids[2], 2, "NO_FREE_BOT"),
     ]
+    counts = await fleet.api.data(
+        "query($id: ID!) { machineGroup(id: $id) { queuedCount runningCount } }",
+        {"id": group_id},
+        token=owner.token,
+    )
+    assert counts["machineGroup"] == {"queuedCount": 2, "runningCount": 1}  # its own queue (R8)
 
 
 @pytest.mark.rule("R29")
