@@ -47,8 +47,8 @@ class FlowRunType:
         description="Started until ended (or now while it runs); null if it never started."
     )
     error_code: str | None = strawberry.field(
-        description="NO_CANDIDATE_MACHINE (R27), MACHINE_LOST (R28), CANCELLED_BY_USER, "
-        "CONNECTION_REMOVED (R6), or the runtime's own."
+        description="NO_CANDIDATE_MACHINE (R27), MACHINE_LOST (R28), SESSION_EXISTS_FOR_USER "
+        "(R33), CANCELLED_BY_USER, CONNECTION_REMOVED (R6), or the runtime's own."
     )
     error_message: str | None
     reported_runtime_version: str | None
