@@ -23,14 +23,20 @@ def free_port() -> int:
 
 
 class Served:
-    def __init__(self, workdir: Path, *args: str, env: dict[str, str] | None = None) -> None:
-        self.port = free_port()
+    def __init__(
+        self,
+        workdir: Path,
+        *args: str,
+        env: dict[str, str] | None = None,
+        port: int | None = None,  # e.g. the port of a server that was killed, to restart it
+    ) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = workdir / f"serve-{self.port}.log"
         self.process = subprocess.Popen(
             [*DESKFLEET, "serve", "--port", str(self.port), *args],
             cwd=workdir,
-            stdout=self.log.open("w"),
+            stdout=self.log.open("a"),  # a restart on the same port keeps the first output
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
         )
