@@ -42,7 +42,14 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(database_url=database_url, secret_key_file=tmp_path / "deskfleet.secret")
+    # Tests drive the dispatcher themselves (domain.dispatcher.dispatch_once / sweep_once) so
+    # outcomes and statement counts never depend on a background pass; a test that wants the
+    # lifespan's dispatcher turns it on.
+    return Settings(
+        database_url=database_url,
+        secret_key_file=tmp_path / "deskfleet.secret",
+        dispatcher_enabled=False,
+    )
 
 
 @pytest.fixture
