@@ -1,0 +1,184 @@
+// The DeskFleet dashboard: sign in, route between views, keep the shell (nav, live state) current.
+import { closeLive, onLiveState, request, subscribe, token } from "./api.js";
+import { fill, h } from "./dom.js";
+import { groupsView, machinesView } from "./lists.js";
+import { groupView, machineView } from "./detail.js";
+import { recommendationsView } from "./recommendations.js";
+import * as ops from "./operations.js";
+import { session, showError } from "./ui.js";
+
+const main = document.getElementById("main");
+const header = document.querySelector("header.top");
+
+// --- sign in -------------------------------------------------------------------------------
+
+function signInView() {
+  header.hidden = true;
+  const input = h("input", {
+    id: "token",
+    name: "token",
+    type: "password",
+    autocomplete: "off",
+    spellcheck: "false",
+    required: true,
+    "aria-describedby": "token-help",
+  });
+  const problem = h("p", { class: "error", id: "sign-in-error", role: "alert" });
+  const form = h(
+    "form",
+    {
+      class: "card sign-in",
+      onsubmit: async (event) => {
+        event.preventDefault();
+        problem.textContent = "";
+        const candidate = input.value.trim();
+        try {
+          await loadSession(candidate);
+        } catch (error) {
+          problem.textContent =
+            error.code === "UNAUTHENTICATED" || error.code === "USER_DEACTIVATED"
+              ? "This token was not accepted. Check it and try again."
+              : error.message;
+          input.focus();
+          return;
+        }
+        token.set(candidate);
+        startShell();
+        window.location.hash = "#/machines";
+        route();
+      },
+    },
+    h("h1", { tabindex: "-1" }, "Sign in to DeskFleet"),
+    h("label", { for: "token" }, "API token"),
+    input,
+    h(
+      "p",
+      { id: "token-help", class: "help" },
+      "A user token (dfu_…). The first run prints an administrator token; ",
+      h("code", {}, "deskfleet admin token"),
+      " mints another. It is kept in this browser tab only.",
+    ),
+    problem,
+    h("button", { type: "submit" }, "Sign in"),
+  );
+  fill(main, form);
+  input.focus();
+  return () => {};
+}
+
+async function loadSession(bearer) {
+  const data = await request(ops.SIGN_IN, {}, bearer);
+  session.me = data.me;
+  session.environments = data.environments;
+}
+
+function signOut() {
+  token.clear();
+  session.me = null;
+  stopShell();
+  closeLive();
+  window.location.hash = "#/signin";
+  route();
+}
+
+// --- the shell: who, live state, the recommendations badge --------------------------------
+
+let shellStops = [];
+
+function startShell() {
+  stopShell();
+  header.hidden = false;
+  fill(document.getElementById("who"), session.me.user.displayName);
+  const live = document.getElementById("live-state");
+  shellStops.push(
+    onLiveState((state) => {
+      live.dataset.state = state;
+      live.textContent =
+        { live: "Live", connecting: "Connecting…", reconnecting: "Reconnecting…" }[state] ?? "";
+    }),
+  );
+  const badge = document.getElementById("recommendation-count");
+  const open = new Map();
+  shellStops.push(
+    subscribe(
+      ops.WATCH_RECOMMENDATIONS,
+      {},
+      ({ sessionRecommendations: update }) => {
+        if (update.snapshot) open.clear();
+        for (const id of update.removedIds) open.delete(id);
+        for (const rec of update.recommendations) {
+          if (rec.status === "OPEN") open.set(rec.id, rec);
+          else open.delete(rec.id);
+        }
+        badge.hidden = open.size === 0;
+        badge.textContent = open.size ? `${open.size} open` : "";
+      },
+      showError,
+    ),
+  );
+}
+
+function stopShell() {
+  for (const stop of shellStops) stop();
+  shellStops = [];
+}
+
+document.getElementById("sign-out").addEventListener("click", signOut);
+session.onUnauthenticated = signOut;
+
+// --- routing -------------------------------------------------------------------------------
+
+const ROUTES = [
+  [/^#\/machines$/, () => machinesView(main), "machines"],
+  [/^#\/machines\/([^/]+)$/, (id) => machineView(main, decodeURIComponent(id)), "machines"],
+  [/^#\/groups$/, () => groupsView(main), "groups"],
+  [/^#\/groups\/([^/]+)$/, (id) => groupView(main, decodeURIComponent(id)), "groups"],
+  [/^#\/recommendations$/, () => recommendationsView(main), "recommendations"],
+];
+
+let leaveView = () => {};
+
+function route() {
+  leaveView();
+  leaveView = () => {};
+  if (!session.me) {
+    leaveView = signInView();
+    return;
+  }
+  const hash = window.location.hash || "#/machines";
+  for (const [pattern, view, section] of ROUTES) {
+    const match = hash.match(pattern);
+    if (!match) continue;
+    for (const link of document.querySelectorAll("[data-nav]")) {
+      if (link.dataset.nav === section) link.setAttribute("aria-current", "page");
+      else link.removeAttribute("aria-current");
+    }
+    fill(main);
+    leaveView = view(...match.slice(1)) ?? (() => {});
+    const heading = main.querySelector("h1");
+    if (heading) {
+      heading.setAttribute("tabindex", "-1");
+      heading.focus({ preventScroll: true });
+    }
+    document.title = `${heading?.textContent ?? "DeskFleet"} · DeskFleet`;
+    return;
+  }
+  window.location.replace("#/machines");
+}
+
+window.addEventListener("hashchange", route);
+
+async function start() {
+  const saved = token.get();
+  if (saved) {
+    try {
+      await loadSession(saved);
+      startShell();
+    } catch {
+      token.clear();
+    }
+  }
+  route();
+}
+
+start();

@@ -1,0 +1,177 @@
+// Every GraphQL document the dashboard sends, in one place (schema.graphql has the types).
+// examples/operations/*.graphql holds the same jobs as standalone, documented files.
+
+const ERRORS = "... on UserError { code message }";
+
+export const SIGN_IN = `
+query SignIn {
+  me { id user { id displayName email isAdmin } roles { environmentId role } }
+  environments { id name }
+}`;
+
+const MACHINE_ROW = `
+  id name description version status maintenance maintenanceInherited drained
+  runningCount queuedCount accessType hasDeactivatedShares
+  group { id name }
+  owner { id displayName }`;
+
+export const MACHINES = `
+query Machines($first: Int!, $after: String, $filter: MachineFilterInput) {
+  machines(first: $first, after: $after, filter: $filter) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    nodes { ${MACHINE_ROW} }
+  }
+}`;
+
+export const GROUP_NAMES = `
+query GroupNames($after: String) {
+  machineGroups(first: 100, after: $after) {
+    pageInfo { hasNextPage endCursor }
+    nodes { id name }
+  }
+}`;
+
+export const GROUPS = `
+query Groups($after: String, $filter: MachineGroupFilterInput) {
+  machineGroups(first: 100, after: $after, filter: $filter) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    nodes {
+      id name description maintenance drained machineCount connectedCount
+      runningCount queuedCount accessType hasDeactivatedShares
+      owner { id displayName }
+    }
+  }
+}`;
+
+const ACCESS_LIST = `
+  accessList {
+    access deactivated grantedAt
+    user { id displayName email active }
+    grantedBy { id displayName }
+  }`;
+
+export const MACHINE = `
+query Machine($id: ID!) {
+  machine(id: $id) {
+    ${MACHINE_ROW}
+    osEdition keyActionRequired unattendedBots lastHeartbeatAt createdAt
+    maintenanceLock allowedActions
+    environment { id name }
+    ${ACCESS_LIST}
+  }
+}`;
+
+export const GROUP = `
+query Group($id: ID!) {
+  machineGroup(id: $id) {
+    id name description createdAt maintenance keyActionRequired drained
+    machineCount connectedCount runningCount queuedCount accessType allowedActions
+    hasDeactivatedShares
+    owner { id displayName }
+    environment { id name }
+    machines { ${MACHINE_ROW} }
+    ${ACCESS_LIST}
+  }
+}`;
+
+const QUEUE_ENTRY = `
+  position waitReason
+  run {
+    id mode priority status runAs queuedAt waitSeconds attempt
+    flow { id name }
+    connectionOwner { id displayName }
+  }`;
+
+export const MACHINE_QUEUE = `
+query MachineQueue($machineId: ID!) { machineQueue(machineId: $machineId) { ${QUEUE_ENTRY} } }`;
+
+export const GROUP_QUEUE = `
+query GroupQueue($groupId: ID!) { groupQueue(groupId: $groupId) { ${QUEUE_ENTRY} } }`;
+
+const RUN_CHANGED = `__typename ... on FlowRunPayload { run { id status priority queuePosition } } ${ERRORS}`;
+
+export const MOVE_TO_TOP = `
+mutation MoveRunToTop($id: ID!) { moveRunToTop(id: $id) { ${RUN_CHANGED} } }`;
+
+export const CHANGE_PRIORITY = `
+mutation ChangeRunPriority($id: ID!, $priority: RunPriority!) {
+  changeRunPriority(id: $id, priority: $priority) { ${RUN_CHANGED} }
+}`;
+
+export const CANCEL_RUN = `
+mutation CancelRun($id: ID!) { cancelRun(id: $id) { ${RUN_CHANGED} } }`;
+
+export const MACHINE_MAINTENANCE = `
+mutation SetMachineMaintenance($id: ID!, $enabled: Boolean!) {
+  setMachineMaintenance(id: $id, enabled: $enabled) {
+    __typename ... on MachinePayload { machine { id maintenance drained } } ${ERRORS}
+  }
+}`;
+
+export const GROUP_MAINTENANCE = `
+mutation SetMachineGroupMaintenance($id: ID!, $enabled: Boolean!) {
+  setMachineGroupMaintenance(id: $id, enabled: $enabled) {
+    __typename ... on MachineGroupPayload { group { id maintenance drained } } ${ERRORS}
+  }
+}`;
+
+export const UNSHARE_MACHINE = `
+mutation UnshareMachine($id: ID!, $userId: ID!) {
+  unshareMachine(machineId: $id, userId: $userId) { __typename ${ERRORS} }
+}`;
+
+export const UNSHARE_GROUP = `
+mutation UnshareMachineGroup($id: ID!, $userId: ID!) {
+  unshareMachineGroup(groupId: $id, userId: $userId) { __typename ${ERRORS} }
+}`;
+
+const RECOMMENDATION = `
+  id title status raisedAt windowEndsAt windowSecondsLeft resolvedAt
+  environment { id name }
+  recipient { id displayName }
+  affectedRuns { runId }
+  runs {
+    runId username sessionState blockedSince outcome disconnectRequestedAt
+    machine { id name }
+    flow { id name }
+    run { id status }
+  }`;
+
+export const DISCONNECT_USERS = `
+mutation DisconnectSessionUsers($id: ID!, $runIds: [ID!]!) {
+  disconnectSessionUsers(recommendationId: $id, runIds: $runIds) {
+    __typename ... on SessionRecommendationPayload { recommendation { ${RECOMMENDATION} } } ${ERRORS}
+  }
+}`;
+
+export const REFRESH_RECOMMENDATION = `
+mutation RefreshSessionRecommendation($id: ID!) {
+  refreshSessionRecommendation(id: $id) {
+    __typename ... on SessionRecommendationPayload { recommendation { ${RECOMMENDATION} } } ${ERRORS}
+  }
+}`;
+
+// --- subscriptions (graphql-transport-ws) ---------------------------------------------------
+
+export const WATCH_MACHINES = `
+subscription WatchMachines($filter: MachineStatusFilterInput) {
+  machineStatus(filter: $filter) {
+    snapshot removedIds
+    machines {
+      machineId name environmentId groupId status maintenance drained keyActionRequired
+      runningCount queuedCount version
+    }
+  }
+}`;
+
+export const WATCH_RUNS = `
+subscription WatchRuns($filter: FlowRunFilterInput) {
+  runUpdates(filter: $filter) { snapshot removedIds runs { id status priority queuePosition } }
+}`;
+
+export const WATCH_RECOMMENDATIONS = `
+subscription WatchRecommendations {
+  sessionRecommendations { snapshot removedIds recommendations { ${RECOMMENDATION} } }
+}`;

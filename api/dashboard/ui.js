@@ -1,0 +1,52 @@
+// What every view shares: who is signed in, and how to tell the user something.
+import { RequestFailed } from "./api.js";
+
+export const session = { me: null, environments: [], onUnauthenticated: () => {} };
+
+let announceTimer = null;
+
+/** Say something politely (a live region): "Run moved to the top", ... */
+export function announce(text) {
+  const region = document.getElementById("announce");
+  region.textContent = text;
+  clearTimeout(announceTimer);
+  announceTimer = setTimeout(() => (region.textContent = ""), 8000);
+}
+
+let alertTimer = null;
+
+/** Show a failure (an alert region); a rejected token signs out. */
+export function showError(error) {
+  const region = document.getElementById("alert");
+  region.textContent = error?.message ?? String(error);
+  clearTimeout(alertTimer);
+  alertTimer = setTimeout(() => (region.textContent = ""), 12000);
+  if (error instanceof RequestFailed && error.code === "UNAUTHENTICATED") {
+    session.onUnauthenticated();
+  }
+}
+
+const ACCESS = { OWNER: "Owner", CO_OWNER: "Co-owner", USER: "User", ADMIN: "Administrator" };
+
+export function accessText(access) {
+  return ACCESS[access] ?? "—";
+}
+
+const WAIT_REASONS = {
+  NO_MACHINE: "No machine in the group can take it",
+  MACHINE_OFFLINE: "Machine offline",
+  MAINTENANCE: "In maintenance",
+  NO_FREE_BOT: "No free unattended bot",
+  USER_SESSION_EXISTS: "The user has a session on the machine",
+  NO_ACTIVE_SESSION: "No active session of the user",
+  SESSION_BUSY: "The user's session runs another attended flow",
+  BEHIND_IN_QUEUE: "Behind other runs in the queue",
+};
+
+export function waitReasonText(reason) {
+  return reason ? (WAIT_REASONS[reason] ?? reason) : "Starting now";
+}
+
+export function statusText(status) {
+  return status === "CONNECTED" ? "Connected" : status === "DISCONNECTED" ? "Disconnected" : status;
+}
