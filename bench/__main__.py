@@ -37,10 +37,18 @@ def main(argv: list[str] | None = None) -> int:
                 figures.append(figure)
 
     passed = sum(f.passed for f in figures)
-    print(f"summary: {passed}/{len(figures)} targets met ({sizes.label})")
+    skipped = [f.name for f in figures if f.skipped is not None]
+    measured = len(figures) - len(skipped)
+    print(
+        f"summary: {passed}/{measured} targets met ({sizes.label})"
+        + (f"; skipped: {', '.join(skipped)}" if skipped else "")
+    )
     if args.json:
-        args.json.write_text(json.dumps([f.as_dict() for f in figures], indent=2))
-    return 1 if args.check and passed < len(figures) else 0
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(
+            json.dumps({"sizes": sizes.label, "figures": [f.as_dict() for f in figures]}, indent=2)
+        )
+    return 1 if args.check and passed < measured else 0
 
 
 if __name__ == "__main__":

@@ -40,6 +40,11 @@ class Figure:
     target: str
     passes: Callable[[float], bool]
     unit: str = ""
+    skipped: str | None = None  # why the figure could not be measured here
+
+    @classmethod
+    def skipped_because(cls, name: str, target: str, reason: str) -> Figure:
+        return cls(name, float("nan"), None, target, lambda _: True, skipped=reason)
 
     @property
     def ratio(self) -> float:
@@ -49,9 +54,14 @@ class Figure:
 
     @property
     def passed(self) -> bool:
-        return self.passes(self.ratio)
+        return self.skipped is None and self.passes(self.ratio)
 
     def line(self) -> str:
+        if self.skipped is not None:
+            return (
+                f"{self.name:<16} value=-  baseline=-  ratio=-  target={self.target}  "
+                f"SKIPPED ({self.skipped})"
+            )
         baseline = "-" if self.baseline is None else f"{self.baseline:.4g}"
         return (
             f"{self.name:<16} value={self.value:.4g}{self.unit}  baseline={baseline}  "
@@ -61,4 +71,6 @@ class Figure:
     def as_dict(self) -> dict[str, object]:
         data = asdict(self)
         data.pop("passes")
+        if self.skipped is not None:
+            return {**data, "value": None, "ratio": None, "passed": None}
         return {**data, "ratio": self.ratio, "passed": self.passed}

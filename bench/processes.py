@@ -20,6 +20,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def child_env() -> dict[str, str]:
+    """The environment of every process the benchmarks start: this checkout on the path."""
+    return {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
 class Server:
     """A uvicorn process on 127.0.0.1, started with the same options for subject and baseline."""
 
@@ -32,7 +37,7 @@ class Server:
             cwd=workdir,
             stdout=self.log.open("w"),
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+            env={**child_env(), **(env or {})},
         )
 
     def wait_ready(self, path: str = "/healthz", timeout: float = 60) -> Server:

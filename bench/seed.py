@@ -10,6 +10,7 @@ from sqlmodel import select
 from domain import bootstrap, schema_version
 from domain.context import DomainContext
 from domain.db import Database
+from domain.identity import add_token
 from domain.models import (
     Connection,
     Connectivity,
@@ -18,11 +19,13 @@ from domain.models import (
     FlowRun,
     Machine,
     MachineGroup,
+    RoleAssignment,
     RunMode,
     RunPriority,
     RunStatus,
     User,
 )
+from domain.permissions import Role
 from domain.secrets import MACHINE_KEY_PREFIX, digest, new_secret
 from domain.settings import Settings
 
@@ -31,10 +34,16 @@ from domain.settings import Settings
 class SeededFleet:
     admin_token: str
     environment_id: str
+    viewer_tokens: tuple[str, ...] = ()  # environment admins, one token each
 
 
 async def seed(
-    database_url: str, *, machines: int = 1000, groups: int = 20, runs: int = 5000
+    database_url: str,
+    *,
+    machines: int = 1000,
+    groups: int = 20,
+    runs: int = 5000,
+    viewers: int = 0,
 ) -> SeededFleet:
     await schema_version.upgrade(database_url)
     ctx = DomainContext(db=Database(database_url), settings=Settings(database_url=database_url))
@@ -127,6 +136,26 @@ async def seed(
                         created_at=now,
                     )
                 )
-        return SeededFleet(admin_token=issued.secret, environment_id=environment.id)
+            viewer_tokens: list[str] = []
+            for v in range(viewers):
+                viewer = User(
+                    display_name=f"viewer {v}", email=f"viewer{v}@bench.test", created_at=now
+                )
+                session.add(viewer)
+                await session.flush()
+                session.add(
+                    RoleAssignment(
+                        environment_id=environment.id,
+                        user_id=viewer.id,
+                        role=Role.ENVIRONMENT_ADMIN,
+                        created_at=now,
+                    )
+                )
+                viewer_tokens.append(add_token(ctx, session, viewer, "bench viewer").secret)
+        return SeededFleet(
+            admin_token=issued.secret,
+            environment_id=environment.id,
+            viewer_tokens=tuple(viewer_tokens),
+        )
     finally:
         await ctx.db.dispose()

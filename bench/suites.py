@@ -85,7 +85,28 @@ def sql_per_page(tmp: Path, sizes: Sizes) -> list[Figure]:
     return [Figure("sql_per_page", at_100, at_10, "equal", lambda r: r == 1.0, unit=" stmts")]
 
 
+def dispatch_sqlite(tmp: Path, sizes: Sizes) -> list[Figure]:
+    from bench.dispatch import dispatch_sqlite
+
+    return dispatch_sqlite(tmp, sizes)
+
+
+def dispatch_pg(tmp: Path, sizes: Sizes) -> list[Figure]:
+    from bench.dispatch import dispatch_pg
+
+    return dispatch_pg(tmp, sizes)
+
+
+def fanout(tmp: Path, sizes: Sizes) -> list[Figure]:
+    from bench.fanout import fanout
+
+    return fanout(tmp, sizes)
+
+
 SUITES: dict[str, Callable[[Path, Sizes], list[Figure]]] = {
     "http": http_throughput,
     "sql_per_page": sql_per_page,
+    "dispatch_sqlite": dispatch_sqlite,
+    "dispatch_pg": dispatch_pg,
+    "fanout": fanout,
 }
