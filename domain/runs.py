@@ -22,7 +22,6 @@ from domain.access import (
 )
 from domain.candidates import WaitReason
 from domain.context import DomainContext
-from domain.db import Database
 from domain.errors import (
     Conflict,
     ErrorCode,
@@ -52,6 +51,7 @@ from domain.pagination import Page, decode_cursor, encode_cursor, page_size
 from domain.permissions import Action, Role
 from domain.principals import Principal, UserPrincipal
 from domain.queue_state import EnvironmentState, load_environment_state, queue_key
+from domain.requeue import lock_environment_queue
 
 # Error codes a run ends with (R27, R28, R6); the runtime may report its own.
 NO_CANDIDATE_MACHINE = "NO_CANDIDATE_MACHINE"
@@ -309,19 +309,6 @@ async def change_priority(
         session.add(run)
         run_events(ctx, session, run)
     return run
-
-
-async def lock_environment_queue(session: AsyncSession, db: Database, environment_id: str) -> None:
-    """Serialise dispatching and queue reordering of one environment across server instances
-    (R30). SQLite writers are already serialised by BEGIN IMMEDIATE."""
-    if db.is_sqlite:
-        return
-    await session.exec(  # type: ignore[call-overload]
-        select(func.pg_advisory_xact_lock(_LOCK_NAMESPACE, func.hashtext(environment_id)))
-    )
-
-
-_LOCK_NAMESPACE = 0x4446  # "DF"
 
 
 async def move_to_top(ctx: DomainContext, principal: Principal, run_id: str) -> FlowRun:
