@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from cross_web import AsyncHTTPRequestAdapter
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -17,7 +17,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.types import ExecutionResult
 
-from api import realtime
+from api import guards, realtime
 from api.auth import bearer_from_header, principal_for
 from api.context import Context
 from api.errors import ApiError
@@ -46,6 +46,19 @@ class DeskFleetGraphQL(realtime.RealtimeView, GraphQL[Context, None]):
             **realtime.websocket_options(domain.settings),  # R37
         )
         self.domain = domain
+        settings = domain.settings
+        self.auth_limiter = guards.FailedAuthLimiter(
+            settings.auth_failure_limit,
+            settings.auth_failure_window_seconds,
+            now=lambda: domain.clock.now().timestamp(),
+        )
+        self.connections = guards.ConnectionRegistry(  # websockets per user, revocation re-check
+            settings.ws_max_connections_per_user, settings.ws_credential_check_seconds
+        )
+
+    async def credential_still_valid(self, bearer: str) -> bool:
+        principal, _ = await principal_for(self.domain, bearer)
+        return principal is not None
 
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> Any:
         data = await super().parse_http_body(request)  # a batch (a list) is refused in there
@@ -65,8 +78,15 @@ class DeskFleetGraphQL(realtime.RealtimeView, GraphQL[Context, None]):
             )
 
     async def get_context(self, request: Request | WebSocket, response: Any = None) -> Context:
-        credential = bearer_from_header(request.headers.get("authorization"))
-        principal, error = await principal_for(self.domain, credential)
+        # A websocket authenticates in on_ws_connect (api/realtime.py), from connection_init.
+        is_http = not isinstance(request, WebSocket)
+        credential = bearer_from_header(request.headers.get("authorization")) if is_http else None
+        try:
+            principal, error = await guards.checked_principal(
+                self.domain, self.auth_limiter, guards.client_address(request), credential
+            )
+        except guards.Throttled as exc:
+            raise HTTPException(429, str(exc)) from None
         return Context(
             domain=self.domain,
             request=request,
@@ -121,9 +141,11 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             async with realtime.running(domain):  # the event bus's listener, R9's presence watcher
                 if dispatcher is not None:
                     await dispatcher.start()  # R25-R30: queued runs go to bots
+                await graphql.connections.start(graphql.credential_still_valid)
                 try:
                     yield
                 finally:
+                    await graphql.connections.stop()
                     if dispatcher is not None:
                         await dispatcher.stop()
         finally:
@@ -137,7 +159,10 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             WebSocketRoute("/graphql", graphql),
             *(Route(path, handler) for path, handler in operations.items()),
         ],
-        middleware=[Middleware(RequestIdMiddleware, metrics=metrics)],
+        middleware=[
+            Middleware(RequestIdMiddleware, metrics=metrics),
+            Middleware(guards.WebSocketMessageLimit, max_bytes=settings.ws_max_message_bytes),
+        ],
         lifespan=lifespan,
     )
     app.state.domain = domain

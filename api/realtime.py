@@ -8,6 +8,9 @@
   credential and gets fresh loaders (:func:`fresh_principal`), never the connection's.
 - Both protocols get a short init timeout (4408) and a cap on subscriptions per connection;
   browsers may connect only from the same origin or from ``ws_allowed_origins``.
+- api/guards.py (issue 9): too many failed attempts from an address or too many open websockets
+  of one user are refused with 4429; a credential revoked while connected closes the socket with
+  4403 within ``ws_credential_check_seconds``; a message over ``ws_max_message_bytes`` gets 1009.
 """
 
 from __future__ import annotations
@@ -19,8 +22,12 @@ from datetime import timedelta
 from typing import Any
 
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
+from api import guards
 from api.auth import bearer_from_header, bearer_from_params, principal_for
 from api.context import Context
 from api.errors import unauthenticated
@@ -66,6 +73,22 @@ def websocket_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws, refusing with guards' close codes and leaving the registry."""
+
+    async def handle(self) -> None:
+        try:
+            await super().handle()
+        finally:
+            self.view.connections.leave(self.context)  # type: ignore[attr-defined]
+
+    async def handle_connection_init(self, message: Any) -> None:
+        try:
+            await super().handle_connection_init(message)
+        except guards.Refused as refused:
+            await self.websocket.close(code=refused.close_code, reason=refused.message)
+
+
 class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
     """graphql-ws with the same init timeout as graphql-transport-ws (Strawberry has none)."""
 
@@ -75,9 +98,17 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
         try:
             await super().handle()
         finally:
+            self.view.connections.leave(self.context)  # type: ignore[attr-defined]
             watchdog.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watchdog
+
+    async def handle_connection_init(self, message: Any) -> None:
+        try:
+            await super().handle_connection_init(message)
+        except guards.Refused as refused:
+            await self.send_message({"type": "connection_error", "payload": refused.payload})
+            await self.websocket.close(code=refused.close_code, reason=refused.message)
 
     async def _close_unless_initialised(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
@@ -90,13 +121,22 @@ class RealtimeView:
     """Mixed into the app's GraphQL view (which provides ``domain``)."""
 
     domain: DomainContext
+    auth_limiter: guards.FailedAuthLimiter
+    connections: guards.ConnectionRegistry
     graphql_ws_handler_class = LegacyWSHandler
+    graphql_transport_ws_handler_class = TransportWSHandler
 
     async def on_ws_connect(self, context: Context) -> Any:
         credential = bearer_from_params(context.connection_params)
         if credential is None and context.request is not None:
             credential = bearer_from_header(context.request.headers.get("authorization"))
-        principal, error = await principal_for(self.domain, credential)
+        address = guards.client_address(context.request)
+        try:
+            principal, error = await guards.checked_principal(
+                self.domain, self.auth_limiter, address, credential
+            )
+        except guards.Throttled as exc:
+            raise guards.Refused(guards.TOO_MANY, "TOO_MANY_FAILED_ATTEMPTS", str(exc)) from None
         if principal is None:
             raise ConnectionRejectionError(
                 {
@@ -107,6 +147,9 @@ class RealtimeView:
                     "code": error.code.value if error else "UNAUTHENTICATED",
                 }
             )
+        assert credential is not None
+        websocket = context.request
+        self.connections.admit(context, principal, credential, websocket.close)
         context.bearer = credential
         context.credential = principal
         context.credential_error = None

@@ -22,7 +22,13 @@ from domain.errors import (
 from domain.events import GroupChanged, MachineChanged, emit
 from domain.models import ApiToken, Machine, MachineGroup, RoleAssignment, Share, User
 from domain.principals import MachinePrincipal, Principal, UserPrincipal
-from domain.secrets import MACHINE_KEY_PREFIX, USER_TOKEN_PREFIX, digest, new_secret
+from domain.secrets import (
+    MACHINE_KEY_PREFIX,
+    USER_TOKEN_PREFIX,
+    digest,
+    new_secret,
+    same_digest,
+)
 
 # Recording every use would turn each read into a write; a minute's precision is plenty.
 LAST_USED_PRECISION = timedelta(minutes=1)
@@ -57,7 +63,7 @@ async def authenticate(ctx: DomainContext, credential: str) -> Principal:
                 .where(ApiToken.secret_hash == hashed)
             )
         ).first()
-    if row is None or row[0].revoked_at is not None:
+    if row is None or not same_digest(row[0].secret_hash, hashed) or row[0].revoked_at is not None:
         raise AuthenticationFailed(ErrorCode.UNAUTHENTICATED, "the token is unknown or revoked")
     token, user = row
     if not user.active:
@@ -77,7 +83,7 @@ async def _authenticate_machine(ctx: DomainContext, key: str) -> MachinePrincipa
         machine = (
             await session.exec(select(Machine).where(Machine.key_hash == digest(key)))
         ).first()
-    if machine is None:
+    if machine is None or not same_digest(machine.key_hash, digest(key)):
         raise AuthenticationFailed(
             ErrorCode.UNAUTHENTICATED, "the machine key is unknown or was rotated"
         )

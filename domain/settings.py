@@ -39,9 +39,20 @@ class Settings(BaseSettings):
     # Browser pages from these origins may open a websocket (same-origin and non-browser clients
     # always can); "*" allows any. Env: DESKFLEET_WS_ALLOWED_ORIGINS='["https://ops.example"]'.
     ws_allowed_origins: list[str] = Field(default_factory=list)
+    ws_max_connections_per_user: int = Field(default=10, gt=0)  # per server process; 4429 past it
+    ws_max_message_bytes: int = Field(default=64_000, gt=0)  # one client message; 1009 past it
+    # A revoked token or a deactivated user ends its open websockets within this (plus the
+    # credential cache's few seconds on other instances of a cluster).
+    ws_credential_check_seconds: float = Field(default=5.0, gt=0)
     realtime_queue_size: int = Field(default=256, gt=0)  # per subscriber; overflow -> resync
     broadcast_probe_seconds: float = Field(default=5.0, ge=0)  # redis:// end-to-end check
     presence_check_seconds: float = Field(default=5.0, gt=0)  # R9 timeouts -> MachineChanged
+
+    # Failed authentication attempts per client address (HTTP and websocket): past the limit within
+    # the window the address gets 429 (HTTP) or 4429 (websocket) until its oldest failure ages
+    # out. Counted per server process: a cluster of N instances allows up to N times as many.
+    auth_failure_limit: int = Field(default=10, gt=0)
+    auth_failure_window_seconds: float = Field(default=60.0, gt=0)
 
     max_page_size: int = Field(default=100, gt=0)
     max_query_depth: int = Field(default=10, gt=0)
