@@ -136,7 +136,11 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         issued = await bootstrap.first_run(domain)
         if issued is not None:
             announce_first_run(issued.secret)
-        dispatcher = Dispatcher(domain) if settings.dispatcher_enabled else None
+        dispatcher = (
+            Dispatcher(domain, on_dispatched=metrics.observe_dispatched)
+            if settings.dispatcher_enabled
+            else None
+        )
         try:
             async with realtime.running(domain):  # the event bus's listener, R9's presence watcher
                 if dispatcher is not None:

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from domain import health
 from domain.context import DomainContext
+from domain.dispatcher import Dispatched
 from domain.models import RunStatus
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
@@ -122,6 +123,12 @@ class Metrics:
         self.dispatched = Counter(
             "deskfleet_runs_dispatched", "runs dispatched by this instance", registry=self.registry
         )
+
+    def observe_dispatched(self, claimed: list[Dispatched]) -> None:
+        """The dispatcher's callback: each claim's time from queued to dispatched."""
+        for dispatched in claimed:
+            self.dispatch_seconds.observe(max(0.0, dispatched.waited_seconds))
+        self.dispatched.inc(len(claimed))
 
     async def refresh(self, ctx: DomainContext) -> None:
         figures = await health.fleet_figures(ctx)

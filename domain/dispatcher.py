@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -53,6 +54,7 @@ class Dispatched:
     run_id: str
     machine_id: str
     attempt: int
+    waited_seconds: float = 0.0  # queued -> dispatched, for the dispatch latency metric
 
 
 @dataclass
@@ -99,7 +101,8 @@ async def _claim(ctx: DomainContext, environment_id: str) -> list[Dispatched]:
             if result.rowcount != 1:
                 continue  # cancelled or taken meanwhile: the next pass re-plans
             run = runs[run_id]
-            claimed.append(Dispatched(run_id, machine_id, run.attempt + 1))
+            waited = (now - run.queued_at).total_seconds()
+            claimed.append(Dispatched(run_id, machine_id, run.attempt + 1, waited))
             run_events(ctx, session, run, machine_id)
             emit(ctx.events, session, MachineWorkChanged(machine_id))
     return claimed
@@ -293,9 +296,14 @@ _IDLE_EVENTS = (MachineWorkChanged, RecommendationChanged)
 class Dispatcher:
     """Runs :func:`dispatch_once` whenever something changed and :func:`sweep_once` on a timer."""
 
-    def __init__(self, ctx: DomainContext) -> None:
+    def __init__(
+        self,
+        ctx: DomainContext,
+        on_dispatched: Callable[[list[Dispatched]], None] | None = None,
+    ) -> None:
         # Its own connection pool: request traffic never starves it, nor it the requests.
         self.ctx = dataclasses.replace(ctx, db=Database(ctx.settings.database_url))
+        self._on_dispatched = on_dispatched  # e.g. the app's dispatch latency histogram
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._listening = asyncio.Event()
@@ -344,7 +352,9 @@ class Dispatcher:
                     next_sweep = loop.time() + interval
                     await sweep_once(self.ctx)
                 self._wake.clear()
-                await dispatch_once(self.ctx)
+                claimed = await dispatch_once(self.ctx)
+                if claimed and self._on_dispatched is not None:
+                    self._on_dispatched(claimed)
             except asyncio.CancelledError:
                 raise
             except Exception:
