@@ -14,7 +14,7 @@ function facts(pairs) {
   return h(
     "dl",
     { class: "facts" },
-    pairs.filter(Boolean).map(([term, value]) => [h("dt", {}, term), h("dd", {}, value)]),
+    pairs.filter(Boolean).map(([term, value]) => h("div", {}, h("dt", {}, term), h("dd", {}, value))),
   );
 }
 

@@ -133,7 +133,7 @@ const RECOMMENDATION = `
   recipient { id displayName }
   affectedRuns { runId }
   runs {
-    runId username sessionState blockedSince outcome disconnectRequestedAt
+    runId username sessionState blockedSince blockedSeconds outcome disconnectRequestedAt
     machine { id name }
     flow { id name }
     run { id status }

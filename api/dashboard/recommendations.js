@@ -30,6 +30,11 @@ export function recommendationsView(main) {
     render();
   }
 
+  function blockedFor(rec, run) {
+    const since = run.outcome === "BLOCKED" ? (performance.now() - rec.receivedAt) / 1000 : 0;
+    return run.blockedSeconds + since;
+  }
+
   function secondsLeft(rec) {
     return Math.max(0, rec.windowSecondsLeft - (performance.now() - rec.receivedAt) / 1000);
   }
@@ -160,7 +165,7 @@ export function recommendationsView(main) {
                 h("td", {}, r.machine?.name ?? "—"),
                 h("td", {}, r.username),
                 h("td", {}, r.sessionState === "LOCKED" ? "Locked" : "Disconnected"),
-                h("td", {}, duration((Date.now() - new Date(r.blockedSince).getTime()) / 1000)),
+                h("td", {}, duration(blockedFor(rec, r))),
                 h(
                   "td",
                   { class: "outcome" },
