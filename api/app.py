@@ -1,4 +1,5 @@
-"""The Starlette application: GraphQL at /graphql, /healthz, /readyz, /metrics, lifespan state."""
+"""The Starlette application: GraphQL at /graphql, /healthz, /readyz, /metrics, the dashboard at /,
+lifespan state."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.types import ExecutionResult
 
-from api import guards, realtime
+from api import dashboard, guards, realtime
 from api.auth import bearer_from_header, principal_for
 from api.context import Context
 from api.errors import ApiError
@@ -162,6 +163,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             *(Route(path, handler) for path, handler in operations.items()),
+            dashboard.mount("/"),  # issue 10: the fleet dashboard; last, it takes what is left
         ],
         middleware=[
             Middleware(RequestIdMiddleware, metrics=metrics),
