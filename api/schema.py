@@ -7,6 +7,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from api.agent import AgentMutation, AgentQuery
+from api.audit import AuditQuery
 from api.connections import ConnectionMutation, ConnectionQuery
 from api.environments import EnvironmentMutation, EnvironmentQuery
 from api.errors import ERROR_TYPES
@@ -38,6 +39,7 @@ Query = merge_types(
         FlowQuery,
         RunQuery,
         RecommendationQuery,
+        AuditQuery,
     ),
 )
 Mutation = merge_types(

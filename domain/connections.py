@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, and_, false, func, or_, true, tuple_, upda
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from domain import validation
+from domain import audit, validation
 from domain.access import (
     admin_environment_ids,
     authorize_group,
@@ -304,6 +304,7 @@ async def create_connection(
             updated_at=now,
         )
         session.add(connection)
+        audit.on_connection(ctx, session, user, audit.AuditAction.CONNECTION_CREATED, connection)
     return connection
 
 
@@ -356,6 +357,7 @@ async def update_connection(
             connection.password_ciphertext = vault_for(ctx.settings).seal(password)
         connection.updated_at = ctx.clock.now()
         session.add(connection)
+        audit.on_connection(ctx, session, user, audit.AuditAction.CONNECTION_UPDATED, connection)
         if (target is not None and target != old) or windows_username is not None:
             await _retarget_queued_runs(
                 session, ctx.events, connection, old, run_as=connection.windows_username
@@ -389,6 +391,7 @@ async def delete_connection(
             now=ctx.clock.now(),
             events=ctx.events,
         )
+        audit.on_connection(ctx, session, user, audit.AuditAction.CONNECTION_DELETED, connection)
     return RemovedConnection(connection=connection, cancelled_runs=removed.cancelled_runs)
 
 
@@ -577,6 +580,8 @@ async def switch_connection_to_direct(
         connection.password_ciphertext = vault_for(ctx.settings).seal(password)
         connection.updated_at = ctx.clock.now()
         session.add(connection)
+        switched = audit.AuditAction.CONNECTION_SWITCHED_TO_DIRECT
+        audit.on_connection(ctx, session, user, switched, connection)
         moved = await _retarget_queued_runs(
             session, ctx.events, connection, old, run_as=windows_username
         )

@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, and_, false, func, or_, true, tuple_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from domain import validation
+from domain import audit, validation
 from domain.access import (
     admin_environment_ids,
     authorize_group,
@@ -118,6 +118,7 @@ async def create_group(
         )
         session.add(group)
         await session.flush()
+        audit.on_group(ctx, session, user, audit.AuditAction.GROUP_CREATED, group)
         emit(ctx.events, session, GroupChanged(group.id, group.environment_id))
     return group
 
@@ -145,6 +146,7 @@ async def update_group(
         if description is not None:
             group.description = description
         session.add(group)
+        audit.on_group(ctx, session, user, audit.AuditAction.GROUP_UPDATED, group)
         emit(ctx.events, session, GroupChanged(group.id, group.environment_id))
     return group
 
@@ -172,6 +174,7 @@ async def delete_group(ctx: DomainContext, principal: Principal, group_id: str) 
             emit(ctx.events, session, MachineChanged(machine.id, machine.environment_id))
         await session.flush()
         await session.delete(group)
+        audit.on_group(ctx, session, user, audit.AuditAction.GROUP_DELETED, group)
         emit(ctx.events, session, GroupChanged(group.id, group.environment_id))
     return group
 
@@ -228,6 +231,7 @@ async def add_machine(
             )
         machine.group_id = group.id
         session.add(machine)
+        audit.on_group(ctx, session, user, audit.AuditAction.GROUP_MACHINE_ADDED, group, machine.id)
         emit(ctx.events, session, MachineChanged(machine.id, machine.environment_id))
         emit(ctx.events, session, GroupChanged(group.id, group.environment_id))
         if previous is not None:
@@ -271,6 +275,10 @@ async def remove_machine(
         emit(ctx.events, session, MachineChanged(machine.id, machine.environment_id))
         emit(ctx.events, session, GroupChanged(group_id, machine.environment_id))
         group = await session.get(MachineGroup, group_id)
+        if group is not None:
+            audit.on_group(
+                ctx, session, user, audit.AuditAction.GROUP_MACHINE_REMOVED, group, machine.id
+            )
     return machine, group
 
 

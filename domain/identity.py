@@ -9,7 +9,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from domain import validation
+from domain import audit, validation
 from domain.access import admin_environment_ids, require_user
 from domain.context import DomainContext
 from domain.errors import (
@@ -282,6 +282,10 @@ async def _set_active(
         user.active = active
         user.deactivated_at = None if active else ctx.clock.now()
         session.add(user)
+        action = (
+            audit.AuditAction.USER_REACTIVATED if active else audit.AuditAction.USER_DEACTIVATED
+        )
+        await audit.on_user(ctx, session, caller, action, user)
         # R15: every machine and group shared with them now shows (or stops showing) it.
         shares = await session.exec(select(Share).where(Share.user_id == user.id))
         for share in shares.all():

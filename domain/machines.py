@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, and_, false, func, literal, or_, true, tup
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from domain import validation
+from domain import audit, validation
 from domain.access import (
     admin_environment_ids,
     authorize_machine,
@@ -157,6 +157,7 @@ async def register_machine(
             created_at=now,
         )
         session.add(machine)
+        audit.on_machine(ctx, session, user, audit.AuditAction.MACHINE_REGISTERED, machine)
         emit(ctx.events, session, MachineChanged(machine.id, environment_id))
     return RegisteredMachine(machine=machine, machine_key=key)
 
@@ -339,6 +340,7 @@ async def update_machine(
         if description is not None:
             machine.description = description
         session.add(machine)
+        audit.on_machine(ctx, session, user, audit.AuditAction.MACHINE_UPDATED, machine)
         emit(ctx.events, session, MachineChanged(machine.id, machine.environment_id))
     return machine
 
@@ -366,6 +368,7 @@ async def delete_machine(ctx: DomainContext, principal: Principal, machine_id: s
                 environment_id=machine.environment_id,
             )
         await session.delete(machine)
+        audit.on_machine(ctx, session, user, audit.AuditAction.MACHINE_DELETED, machine)
         emit(ctx.events, session, MachineChanged(machine.id, machine.environment_id))
     ctx.credentials.forget_machine(machine.id)
     return machine
@@ -411,6 +414,17 @@ async def change_machine_environment(
         # Its unattended bots came from the old environment's pool (R24): they stay there.
         machine.unattended_bots = 0
         session.add(machine)
+        moved = f"from environment {previous_environment_id} to {environment_id}"
+        audit.on_machine(ctx, session, user, audit.AuditAction.MACHINE_MOVED, machine, moved)
+        audit.on_machine(  # both environments' admins see it leave / arrive
+            ctx,
+            session,
+            user,
+            audit.AuditAction.MACHINE_MOVED,
+            machine,
+            moved,
+            environment_id=previous_environment_id,
+        )
         emit(ctx.events, session, MachineChanged(machine.id, previous_environment_id))
         emit(ctx.events, session, MachineChanged(machine.id, environment_id))
     ctx.credentials.forget_machine(machine.id)
@@ -426,6 +440,7 @@ async def rotate_machine_key(ctx: DomainContext, principal: Principal, machine_i
         machine.key_rotation_pending = True
         machine.maintenance = False
         session.add(machine)
+        audit.on_machine(ctx, session, user, audit.AuditAction.MACHINE_KEY_ROTATED, machine)
         emit(ctx.events, session, MachineChanged(machine.id, machine.environment_id))
     return machine
 

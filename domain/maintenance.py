@@ -17,7 +17,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from domain import validation
+from domain import audit, validation
 from domain.access import authorize_group, authorize_machine, require_user
 from domain.context import DomainContext
 from domain.errors import ErrorCode, RuleViolation
@@ -199,6 +199,9 @@ async def set_machine_maintenance(
         if machine.maintenance != enabled:
             machine.maintenance = enabled
             session.add(machine)
+            audit.on_resource(
+                ctx, session, user, "MAINTENANCE", machine, "on" if enabled else "off"
+            )
             emit(ctx.events, session, MachineChanged(machine.id, machine.environment_id))
     return machine
 
@@ -222,6 +225,7 @@ async def set_group_maintenance(
         if group.maintenance != enabled:
             group.maintenance = enabled
             session.add(group)
+            audit.on_resource(ctx, session, user, "MAINTENANCE", group, "on" if enabled else "off")
             emit(ctx.events, session, GroupChanged(group.id, group.environment_id))
             members = await session.exec(select(Machine.id).where(Machine.group_id == group.id))
             for member_id in members.all():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from domain import validation
+from domain import audit, validation
 from domain.access import require_environment_admin, require_user
 from domain.context import DomainContext
 from domain.errors import Conflict, ErrorCode, NotFound
@@ -38,6 +38,7 @@ async def assign_role(
             environment_id=environment_id, user_id=user_id, role=role, created_at=ctx.clock.now()
         )
         session.add(assignment)
+        audit.on_role(ctx, session, caller, assignment, granted=True)
     return assignment
 
 
@@ -61,6 +62,7 @@ async def revoke_role(
         if existing is None:
             raise NotFound("role assignment", f"{role.value} of user {user_id}")
         await session.delete(existing)
+        audit.on_role(ctx, session, caller, existing, granted=False)
     return existing
 
 

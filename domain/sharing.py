@@ -21,7 +21,7 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from domain import validation
+from domain import audit, validation
 from domain.access import (
     authorize_group,
     authorize_machine,
@@ -178,6 +178,9 @@ async def share(
             existing.access = access
             existing.granted_by_id = caller.user_id
             session.add(existing)
+        audit.on_resource(
+            ctx, session, caller, "SHARED", resource, audit.share_detail(target.id, access)
+        )
         emit(ctx.events, session, kind.changed(resource))
     return resource
 
@@ -197,6 +200,7 @@ async def unshare(
         held = (await kind.levels(session, caller, [resource]))[resource.id]
         _check_ceiling(held, existing.access, "remove")
         await session.delete(existing)
+        audit.on_resource(ctx, session, caller, "UNSHARED", resource, audit.share_detail(user_id))
         emit(ctx.events, session, kind.changed(resource))
     return resource
 

@@ -1,5 +1,6 @@
 """All tables, imported in one place so Alembic and the metadata see every one."""
 
+from domain.models.audit import AuditAction, AuditEntry, AuditTargetKind
 from domain.models.connections import Connection, Connectivity, DesktopFlow, Gateway
 from domain.models.environments import Environment, EnvironmentKind
 from domain.models.identity import ApiToken, RoleAssignment, User
@@ -26,6 +27,9 @@ __all__ = [
     "PRIORITY_RANK",
     "TERMINAL_STATUSES",
     "ApiToken",
+    "AuditAction",
+    "AuditEntry",
+    "AuditTargetKind",
     "Connection",
     "Connectivity",
     "DesktopFlow",
