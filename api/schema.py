@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
+from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
@@ -61,9 +64,17 @@ Mutation = merge_types(
 Subscriptions = merge_types("Subscription", (Subscription, RecommendationSubscription))
 
 
+class DeskFleetSchema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        """Expected failures (ours, or a malformed document) are answers, not incidents: no
+        traceback per refused request in the log (anyone could flood it). Unexpected errors are
+        still logged, with their traceback and request id, by api/errors.should_mask."""
+        return None
+
+
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
-    return strawberry.Schema(
+    return DeskFleetSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscriptions,
