@@ -43,13 +43,14 @@ from api.simulator import Simulator, SimulatorConfig, check_log, read_log
 from tests.cluster.conftest import CLUSTER_ENV, Cluster, Instance
 from tests.connection_steps import SECRET, connection, flow, group
 from tests.graphql import UPDATE_ENVIRONMENT, Fleet, GraphQLClient
+from tests.runs_given import GROUP_MAINTENANCE
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio]
 
 RUNS = int(os.environ.get("DESKFLEET_CLUSTER_RUNS", "1000"))
 MACHINES = int(os.environ.get("DESKFLEET_CLUSTER_MACHINES", "6"))  # per instance
 BOTS = 2
-KILL_AFTER = 0.4  # share of runs ended when `a` is killed
+KILL_AFTER = 0.25  # share of all runs ended when `a` is killed (half are triggered by then)
 SWEEP_SECONDS = float(CLUSTER_ENV["DESKFLEET_DISPATCH_SWEEP_INTERVAL_SECONDS"])
 # docs/deployment.md: a queued run waits at most one sweep interval after an instance dies (no
 # election, no lease); the slack covers a 2-core CI machine busy with two servers and the test.
@@ -160,7 +161,7 @@ def simulator(instance: Instance, prefix: str, token: str, env: str, group_id: s
             max_run_seconds=0.2,
             failure_rate=0.1,
             heartbeat_seconds=2.0,
-            poll_seconds=0.3,
+            poll_seconds=0.5,
             log_path=log,
         )
     )
@@ -238,14 +239,13 @@ async def test_two_instances_share_the_runs_and_survive_a_kill_9(
         over_capacity: list[Any] = []
         sampling = asyncio.create_task(sample_capacity(cluster, over_capacity))
         try:
-            # 1. Trigger every run, alternately through a and b, eight at a time.
+            # 1. Half the runs are triggered alternately through a and b, eight at a time...
             run_ids: list[str] = []
             triggered_by: dict[str, str] = {}
             lanes = asyncio.Semaphore(8)
             started = time.monotonic()
 
-            async def trigger(i: int) -> None:
-                name, api = ("a", api_a) if i % 2 == 0 else ("b", api_b)
+            async def trigger(i: int, name: str, api: GraphQLClient) -> None:
                 async with lanes:
                     data = await api.data(
                         TRIGGER,
@@ -263,25 +263,42 @@ async def test_two_instances_share_the_runs_and_survive_a_kill_9(
                 run_ids.append(data["triggerRun"]["run"]["id"])
                 triggered_by[data["triggerRun"]["run"]["id"]] = name
 
-            await asyncio.gather(*(trigger(i) for i in range(RUNS)))
-            print(f"triggered {RUNS} runs in {time.monotonic() - started:.1f}s")
+            # The group is in maintenance meanwhile (R19), so a backlog builds up for the kill.
+            half = RUNS // 2
+            await maintenance(api_a, group_id, True, cluster.admin_token)
+            await asyncio.gather(
+                *(trigger(i, *(("a", api_a) if i % 2 else ("b", api_b))) for i in range(half))
+            )
+            print(f"triggered {half} runs in {time.monotonic() - started:.1f}s")
+            await maintenance(api_b, group_id, False, cluster.admin_token)
 
-            # 2. Both instances dispatch; once a good part has ended, a dies the hard way.
+            # 2. ... both instances dispatch; while a good part of them is queued or running, a
+            #    dies the hard way.
             await until(lambda: at_least(cluster, RUNS * KILL_AFTER), 300)
             before_kill_a = await scrape(http_a)
+            cpu = f"a {cpu_seconds(a.pid):.1f}, b {cpu_seconds(b.pid):.1f}"
+            print(f"cpu seconds: {cpu}, test {cpu_seconds(os.getpid()):.1f}")
             kill_mono, kill_at = time.monotonic(), datetime.now(UTC)
             a.kill9()
             sims["a"].config.url = b.graphql_url  # the load balancer drops a: its machines go to b
             ended_at_kill = await ended(cluster)
-            print(f"killed a at {ended_at_kill}/{RUNS} ended, {time.monotonic() - started:.1f}s")
+            print(f"killed a at {ended_at_kill}/{half} ended, {time.monotonic() - started:.1f}s")
 
-            # 3. The survivor dispatches within the bound, and everything else finishes.
-            await until(
-                lambda: cluster.sql("SELECT 1 FROM flow_runs WHERE dispatched_at > $1", kill_at),
-                FAILOVER_BOUND,
-                interval=0.1,
-            )
-            takeover = time.monotonic() - kill_mono
+            # 3. The survivor dispatches within the bound (runs queued before the kill are still
+            #    waiting), the load balancer sends it the other half, and everything finishes.
+            async def first_dispatch_after_the_kill() -> float:
+                await until(
+                    lambda: cluster.sql(
+                        "SELECT 1 FROM flow_runs WHERE dispatched_at > $1", kill_at
+                    ),
+                    FAILOVER_BOUND,
+                    interval=0.1,
+                )
+                return time.monotonic() - kill_mono
+
+            takeover_task = asyncio.create_task(first_dispatch_after_the_kill())
+            await asyncio.gather(*(trigger(i, "b", api_b) for i in range(half, RUNS)))
+            takeover = await takeover_task
             print(f"b dispatched {takeover:.2f}s after the kill")
             await until(lambda: at_least(cluster, RUNS), 600, interval=0.5)
             print(f"all {RUNS} runs ended after {time.monotonic() - started:.1f}s")
@@ -370,6 +387,16 @@ async def test_two_instances_share_the_runs_and_survive_a_kill_9(
         assert announced <= 1  # the first-run announcement on the instance that did it
         json_lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
         assert json_lines and all("request_id" in entry for entry in json_lines)
+
+
+async def maintenance(api: GraphQLClient, group_id: str, on: bool, token: str) -> None:
+    data = await api.data(GROUP_MAINTENANCE, {"id": group_id, "on": on}, token=token)
+    assert data["setMachineGroupMaintenance"]["__typename"] == "MachineGroupPayload", data
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def until(
