@@ -88,6 +88,9 @@ class DeskFleetGraphQL(realtime.RealtimeView, GraphQL[Context, None]):
             )
         except guards.Throttled as exc:
             raise HTTPException(429, str(exc)) from None
+        except Exception:  # e.g. the database away for a while: a clean 503, logged, retryable
+            log.exception("cannot authenticate the request")
+            raise HTTPException(503, "Service unavailable, try again.") from None
         return Context(
             domain=self.domain,
             request=request,

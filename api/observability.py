@@ -158,7 +158,12 @@ def endpoints(
         )
 
     async def metrics_endpoint(_: Request) -> Response:
-        await metrics.refresh(ctx)
+        try:
+            await metrics.refresh(ctx)
+        except Exception as exc:  # the database away: the last figures, the process's own metrics
+            logging.getLogger("deskfleet").warning(
+                "fleet figures unavailable: %s", type(exc).__name__
+            )
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return {"/healthz": healthz, "/readyz": readyz, "/metrics": metrics_endpoint}

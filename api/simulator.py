@@ -94,6 +94,9 @@ mutation($id: ID!) {
 }"""
 
 
+MASKED_ERROR = "Unexpected error."  # what the server says of its own failures (api/limits.py)
+
+
 class Unavailable(Exception):
     """The server cannot be reached or answered with a server error: try again later."""
 
@@ -220,7 +223,12 @@ class Simulator:
         except ValueError:
             raise Unavailable(f"HTTP {response.status_code}: not a GraphQL response") from None
         if body.get("errors"):
-            raise Refused("; ".join(e.get("message", "?") for e in body["errors"]))
+            messages = [e.get("message", "?") for e in body["errors"]]
+            if all(m == MASKED_ERROR for m in messages):
+                # The server's own failure (e.g. its database away for a while), not a refusal:
+                # a runtime tries again, or a finished run's report would be lost.
+                raise Unavailable("; ".join(messages))
+            raise Refused("; ".join(messages))
         return body["data"]
 
     async def persist(self, query: str, variables: dict[str, Any], token: str) -> dict[str, Any]:
