@@ -9,11 +9,15 @@ a reload. Every browser console error and uncaught page error fails the test. Sc
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
+import websockets
+from websockets.exceptions import InvalidStatus
 
 from tests.e2e.conftest import LiveServer
 from tests.e2e.dashboard_given import (
@@ -25,10 +29,13 @@ from tests.e2e.dashboard_given import (
     open_page,
     seed,
 )
+from tests.e2e.server import ROOT
 from tests.graphql import GOOD_RUNTIME
 from tests.runs_given import MACHINE_MAINTENANCE
 
 pytestmark = pytest.mark.e2e
+
+DASHBOARD = ROOT / "api" / "dashboard"
 
 
 @pytest.fixture(scope="module")
@@ -234,6 +241,42 @@ def test_dashboard_in_a_real_browser(
 
     assert unlabelled_controls(p) == []
     assert page.errors == []
+
+
+def test_the_dashboard_files_are_served_and_nothing_else(
+    deskfleet_server: Callable[..., LiveServer],
+) -> None:
+    server = deskfleet_server()
+    index = httpx.get(server.url + "/")
+    assert index.status_code == 200 and index.headers["content-type"].startswith("text/html")
+    assert '<script type="module" src="app.js">' in index.text
+    for path in sorted(DASHBOARD.rglob("*")):
+        if path.is_file() and path.suffix in (".js", ".css", ".html"):
+            served = httpx.get(f"{server.url}/{path.relative_to(DASHBOARD).as_posix()}")
+            assert served.status_code == 200, path
+            assert (
+                served.headers["content-type"].split(";")[0]
+                == {
+                    ".js": "text/javascript",
+                    ".css": "text/css",
+                    ".html": "text/html",
+                }[path.suffix]
+            )
+            assert served.content == path.read_bytes()
+    assert httpx.get(server.url + "/__init__.py").status_code == 404  # never the Python
+    assert httpx.get(server.url + "/no-such-file.js").status_code == 404
+    # The API is still there, first.
+    assert server.graphql("{ me { user { email } } }")["me"]["user"]["email"]
+    assert httpx.get(server.url + "/healthz").status_code == 200
+
+    # A websocket anywhere but /graphql is refused (not an error in the server).
+    async def connect_elsewhere() -> None:
+        async with websockets.connect(server.url.replace("http", "ws") + "/elsewhere"):
+            pass
+
+    with pytest.raises(InvalidStatus):
+        asyncio.run(connect_elsewhere())
+    assert "Traceback" not in server.served.output()
 
 
 def test_sign_in_refuses_a_bad_token_and_signs_out(
