@@ -46,6 +46,7 @@ OFFLINE_RUNS = 6  # of the RUNS, queued for a machine that never sends a heartbe
 MACHINES = 4
 BOTS = 2
 DRAIN_SECONDS = 150
+TRIGGER_THREADS = 3  # triggers overlap like several clients' would
 
 # Short timings so the whole story fits in a couple of minutes on 2 cores.
 SERVER_ENV = {
@@ -163,7 +164,7 @@ def database(tmp_path: Path) -> Iterator[Database]:
 
 @dataclass
 class Triggering:
-    """Triggers the runs from a thread, retrying through the server's absence."""
+    """Triggers the runs from a few threads, retrying through the server's absence."""
 
     url: str
     token: str
@@ -177,6 +178,14 @@ class Triggering:
     ambiguous: int = 0  # triggers whose answer was lost: the run may exist without our knowing
     halfway: threading.Event = field(default_factory=threading.Event)
     failure: BaseException | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        rng = random.Random(self.seed)
+        offline_at = set(rng.sample(range(RUNS), OFFLINE_RUNS))
+        self.plan = [
+            (i in offline_at, "HIGH" if rng.random() < 0.3 else "NORMAL") for i in range(RUNS)
+        ]
 
     def _retrying(self, query: str, variables: dict[str, Any]) -> dict:
         deadline = time.monotonic() + 60
@@ -185,17 +194,26 @@ class Triggering:
                 return post(self.url, self.token, query, variables)
             except Down:
                 if query is TRIGGER:
-                    self.ambiguous += 1
+                    with self._lock:
+                        self.ambiguous += 1
                 assert time.monotonic() < deadline, "the server did not come back"
                 time.sleep(0.2)
 
-    def run(self) -> None:
+    def start(self) -> list[threading.Thread]:
+        threads = [
+            threading.Thread(target=self._run, args=(w,), daemon=True)
+            for w in range(TRIGGER_THREADS)
+        ]
+        for thread in threads:
+            thread.start()
+        return threads
+
+    def _run(self, worker: int) -> None:
         try:
-            rng = random.Random(self.seed)
-            offline_at = set(rng.sample(range(RUNS), OFFLINE_RUNS))
-            for i in range(RUNS):
-                connection = self.offline_connection if i in offline_at else self.group_connection
-                priority = "HIGH" if rng.random() < 0.3 else "NORMAL"
+            rng = random.Random(self.seed + worker)
+            for i in range(worker, RUNS, TRIGGER_THREADS):
+                offline, priority = self.plan[i]
+                connection = self.offline_connection if offline else self.group_connection
                 data = self._retrying(
                     TRIGGER,
                     {
@@ -208,16 +226,18 @@ class Triggering:
                     },
                 )
                 run_id = ok(data, "triggerRun")["run"]["id"]
-                (self.offline if i in offline_at else self.triggered).append(run_id)
+                with self._lock:
+                    (self.offline if offline else self.triggered).append(run_id)
+                    if len(self.triggered) + len(self.offline) == KILL_AFTER:
+                        self.halfway.set()
                 if i % 50 == 25:  # now and then cancel a recent run, whatever its state
                     victim = self.triggered[-rng.randrange(1, 6)]
                     result = self._retrying(CANCEL, {"id": victim})["cancelRun"]
                     if "code" not in result:
-                        self.cancelled.append(victim)
-                if i + 1 == KILL_AFTER:
-                    self.halfway.set()
+                        with self._lock:
+                            self.cancelled.append(victim)
         except BaseException as exc:  # reported by the test thread
-            self.failure = exc
+            self.failure = self.failure or exc
             self.halfway.set()
 
 
@@ -350,9 +370,8 @@ def test_no_run_lost_none_dispatched_twice_across_a_kill_9(
         # When 500 runs are triggered while the simulator works them, and the server is killed
         # with SIGKILL halfway, then started again on the same database and port.
         triggering = Triggering(url, token, flow_id, connections["group"], connections["offline"])
-        trigger_thread = threading.Thread(target=triggering.run, daemon=True)
         began = time.monotonic()
-        trigger_thread.start()
+        trigger_threads = triggering.start()
         assert triggering.halfway.wait(180), "the first half was not triggered in time"
         assert triggering.failure is None, triggering.failure
         working = database.rows(
@@ -365,8 +384,9 @@ def test_no_run_lost_none_dispatched_twice_across_a_kill_9(
         servers.append(server)
         server.wait_ready()
         killed_at = time.monotonic() - began
-        trigger_thread.join(240)
-        assert not trigger_thread.is_alive(), "triggering did not finish"
+        for thread in trigger_threads:
+            thread.join(max(1.0, 240 - (time.monotonic() - began)))
+            assert not thread.is_alive(), "triggering did not finish"
         assert triggering.failure is None, triggering.failure
 
         # ... and the fleet drains.
