@@ -14,7 +14,9 @@ doing, per run, one transaction with one INSERT of the run and one UPDATE to DIS
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
+import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -53,6 +55,7 @@ RUNTIME = "2.8.73.21119"
 EDITION = "Windows 11 Pro"
 BOTS = 2
 TARGET = 0.5
+SECRET_KEY = Fernet.generate_key().decode()
 
 
 @dataclass
@@ -64,8 +67,11 @@ class SimMachine:
 
 @dataclass
 class Fleet:
+    """The fleet's ids and credentials, and a domain context on one copy of its database."""
+
     ctx: DomainContext
     admin: Principal
+    admin_token: str
     environment_id: str
     flow_id: str
     connection_ids: list[str]
@@ -73,11 +79,20 @@ class Fleet:
     group_ids: list[str]
     admin_id: str
 
+    async def reopen(self, database_url: str, tmp: Path) -> Fleet:
+        """The same fleet on a copy of its database."""
+        ctx = DomainContext(db=Database(database_url), settings=_settings(database_url, tmp))
+        admin = await identity.authenticate(ctx, self.admin_token)
+        sims = [
+            SimMachine(m.id, m.key, await identity.authenticate(ctx, m.key)) for m in self.machines
+        ]
+        return dataclasses.replace(self, ctx=ctx, admin=admin, machines=sims)
+
 
 def _settings(database_url: str, tmp: Path) -> Settings:
     return Settings(
         database_url=database_url,
-        secret_key=Fernet.generate_key().decode(),
+        secret_key=SECRET_KEY,  # the same for every copy of the fleet's database
         secret_key_file=tmp / "bench.secret",
         heartbeat_timeout_seconds=3600,  # the simulated machines heartbeat between rounds
     )
@@ -131,6 +146,7 @@ async def build_fleet(database_url: str, tmp: Path, n_machines: int) -> Fleet:
     fleet = Fleet(
         ctx=ctx,
         admin=admin,
+        admin_token=issued.secret,
         environment_id=environment_id,
         flow_id=flow.id,
         connection_ids=connection_ids,
@@ -181,8 +197,9 @@ def rounds_of(total: int, capacity: int) -> list[int]:
     return sizes
 
 
-async def subject_rate(database_url: str, tmp: Path, sizes: Sizes) -> float:
-    fleet = await build_fleet(database_url, tmp, sizes.dispatch_machines)
+async def subject_rate(template: Fleet, database_url: str, tmp: Path, sizes: Sizes) -> float:
+    fleet = await template.reopen(database_url, tmp)
+    await heartbeat_all(fleet)
     ctx = fleet.ctx
     dispatcher = Dispatcher(ctx)
     await dispatcher.start()
@@ -306,9 +323,7 @@ async def _postgres_loop(dsn: str, work: list[tuple[list[object], list[object]]]
         await conn.close()
 
 
-async def baseline_rate(database_url: str, tmp: Path, sizes: Sizes) -> float:
-    fleet = await build_fleet(database_url, tmp, sizes.dispatch_machines)
-    await fleet.ctx.db.dispose()
+async def baseline_rate(fleet: Fleet, database_url: str, sizes: Sizes) -> float:
     work = _rows(fleet, sizes.dispatch_runs)
     parsed = make_url(database_url)
     if parsed.get_backend_name() == "sqlite":
@@ -324,15 +339,16 @@ def _plain_dsn(url: str) -> str:
 
 
 @asynccontextmanager
-async def _pg_database(url: str) -> AsyncIterator[str]:
-    """A fresh database on the server of ``url``, dropped afterwards."""
+async def _pg_database(url: str, template: str | None = None) -> AsyncIterator[str]:
+    """A fresh database on the server of ``url`` (a copy of ``template``), dropped afterwards."""
     import asyncpg
 
     name = f"bench_{uuid.uuid4().hex[:12]}"
     admin_dsn = make_url(_plain_dsn(url)).set(database="postgres")
     admin = await asyncpg.connect(admin_dsn.render_as_string(hide_password=False))
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
+        copy = f' TEMPLATE "{template}"' if template else ""
+        await admin.execute(f'CREATE DATABASE "{name}"{copy}')
     finally:
         await admin.close()
     try:
@@ -349,24 +365,44 @@ def _figure(name: str, value: float, baseline: float) -> Figure:
     return Figure(name, value, baseline, f">={TARGET}", lambda r: r >= TARGET, unit=" runs/s")
 
 
+async def _template(database_url: str, tmp: Path, sizes: Sizes) -> Fleet:
+    """The fleet, made once; every measurement runs on a fresh copy of its database."""
+    fleet = await build_fleet(database_url, tmp, sizes.dispatch_machines)
+    await fleet.ctx.db.dispose()
+    return fleet
+
+
+def _sqlite_copy(template: Path, copy: Path) -> str:
+    for suffix in ("", "-wal", "-shm"):
+        source = Path(f"{template}{suffix}")
+        if source.exists():
+            shutil.copyfile(source, f"{copy}{suffix}")
+    return f"sqlite:///{copy}"
+
+
 def dispatch_sqlite(tmp: Path, sizes: Sizes) -> list[Figure]:
+    template = tmp / "dispatch-template.db"
+    fleet = asyncio.run(_template(f"sqlite:///{template}", tmp, sizes))
     values, baselines = [], []
-    for r in range(sizes.rounds):
-        values.append(
-            asyncio.run(subject_rate(f"sqlite:///{tmp / f'dispatch-{r}.db'}", tmp, sizes))
-        )
-        baselines.append(
-            asyncio.run(baseline_rate(f"sqlite:///{tmp / f'dispatch-raw-{r}.db'}", tmp, sizes))
-        )
+    for r in range(sizes.rounds):  # subject and baseline take turns
+        url = _sqlite_copy(template, tmp / f"dispatch-{r}.db")
+        values.append(asyncio.run(subject_rate(fleet, url, tmp, sizes)))
+        url = _sqlite_copy(template, tmp / f"dispatch-raw-{r}.db")
+        baselines.append(asyncio.run(baseline_rate(fleet, url, sizes)))
     return [_figure("dispatch_sqlite", _median(values), _median(baselines))]
 
 
-async def _pg_pair(url: str, tmp: Path, sizes: Sizes) -> tuple[float, float]:
-    async with _pg_database(url) as subject_url:
-        value = await subject_rate(subject_url, tmp, sizes)
-    async with _pg_database(url) as baseline_url:
-        baseline = await baseline_rate(baseline_url, tmp, sizes)
-    return value, baseline
+async def _pg_rounds(url: str, tmp: Path, sizes: Sizes) -> tuple[list[float], list[float]]:
+    values, baselines = [], []
+    async with _pg_database(url) as template_url:
+        fleet = await _template(template_url, tmp, sizes)
+        template = make_url(template_url).database
+        for _ in range(sizes.rounds):
+            async with _pg_database(url, template=template) as copy:
+                values.append(await subject_rate(fleet, copy, tmp, sizes))
+            async with _pg_database(url, template=template) as copy:
+                baselines.append(await baseline_rate(fleet, copy, sizes))
+    return values, baselines
 
 
 def dispatch_pg(tmp: Path, sizes: Sizes) -> list[Figure]:
@@ -381,11 +417,7 @@ def dispatch_pg(tmp: Path, sizes: Sizes) -> list[Figure]:
                 "no PostgreSQL: set DESKFLEET_TEST_DATABASE_URL (or DESKFLEET_BENCH_DATABASE_URL)",
             )
         ]
-    values, baselines = [], []
-    for _ in range(sizes.rounds):
-        value, baseline = asyncio.run(_pg_pair(url, tmp, sizes))
-        values.append(value)
-        baselines.append(baseline)
+    values, baselines = asyncio.run(_pg_rounds(url, tmp, sizes))
     return [_figure("dispatch_pg", _median(values), _median(baselines))]
 
 
