@@ -147,7 +147,7 @@ async def _visible_run(
     admin_of = await admin_environment_ids(session, user)
     stmt = select(FlowRun).where(FlowRun.id == run_id, _visible(user, admin_of))
     if for_update:
-        stmt = stmt.with_for_update()
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
     run = (await session.exec(stmt)).first()
     if run is None:
         raise NotFound("run", run_id)
@@ -316,8 +316,11 @@ async def move_to_top(ctx: DomainContext, principal: Principal, run_id: str) -> 
     user = require_user(principal)
     run_id = validation.ident(run_id, field="runId")
     async with ctx.db.write() as session:
+        # The queue lock first, then the row, in the dispatcher's order: the other way round
+        # the two can deadlock on PostgreSQL.
+        unlocked = await _visible_run(session, user, run_id)
+        await lock_environment_queue(session, ctx.db, unlocked.environment_id)
         run = await _queued_run_for_change(session, user, run_id)
-        await lock_environment_queue(session, ctx.db, run.environment_id)
         highest = await session.exec(
             select(func.coalesce(func.max(FlowRun.top_rank), 0)).where(
                 FlowRun.environment_id == run.environment_id, FlowRun.status == RunStatus.QUEUED
