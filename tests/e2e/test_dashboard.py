@@ -9,15 +9,14 @@ a reload. Every browser console error and uncaught page error fails the test. Sc
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
-import websockets
 from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 
 from tests.e2e.conftest import LiveServer
 from tests.e2e.dashboard_given import (
@@ -270,12 +269,8 @@ def test_the_dashboard_files_are_served_and_nothing_else(
     assert httpx.get(server.url + "/healthz").status_code == 200
 
     # A websocket anywhere but /graphql is refused (not an error in the server).
-    async def connect_elsewhere() -> None:
-        async with websockets.connect(server.url.replace("http", "ws") + "/elsewhere"):
-            pass
-
-    with pytest.raises(InvalidStatus):
-        asyncio.run(connect_elsewhere())
+    with pytest.raises(InvalidStatus), connect(server.url.replace("http", "ws") + "/elsewhere"):
+        pass
     assert "Traceback" not in server.served.output()
 
 
