@@ -84,6 +84,8 @@ export async function allPages(query, variables, field, maxPages = 20) {
 
 // --- subscriptions -------------------------------------------------------------------------
 
+const FORBIDDEN = 4403; // graphql-transport-ws: connection_init refused
+
 let client = null;
 const liveListeners = new Set();
 let liveState = "idle";
@@ -111,7 +113,9 @@ function liveClient() {
     lazy: true,
     keepAlive: 20_000,
     retryAttempts: Infinity,
-    shouldRetry: () => true,
+    // Reconnect after any drop (each resubscription starts with a snapshot, R36), except when
+    // the server refused the token (4403): then signing in again is the way back.
+    shouldRetry: (event) => event?.code !== FORBIDDEN,
     on: {
       connecting: () => setLive(liveState === "idle" ? "connecting" : "reconnecting"),
       connected: () => setLive("live"),
@@ -133,8 +137,12 @@ export function subscribe(query, variables, onData, onError = () => {}) {
         if (result.errors?.length) onError(new RequestFailed(result.errors[0].message));
         else onData(result.data);
       },
-      error: (error) =>
-        onError(error instanceof Error ? error : new RequestFailed("the live connection closed")),
+      error: (error) => {
+        if (error instanceof Error) onError(error);
+        else if (error?.code === FORBIDDEN) {
+          onError(new RequestFailed("The token is no longer accepted.", "UNAUTHENTICATED"));
+        } else onError(new RequestFailed("The live connection closed."));
+      },
       complete: () => {},
     },
   );

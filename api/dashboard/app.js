@@ -73,6 +73,7 @@ async function loadSession(bearer) {
 }
 
 function signOut() {
+  if (!session.me) return; // several subscriptions may report a refused token at once
   token.clear();
   session.me = null;
   stopShell();

@@ -29,12 +29,13 @@ from tests.e2e.dashboard_given import (
     seed,
 )
 from tests.e2e.server import ROOT
-from tests.graphql import GOOD_RUNTIME
+from tests.graphql import GOOD_RUNTIME, ISSUE_TOKEN
 from tests.runs_given import MACHINE_MAINTENANCE
 
 pytestmark = pytest.mark.e2e
 
 DASHBOARD = ROOT / "api" / "dashboard"
+REVOKE_TOKEN = "mutation($id: ID!) { revokeApiToken(id: $id) { __typename } }"
 
 
 @pytest.fixture(scope="module")
@@ -290,5 +291,15 @@ def test_sign_in_refuses_a_bad_token_and_signs_out(
     p.get_by_role("heading", name="Machines", level=1).wait_for()
     p.get_by_role("button", name="Sign out").click()
     p.get_by_role("heading", name="Sign in to DeskFleet").wait_for()
+    assert p.evaluate("sessionStorage.getItem('deskfleet.token')") is None
+
+    # A token revoked while the page is open: the server closes the websocket (4403) and the
+    # page signs out by itself instead of retrying forever.
+    issued = server.graphql(ISSUE_TOKEN, variables={"name": "browser", "userId": None})
+    secret, token_id = issued["issueApiToken"]["secret"], issued["issueApiToken"]["token"]["id"]
+    sign_in(p, server, secret)
+    p.get_by_text("Live", exact=True).wait_for()
+    server.graphql(REVOKE_TOKEN, variables={"id": token_id})
+    p.get_by_role("heading", name="Sign in to DeskFleet").wait_for(timeout=30_000)
     assert p.evaluate("sessionStorage.getItem('deskfleet.token')") is None
     assert page.errors == []
