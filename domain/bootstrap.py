@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from domain.context import DomainContext
@@ -15,7 +16,18 @@ ADMIN_EMAIL = "admin@deskfleet.local"
 
 
 async def first_run(ctx: DomainContext) -> IssuedToken | None:
-    """Create the admin and the default environment when there are no users; else ``None``."""
+    """Create the admin and the default environment when there are no users; else ``None``.
+
+    Instances of a cluster starting together on a new PostgreSQL database may all find no users:
+    the unique environment name and admin email let one win; the others roll back and carry on.
+    """
+    try:
+        return await _first_run(ctx)
+    except IntegrityError:
+        return None  # another instance made the first run at the same moment
+
+
+async def _first_run(ctx: DomainContext) -> IssuedToken | None:
     now = ctx.clock.now()
     async with ctx.db.write() as session:
         if (await session.exec(select(User.id).limit(1))).first() is not None:

@@ -217,3 +217,42 @@ def test_instances_started_together_on_a_new_database_make_one_first_run(
     finally:
         cluster.stop()
         drop_database(url)
+
+
+@pytest.mark.asyncio
+async def test_two_first_runs_racing_on_one_database_make_one_admin(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """The race above, made certain: two instances' first-run transactions at the same moment."""
+    from domain import bootstrap
+    from domain.clock import SystemClock
+    from domain.context import DomainContext
+    from domain.db import Database
+    from domain.events import LocalEventBus
+    from domain.settings import Settings
+
+    url = await asyncio.to_thread(fresh_database, postgres_url)
+    contexts = [
+        DomainContext(
+            db=Database(url),
+            settings=Settings(database_url=url, secret_key_file=tmp_path / "key"),
+            clock=SystemClock(),
+            events=LocalEventBus(),
+        )
+        for _ in range(4)
+    ]
+    try:
+        issued = await asyncio.gather(*(bootstrap.first_run(ctx) for ctx in contexts))
+        async with contexts[0].db.read() as session:
+            from sqlmodel import select
+
+            from domain.models import Environment, User
+
+            users = (await session.exec(select(User))).all()
+            environments = (await session.exec(select(Environment))).all()
+    finally:
+        for ctx in contexts:
+            await ctx.db.dispose()
+        await asyncio.to_thread(drop_database, url)
+    assert len([i for i in issued if i is not None]) == 1
+    assert len(users) == 1 and [e.name for e in environments] == ["Default"]
