@@ -144,6 +144,11 @@ def test_dashboard_in_a_real_browser(
     page.shot("dashboard.png")
 
     # A group: its machines, and R18: group maintenance puts each of them in maintenance.
+    p.get_by_role("link", name="Machine groups").click()
+    finance_group = p.locator('#groups tr[data-group="Finance"]')
+    finance_group.wait_for()
+    assert finance_group.locator("td").all_inner_texts()[:2] == ["Month-end robots", "2 of 2"]
+    p.go_back()
     machine_row(p, "finance-01").get_by_role("link", name="Finance", exact=True).click()
     p.get_by_role("heading", name="Finance", level=1).wait_for()
     members = p.locator("#group-machines tbody tr")
