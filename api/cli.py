@@ -49,6 +49,10 @@ def serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=30,  # finish in-flight requests on SIGTERM
         access_log=args.access_log,
         ws="websockets-sansio",
+        # Updates are a few hundred bytes of JSON: per-message deflate saves little on the wire
+        # and costs a zlib context per connection (most of an idle subscriber's memory) and CPU
+        # for every message to every subscriber.
+        ws_per_message_deflate=False,
     )
     return 0
 

@@ -95,4 +95,5 @@ if __name__ == "__main__":
         access_log=False,
         log_level="warning",
         ws="websockets-sansio",  # as `deskfleet serve`
+        ws_per_message_deflate=False,
     )

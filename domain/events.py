@@ -203,6 +203,9 @@ class LocalEventBus:
     def __init__(self, queue_size: int = DEFAULT_INBOX_SIZE) -> None:
         self._inboxes: set[Inbox] = set()
         self._queue_size = queue_size
+        # Counts deliveries (and resyncs): a read started at generation g reflects every
+        # event delivered up to g, so subscribers can share it (domain/watch.py).
+        self.generation = 0
 
     @property
     def subscriber_count(self) -> int:
@@ -212,10 +215,12 @@ class LocalEventBus:
         self.deliver(event)
 
     def deliver(self, event: Event) -> None:
+        self.generation += 1
         for inbox in list(self._inboxes):
             inbox.put(event)
 
     def resync_all(self) -> None:
+        self.generation += 1
         for inbox in list(self._inboxes):
             inbox.request_resync()
 
@@ -480,7 +485,12 @@ class BroadcastEventBus(LocalEventBus):
 
 
 def emit(bus: EventBus, session: AsyncSession, event: Event) -> None:
-    """Publish ``event`` once the session's transaction has committed, never before."""
+    """Publish ``event`` once the session's transaction has committed, never before; the same
+    event emitted twice in one transaction is published once (events only say "re-read this")."""
+    emitted: set[Event] = session.info.setdefault("emitted", set())
+    if event in emitted:
+        return
+    emitted.add(event)
 
     async def publish() -> None:
         await bus.publish(event)

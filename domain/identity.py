@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -12,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from domain import audit, validation
 from domain.access import admin_environment_ids, require_user
 from domain.context import DomainContext
+from domain.credential_cache import CredentialCache
 from domain.errors import (
     AuthenticationFailed,
     Conflict,
@@ -40,12 +43,29 @@ class IssuedToken:
     secret: str  # shown once, never stored
 
 
+_LOOKUPS: weakref.WeakKeyDictionary[CredentialCache, dict[str, asyncio.Future[Principal]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 async def authenticate(ctx: DomainContext, credential: str) -> Principal:
     credential = credential.strip()
     hashed = digest(credential)
     cached = ctx.credentials.get(hashed)
     if cached is not None:
         return cached
+    # One look-up per credential at a time: when its cache entry ends, the many subscriptions
+    # of one token re-check it together and would each query the database.
+    pending = _LOOKUPS.setdefault(ctx.credentials, {})
+    lookup = pending.get(hashed)
+    if lookup is None:
+        lookup = asyncio.ensure_future(_look_up(ctx, credential, hashed))
+        pending[hashed] = lookup
+        lookup.add_done_callback(lambda _: pending.pop(hashed, None))
+    return await asyncio.shield(lookup)
+
+
+async def _look_up(ctx: DomainContext, credential: str, hashed: str) -> Principal:
     if credential.startswith(MACHINE_KEY_PREFIX):
         machine = await _authenticate_machine(ctx, credential)
         ctx.credentials.put(hashed, machine)

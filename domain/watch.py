@@ -12,11 +12,16 @@ while a subscription is open ends it at the next change.
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
+
+from sqlmodel import select
 
 from domain import machines, maintenance, runs, runtime
 from domain.context import DomainContext
@@ -29,8 +34,17 @@ from domain.events import (
     QueueChanged,
     RunChanged,
 )
-from domain.models import FlowRun, Machine, MachineCommand, MachineStatus, RunPriority, RunStatus
-from domain.principals import Principal
+from domain.models import (
+    FlowRun,
+    Machine,
+    MachineCommand,
+    MachineStatus,
+    RoleAssignment,
+    RunPriority,
+    RunStatus,
+)
+from domain.permissions import Role
+from domain.principals import Principal, UserPrincipal
 
 T = TypeVar("T")
 PrincipalSource = Callable[[], Awaitable[Principal]]
@@ -46,17 +60,58 @@ class Update(Generic[T]):
     removed: list[str] = field(default_factory=list)
 
 
+# --- reads shared between subscribers --------------------------------------------------------
+#
+# A change reaches every subscriber at once; those that would read the same thing share one read.
+# The bus counts deliveries (``generation``): a read started at generation g reflects every event
+# delivered up to g (events are published after their commit), so a subscriber that has taken
+# its events at generation n may use any read of the same key started at g >= n.
+
+_SEEN: ContextVar[int | None] = ContextVar("deskfleet_watch_seen", default=None)
+_SHARED: weakref.WeakKeyDictionary[object, dict[Hashable, tuple[int, asyncio.Future[Any]]]] = (
+    weakref.WeakKeyDictionary()
+)
+_SHARED_KEYS = 4096  # per bus: past this, finished reads are forgotten
+
+
+async def shared_read(ctx: DomainContext, key: Hashable, read: Callable[[], Awaitable[T]]) -> T:
+    """``read()``, or the result of a read of ``key`` that started after the caller's events."""
+    bus = ctx.events
+    now = getattr(bus, "generation", None)
+    seen = _SEEN.get()
+    if now is None or seen is None:
+        return await read()
+    reads = _SHARED.setdefault(bus, {})
+    entry = reads.get(key)
+    if entry is not None and entry[0] >= seen:
+        _, future = entry
+        if not (future.done() and (future.cancelled() or future.exception() is not None)):
+            return await asyncio.shield(future)
+    if len(reads) >= _SHARED_KEYS:
+        for stale in [k for k, (_, f) in reads.items() if f.done()]:
+            del reads[stale]
+    future = asyncio.ensure_future(read())
+    reads[key] = (now, future)
+    return await asyncio.shield(future)
+
+
 async def follow(
     ctx: DomainContext,
     read: Callable[[], Awaitable[dict[str, T]]],
     relevant: Callable[[Event], bool],
 ) -> AsyncIterator[Update[T]]:
     """Snapshot first, then what changed, re-read after each batch of relevant events."""
+
+    def seen_now() -> None:
+        _SEEN.set(getattr(ctx.events, "generation", None))
+
     with ctx.events.inbox() as inbox:  # before the read: nothing committed after it is missed
+        seen_now()
         current = await read()
         yield Update(snapshot=True, items=list(current.values()))
         while True:
             batch = await inbox.next_batch()
+            seen_now()
             if batch.resync:
                 current = await read()
                 yield Update(snapshot=True, items=list(current.values()))
@@ -126,7 +181,46 @@ async def _visible_machines(
         after = page.end_cursor
 
 
+# Reads the whole scope of a filter; its result goes only to who may see all of that scope.
+_WHOLE_SCOPE = UserPrincipal(user_id="", token_id="", is_admin=True)
+
+
+@dataclass(frozen=True)
+class _ScopeView:
+    machines: dict[str, MachineLive]
+    environment_admins: frozenset[str]  # user ids (of the filter's environment)
+
+
+async def _scope_view(ctx: DomainContext, flt: MachineStatusFilter) -> _ScopeView:
+    view = await _machine_status_view(ctx, _WHOLE_SCOPE, flt)
+    admins: frozenset[str] = frozenset()
+    if flt.environment_id is not None:
+        async with ctx.db.read() as session:
+            rows = await session.exec(
+                select(RoleAssignment.user_id).where(
+                    RoleAssignment.environment_id == flt.environment_id,
+                    RoleAssignment.role == Role.ENVIRONMENT_ADMIN,
+                )
+            )
+            admins = frozenset(rows.all())
+    return _ScopeView(view, admins)
+
+
 async def machine_status_view(
+    ctx: DomainContext, principal: Principal, flt: MachineStatusFilter
+) -> dict[str, MachineLive]:
+    """What ``principal`` sees. Installation admins, and environment admins watching their
+    environment, see the filter's whole scope: one read of it serves all of them (the rest read
+    through the `machines` query's own visibility)."""
+    if isinstance(principal, UserPrincipal) and flt.machine_id is None:
+        if principal.is_admin or flt.environment_id is not None:
+            scope = await shared_read(ctx, ("machineStatus", flt), lambda: _scope_view(ctx, flt))
+            if principal.is_admin or principal.user_id in scope.environment_admins:
+                return scope.machines
+    return await _machine_status_view(ctx, principal, flt)
+
+
+async def _machine_status_view(
     ctx: DomainContext, principal: Principal, flt: MachineStatusFilter
 ) -> dict[str, MachineLive]:
     found = await _visible_machines(ctx, principal, flt)
