@@ -1,0 +1,67 @@
+"""The benchmark harness itself, at its tiny size: every figure runs and is reported (issue 8).
+
+Not a timed assertion: a shared, noisy machine says nothing about speed at this size. It checks
+that each line has the agreed shape and that every figure produced a value (or says why not).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+FIGURES = {
+    "list100",
+    "trivial",
+    "sql_per_page",
+    "dispatch_sqlite",
+    "dispatch_pg",
+    "fanout_p99",
+    "sub_memory",
+}
+NUMBER = r"-?[\d.]+(?:e[+-]?\d+)?"
+LINE = re.compile(
+    rf"^(?P<name>\w+)\s+value=(?P<value>{NUMBER})(?: [\w/]+)?\s+baseline=(?:{NUMBER}|-)\s+"
+    rf"ratio=(?:{NUMBER})\s+target=\S+\s+(?:PASS|FAIL)$"
+)
+SKIPPED = re.compile(
+    r"^(?P<name>\w+)\s+value=-\s+baseline=-\s+ratio=-\s+target=\S+\s+SKIPPED \(.+\)$"
+)
+
+
+def test_every_figure_is_measured_and_reported(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--tiny", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr  # no --check: misses are reported
+    lines = done.stdout.strip().splitlines()
+    assert lines[-1].startswith("summary: "), lines
+    reported: dict[str, str] = {}
+    for line in lines[:-1]:
+        match = LINE.match(line) or SKIPPED.match(line)
+        assert match, f"not a figure line: {line!r}"
+        reported[match["name"]] = line
+    assert set(reported) == FIGURES
+
+    results = {f["name"]: f for f in json.loads(out.read_text())["figures"]}
+    assert set(results) == FIGURES
+    for name, figure in results.items():
+        if figure["skipped"]:
+            assert "SKIPPED" in reported[name]
+            continue
+        assert isinstance(figure["value"], float | int) and figure["value"] > 0, figure
+        assert isinstance(figure["passed"], bool)
+        if name not in ("sub_memory",):
+            assert figure["baseline"] and figure["baseline"] > 0, figure
