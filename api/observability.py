@@ -21,6 +21,8 @@ from domain.context import DomainContext
 from domain.dispatcher import Dispatched
 from domain.models import RunStatus
 
+API_PATHS = frozenset({"/graphql", "/healthz", "/readyz", "/metrics"})
+
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 
@@ -49,9 +51,10 @@ class RequestIdMiddleware:
             await self.app(scope, receive, tagged)
         finally:
             if scope["type"] == "http":
-                self.metrics.request_seconds.labels(scope.get("path", "?")).observe(
-                    time.perf_counter() - started
-                )
+                path = scope.get("path", "")
+                # A bounded label set: any URL can be requested, one series per URL would grow.
+                label = path if path in API_PATHS else "other"
+                self.metrics.request_seconds.labels(label).observe(time.perf_counter() - started)
             request_id.reset(token)
 
 

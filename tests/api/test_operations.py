@@ -55,6 +55,18 @@ async def test_metrics_show_fleet_figures(fleet: Fleet, api: GraphQLClient) -> N
     assert bot.key not in body and fleet.admin_token not in body
 
 
+async def test_request_latency_labels_stay_bounded(api: GraphQLClient) -> None:
+    for i in range(5):
+        await api.http.get(f"/no-such-page-{i}")
+    await api.http.get("/healthz")
+
+    body = (await api.http.get("/metrics")).text
+
+    assert 'deskfleet_http_request_seconds_count{path="other"} 5.0' in body
+    assert 'path="/healthz"' in body
+    assert "no-such-page" not in body
+
+
 async def test_request_id_is_echoed_or_made(api: GraphQLClient) -> None:
     given = await api.http.get("/healthz", headers={"X-Request-ID": "trace-42"})
     made = await api.http.get("/healthz")
