@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -177,7 +178,10 @@ async def test_sigterm_finishes_in_flight_requests_closes_websockets_and_exits_p
                     await ws.recv()
         assert closed.value.rcvd is not None and closed.value.rcvd.code in (1001, 1012)
 
-        code = await asyncio.to_thread(a.served.process.wait, 20)
+        try:
+            code = await asyncio.to_thread(a.served.process.wait, 20)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"no exit 20 s after SIGTERM:\n{a.output()[-5000:]}") from None
         took = time.monotonic() - signalled
     # uvicorn re-raises the signal it handled once it has shut down cleanly: killed by SIGTERM, but
     # only after "Application shutdown complete" (the lifespan stopped the dispatcher).
@@ -190,7 +194,8 @@ async def test_sigterm_finishes_in_flight_requests_closes_websockets_and_exits_p
 
     # Nothing of a's is left in PostgreSQL, and b is still ready to take its work.
     rows = await cluster.sql(
-        "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND granted"
+        "SELECT count(*) AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
+        " WHERE l.locktype = 'advisory' AND d.datname = current_database()"
     )
     assert rows[0]["n"] == 0
     assert ready(b)
