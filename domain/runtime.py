@@ -72,6 +72,11 @@ async def assignments(ctx: DomainContext, principal: Principal) -> list[Assignme
     return found
 
 
+def _attempt(attempt: int) -> None:
+    """Attempts count from 1 (the first dispatch); anything else names no attempt at all."""
+    validation.bounded_int(attempt, field="attempt", minimum=1, maximum=2**31 - 1)
+
+
 async def _own_run(
     session: AsyncSession, caller: MachinePrincipal, run_id: str, attempt: int
 ) -> FlowRun:
@@ -97,6 +102,7 @@ async def confirm_run_started(
     """R28: DISPATCHED -> RUNNING, only for the machine and attempt it was dispatched as."""
     caller = require_machine(principal)
     run_id = validation.ident(run_id, field="runId")
+    _attempt(attempt)
     now = ctx.clock.now()
     async with ctx.db.write() as session:
         run = await _own_run(session, caller, run_id, attempt)
@@ -127,6 +133,7 @@ async def report_run_finished(
     """R28: RUNNING -> SUCCEEDED | FAILED, and R7: the machine takes the version it reports."""
     caller = require_machine(principal)
     run_id = validation.ident(run_id, field="runId")
+    _attempt(attempt)
     if outcome not in FINISH_OUTCOMES:
         raise ValidationFailed(
             ErrorCode.INVALID_VALUE, "outcome must be SUCCEEDED or FAILED", field="outcome"

@@ -115,12 +115,12 @@ async def test_r28_only_the_machine_a_run_was_dispatched_to_may_start_or_finish_
         await runs.confirm(other, dispatched, 1),
         await runs.finish(other, dispatched, 1),
         await runs.confirm(machine, dispatched, 2),  # an attempt that was never given
-        await runs.finish(machine, dispatched, 0),
+        await runs.finish(machine, dispatched, 0),  # no attempt at all: a bad value (issue 9)
     ]
     after = await runs.run(dispatched)
 
     assert all(r["__typename"] != "FlowRunPayload" for r in refused), refused
-    assert {r["code"] for r in refused} <= {"STALE_ATTEMPT", "NOT_FOUND"}
+    assert {r["code"] for r in refused} <= {"STALE_ATTEMPT", "NOT_FOUND", "INVALID_VALUE"}
     assert unchanged(after) == unchanged(before)
     assert after["status"] == "DISPATCHED"
     assert await runs.assignments(other) == []
@@ -138,7 +138,7 @@ async def test_r28_a_queued_run_cannot_be_started_and_a_cancelled_one_is_not_sta
     cancelled = await runs.change(CANCEL_RUN, dispatched, token=owner.token)
 
     refused = [
-        await runs.confirm(machine, queued, 0),
+        await runs.confirm(machine, queued, 2),
         await runs.confirm(machine, queued, 1),
         await runs.confirm(machine, dispatched, 1),
         await runs.finish(machine, dispatched, 1),
