@@ -26,6 +26,7 @@ from api.recommendations import (
     RecommendationSubscription,
 )
 from api.runs import RunMutation, RunQuery
+from api.shared_execution import SharedEventExecution
 from api.sharing import SharingMutation
 from api.subscriptions import Subscription
 from domain.settings import Settings
@@ -80,6 +81,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         subscription=Subscriptions,
         types=ERROR_TYPES,
         extensions=extensions(settings),
+        execution_context_class=SharedEventExecution,
         # Production mode: no "Did you mean ...?" hints that map the schema for a stranger.
         config=StrawberryConfig(disable_field_suggestions=settings.production),
     )

@@ -6,6 +6,7 @@ see api/realtime.py). What a subscriber sees and how it is re-read is domain/wat
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import datetime
 from typing import TypeVar
@@ -18,6 +19,7 @@ from api.context import Context
 from api.errors import ApiError
 from api.realtime import fresh_principal
 from api.runs import FlowRunFilterInput, FlowRunType
+from api.shared_execution import shareable
 from domain import runs, watch
 from domain.errors import DomainError, ErrorCode
 from domain.models import MachineCommand, MachineStatus, RunPriority
@@ -85,6 +87,28 @@ class MachineStatusUpdate:
     snapshot: bool
     machines: list[MachineLiveStatus]
     removed_ids: list[strawberry.ID]
+
+
+# One object per distinct update: every subscriber that gets the same change gets the same
+# object, and api/shared_execution.py executes a document over it once for all of them.
+_UPDATES: OrderedDict[tuple[object, ...], MachineStatusUpdate] = OrderedDict()
+_UPDATES_KEPT = 256
+
+
+def shared_update(u: watch.Update[watch.MachineLive]) -> MachineStatusUpdate:
+    key = (u.snapshot, tuple(u.items), tuple(u.removed))
+    found = _UPDATES.get(key)
+    if found is None:
+        found = MachineStatusUpdate(
+            snapshot=u.snapshot,
+            machines=[MachineLiveStatus.from_domain(m) for m in u.items],
+            removed_ids=[strawberry.ID(i) for i in u.removed],
+        )
+        shareable(found)
+        _UPDATES[key] = found
+        if len(_UPDATES) > _UPDATES_KEPT:
+            _UPDATES.popitem(last=False)
+    return found
 
 
 @strawberry.input(description="At most one of these; none: every machine the caller can see.")
@@ -195,11 +219,7 @@ class Subscription:
         _one_of(environmentId=f.environment_id, groupId=f.group_id, machineId=f.machine_id)
         flt = watch.MachineStatusFilter(f.environment_id, f.group_id, f.machine_id)
         async for u in live(watch.machine_status(info.context.domain, who(info), flt)):
-            yield MachineStatusUpdate(
-                snapshot=u.snapshot,
-                machines=[MachineLiveStatus.from_domain(m) for m in u.items],
-                removed_ids=[strawberry.ID(i) for i in u.removed],
-            )
+            yield shared_update(u)
 
     @strawberry.subscription(
         description="R35: depth, oldest wait and count by priority of one machine's or group's "
