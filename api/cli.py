@@ -53,6 +53,10 @@ def serve(args: argparse.Namespace) -> int:
         # and costs a zlib context per connection (most of an idle subscriber's memory) and CPU
         # for every message to every subscriber.
         ws_per_message_deflate=False,
+        # A bound on what uvicorn buffers per frame (its own 1009). Twice the message limit:
+        # api/guards.WebSocketMessageLimit refuses everything past the limit itself (1009 with
+        # its reason); uvicorn only stops a frame far past it while reading it.
+        ws_max_size=2 * settings.ws_max_message_bytes,
     )
     return 0
 

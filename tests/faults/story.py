@@ -176,7 +176,15 @@ def given_fleet(url: str, token: str, capacity: int) -> GivenFleet:
 
 
 def start_simulator(
-    workdir: Path, url: str, token: str, fleet: GivenFleet, log_path: Path, machines: int, bots: int
+    workdir: Path,
+    url: str,
+    token: str,
+    fleet: GivenFleet,
+    log_path: Path,
+    machines: int,
+    bots: int,
+    seconds: tuple[float, float] = (0.05, 0.4),
+    failure_rate: float = 0.2,
 ) -> subprocess.Popen[bytes]:
     simulator = subprocess.Popen(
         [
@@ -185,7 +193,8 @@ def start_simulator(
             *("--url", f"{url}/graphql", "--token", token),
             *("--environment-id", fleet.environment_id, "--group-id", fleet.group_id),
             *("--machines", str(machines), "--bots", str(bots), "--prefix", "fault"),
-            *("--min-seconds", "0.05", "--max-seconds", "0.4", "--failure-rate", "0.2"),
+            *("--min-seconds", str(seconds[0]), "--max-seconds", str(seconds[1])),
+            *("--failure-rate", str(failure_rate)),
             *("--heartbeat-seconds", "1", "--poll-seconds", "0.25"),
             *("--log", str(log_path), "--seed", "5"),
         ],
@@ -288,7 +297,11 @@ class Triggering:
 
 
 def assert_every_run_accounted_for(
-    database: RunsDatabase, log_path: Path, triggering: Triggering
+    database: RunsDatabase,
+    log_path: Path,
+    triggered: list[str],
+    cancelled: list[str],
+    ambiguous: int = 0,
 ) -> Counter[str]:
     """Every triggered run in exactly one terminal state agreeing with the simulator's reports;
     none held twice, started twice or finished twice; R24 never exceeded per machine."""
@@ -304,14 +317,14 @@ def assert_every_run_accounted_for(
     reported = {e["run_id"]: e["status"] for e in events if e["event"] == "reported"}
     statuses = Counter(status for status, *_ in runs.values())
 
-    assert len(triggering.triggered) == triggering.count
-    assert set(triggering.triggered) <= set(runs)
+    assert len(set(triggered)) == len(triggered)
+    assert set(triggered) <= set(runs)
     # A trigger that failed during the fault made no run (its transaction never committed), but
     # one whose answer alone was lost could have: at most that many unknown runs.
-    assert triggering.count <= len(runs) <= triggering.count + triggering.ambiguous
+    assert len(triggered) <= len(runs) <= len(triggered) + ambiguous
     assert all(status in TERMINAL for status, *_ in runs.values()), statuses
-    assert statuses["SUCCEEDED"] > triggering.count // 2, statuses
-    for run_id in triggering.cancelled:
+    assert statuses["SUCCEEDED"] > len(triggered) // 2, statuses
+    for run_id in cancelled:
         assert runs[run_id][0] == "CANCELLED", runs[run_id]
 
     assert check.double_holds == [], check.double_holds
