@@ -353,6 +353,7 @@ class BroadcastEventBus(LocalEventBus):
         self._probe_nonce = ""
         self._instance = uuid.uuid4().hex
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self.connects = 0  # how many times the backend (re)connected
 
     @property
@@ -362,6 +363,7 @@ class BroadcastEventBus(LocalEventBus):
     async def start(self, wait: float = 5.0) -> None:
         """Start the supervised listener; wait a little for the first connection (not forever:
         the server still starts while the backend is down, and catches up when it is back)."""
+        self._stopping = False
         self._task = asyncio.create_task(self._supervise(), name="deskfleet-event-bus")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._connected.wait(), wait)
@@ -370,6 +372,9 @@ class BroadcastEventBus(LocalEventBus):
 
     async def stop(self) -> None:
         if self._task is not None:
+            # A cancellation landing while a broken backend is being closed is swallowed there
+            # (_close suppresses everything); the flag still ends the loop (graceful shutdown).
+            self._stopping = True
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -391,7 +396,7 @@ class BroadcastEventBus(LocalEventBus):
 
     async def _supervise(self) -> None:
         delay = self._delays[0]
-        while True:
+        while not self._stopping:
             broadcast = None
             try:
                 broadcast = self._factory(self.url)
