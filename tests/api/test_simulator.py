@@ -8,10 +8,17 @@ from pathlib import Path
 import pytest
 
 from api.simulator import Simulator, SimulatorConfig, check_log, read_log
+from domain.settings import Settings
 from tests.connection_steps import connection, flow, group
 from tests.graphql import UPDATE_ENVIRONMENT, Fleet
 
 pytestmark = pytest.mark.asyncio
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    # The simulator works through the API while the lifespan's dispatcher assigns its runs.
+    return settings.model_copy(update={"dispatcher_enabled": True})
 
 TRIGGER = """
 mutation($input: TriggerRunInput!) {
