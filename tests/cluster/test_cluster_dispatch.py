@@ -1,10 +1,13 @@
 """Two DeskFleet instances on one PostgreSQL database and one Redis (issue 7, R30).
 
 Instances ``a`` and ``b`` run ``deskfleet serve`` on different ports. The simulator's machines are
-split between them (half talk to ``a``, half to ``b``) and the runs are triggered through both, so
-both instances dispatch, confirm and finish work concurrently. A subscriber on ``b`` follows the
-runs from the start. Once a good part of the runs has ended, ``a`` is killed with SIGKILL; its
-machines then talk to ``b``, as a load balancer would send them once ``a`` fails its health check.
+split between them (half talk to ``a``, half to ``b``), all in one group. First a probe run is
+triggered through ``a`` for one of ``a``'s machines and followed by a subscriber on ``b``. Then half
+the runs are triggered alternately through ``a`` and ``b`` while the group is in maintenance (R19),
+so a backlog builds; maintenance ends and both instances dispatch, confirm and finish work
+concurrently, followed by a fleet-wide subscriber on ``b``. Once a quarter of all runs has ended,
+``a`` is killed with SIGKILL; its machines then talk to ``b``, as a load balancer would send them
+once ``a`` fails its health check, and the other half of the runs is triggered through ``b``.
 
 Then, from the database, the simulator's logs and the subscriber:
 
@@ -13,8 +16,9 @@ Then, from the database, the simulator's logs and the subscriber:
 - the survivor dispatched queued runs within the documented fail-over bound (docs/deployment.md:
   every instance dispatches, so a queued run waits at most one sweep interval once its instance
   is gone), and the rest finished;
-- the subscriber on ``b`` received the runs ``a``'s machines finished (events crossing instances
-  through Redis) and kept receiving after the kill;
+- the subscriber on ``b`` saw the probe run, worked entirely through ``a``, from queued to its end
+  (events crossing instances through Redis); the fleet-wide one never broke, kept receiving after
+  the kill, and ends with nothing active;
 - both instances dispatched (``deskfleet_runs_dispatched``) and timed it (``dispatch latency``);
 - no secret (tokens, machine keys, the connection's password) appears in either instance's log.
 
