@@ -87,16 +87,18 @@ async def main(url: str, token: str, name: str) -> int:
     async with client(url, machine_key) as runtime:
         beat = await runtime.execute(
             HEARTBEAT,
-            variable_values={"input": {"runtimeVersion": "2.8.73.21119", "osEdition": "Windows 11 Pro"}},
+            variable_values={
+                "input": {"runtimeVersion": "2.8.73.21119", "osEdition": "Windows 11 Pro"}
+            },
         )
         print(f"heartbeat: {beat['machineHeartbeat']['machine']}")
 
     async with client(url, token) as session:
         after = None
         while True:
-            page = (
-                await session.execute(MACHINES, variable_values={"first": 50, "after": after})
-            )["machines"]
+            page = (await session.execute(MACHINES, variable_values={"first": 50, "after": after}))[
+                "machines"
+            ]
             for m in page["nodes"]:
                 group = m["group"]["name"] if m["group"] else "-"
                 print(
