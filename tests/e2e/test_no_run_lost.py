@@ -19,7 +19,6 @@ import asyncio
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import threading
 import time
@@ -30,13 +29,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from api.simulator import check_log, read_log
 from tests import databases as test_databases
 from tests.databases import POSTGRES_URL
 from tests.e2e.server import DESKFLEET, ROOT, Served, first_run_token
+from tests.faults.story import CANCEL, TRIGGER, Down, RunsDatabase, answer, ok, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.rule("R30")]
 
@@ -58,65 +57,15 @@ SERVER_ENV = {
 
 TERMINAL = {"SUCCEEDED", "FAILED", "CANCELLED", "TIMED_OUT"}
 
-TRIGGER = """
-mutation($input: TriggerRunInput!) {
-  triggerRun(input: $input) {
-    __typename ... on FlowRunPayload { run { id } } ... on UserError { code message }
-  }
-}"""
-CANCEL = """
-mutation($id: ID!) { cancelRun(id: $id) { __typename ... on UserError { code message } } }"""
-
-
-class Down(Exception):
-    """The server is not answering (killed, restarting)."""
-
 
 def post(url: str, token: str, query: str, variables: dict[str, Any] | None = None) -> dict:
-    try:
-        response = httpx.post(
-            f"{url}/graphql",
-            json={"query": query, "variables": variables or {}},
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=10,
-        )
-    except httpx.HTTPError as exc:
-        raise Down(str(exc)) from None
-    if response.status_code >= 500:
-        raise Down(f"HTTP {response.status_code}")
-    body = response.json()
+    """No fault but the kill is injected here: every answer must be free of errors."""
+    body = answer(url, token, query, variables)
     assert not body.get("errors"), body
     return body["data"]
 
 
-def ok(data: dict, field_name: str) -> dict:
-    result = data[field_name]
-    assert "code" not in result, result
-    return result
-
-
 # --- the database, read directly at the end -----------------------------------------------------
-
-
-@dataclass
-class Database:
-    url: str  # for the server: sqlite:///... or postgresql://...
-    sqlite_path: Path | None = None
-
-    def rows(self, sql: str) -> list[tuple[Any, ...]]:
-        if self.sqlite_path is not None:
-            with sqlite3.connect(self.sqlite_path) as db:
-                return [tuple(r) for r in db.execute(sql)]
-        import asyncpg
-
-        async def fetch() -> list[tuple[Any, ...]]:
-            connection = await asyncpg.connect(self.url)
-            try:
-                return [tuple(r) for r in await connection.fetch(sql)]
-            finally:
-                await connection.close()
-
-        return asyncio.run(fetch())
 
 
 def _when(value: Any) -> datetime:
@@ -139,10 +88,10 @@ def max_overlap(intervals: list[tuple[Any, Any]]) -> int:
 
 
 @pytest.fixture
-def database(tmp_path: Path) -> Iterator[Database]:
+def database(tmp_path: Path) -> Iterator[RunsDatabase]:
     if not POSTGRES_URL:
         path = tmp_path / "fleet.db"
-        yield Database(f"sqlite:///{path}", sqlite_path=path)
+        yield RunsDatabase(f"sqlite:///{path}", sqlite_path=path)
         return
     databases = test_databases.TestDatabases(tmp_path)
     url = asyncio.run(databases.empty())
@@ -154,7 +103,7 @@ def database(tmp_path: Path) -> Iterator[Database]:
         env={**os.environ, "PYTHONPATH": str(ROOT), "DESKFLEET_DATABASE_URL": url},
     )
     try:
-        yield Database(url)
+        yield RunsDatabase(url)
     finally:
         asyncio.run(databases.drop(url))
 
@@ -241,15 +190,8 @@ class Triggering:
             self.halfway.set()
 
 
-def _wait_for(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-
-
 def test_no_run_lost_none_dispatched_twice_across_a_kill_9(
-    tmp_path: Path, database: Database
+    tmp_path: Path, database: RunsDatabase
 ) -> None:
     env = {**SERVER_ENV, "DESKFLEET_DATABASE_URL": database.url}
     server = Served(tmp_path, "--no-access-log", env=env)
@@ -328,7 +270,7 @@ def test_no_run_lost_none_dispatched_twice_across_a_kill_9(
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
-        _wait_for(
+        wait_for(
             lambda: log_path.exists() and log_path.read_text().count('"registered"') == MACHINES,
             60,
             "the simulated machines to register",
@@ -398,7 +340,7 @@ def test_no_run_lost_none_dispatched_twice_across_a_kill_9(
             return left[0][0] == 0
 
         triggered_in = time.monotonic() - began
-        _wait_for(drained, DRAIN_SECONDS, "the queue to drain")
+        wait_for(drained, DRAIN_SECONDS, "the queue to drain")
         print(  # shown when the test fails: where the time went
             f"restarted after {killed_at:.1f}s, all triggered after {triggered_in:.1f}s, "
             f"drained after {time.monotonic() - began:.1f}s"
