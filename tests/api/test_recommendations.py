@@ -612,7 +612,11 @@ async def test_r34_the_simulator_ends_the_session_and_the_run_succeeds(
     assert simulator.stats.sessions_ended == 1
     assert machine.sessions == {}  # the simulated runtime signed the user out
     assert resolved is not None and resolved["status"] == "RESOLVED"
-    assert [(r["runId"], r["outcome"]) for r in resolved["runs"]] == [(run_id, "STARTED")]
+    # The runtime's sign-out heartbeat lands at any point of a dispatcher pass: before the claim
+    # the run starts in that pass (STARTED), after it the review sees it queued but free (UNBLOCKED).
+    # Either way it left the list (R33), which resolved the recommendation.
+    ((left_run, outcome),) = [(r["runId"], r["outcome"]) for r in resolved["runs"]]
+    assert left_run == run_id and outcome in {"STARTED", "UNBLOCKED"}
 
 
 @pytest.mark.rule("R30")
