@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import cached_property
 from typing import TypeVar
 
 from strawberry.dataloader import DataLoader
@@ -37,70 +38,99 @@ R = TypeVar("R", Machine, MachineGroup)
 
 
 class Loaders:
+    """Each loader is made on first use: most requests touch one or two of them."""
+
     def __init__(self, ctx: DomainContext, principal: Principal | None) -> None:
-        self.users: DataLoader[str, User | None] = DataLoader(
-            load_fn=lambda ids: identity.users_by_ids(ctx, ids)
-        )
-        self.environments: DataLoader[str, Environment | None] = DataLoader(
-            load_fn=lambda ids: environments.environments_by_ids(ctx, ids)
-        )
-        self.groups: DataLoader[str, MachineGroup | None] = DataLoader(
-            load_fn=lambda ids: groups.groups_by_ids(ctx, ids)
-        )
-        self.machine_counts: DataLoader[str, machines.RunCounts] = DataLoader(
-            load_fn=lambda ids: machines.run_counts(ctx, ids)
-        )
-        user = principal if isinstance(principal, UserPrincipal) else None
-        self.machine_access: DataLoader[Machine, AccessLevel | None] = DataLoader(
-            load_fn=lambda ms: machines.access_levels(ctx, user, ms),
+        self.ctx = ctx
+        self.user = principal if isinstance(principal, UserPrincipal) else None
+
+    @cached_property
+    def users(self) -> DataLoader[str, User | None]:
+        return DataLoader(load_fn=lambda ids: identity.users_by_ids(self.ctx, ids))
+
+    @cached_property
+    def environments(self) -> DataLoader[str, Environment | None]:
+        return DataLoader(load_fn=lambda ids: environments.environments_by_ids(self.ctx, ids))
+
+    @cached_property
+    def groups(self) -> DataLoader[str, MachineGroup | None]:
+        return DataLoader(load_fn=lambda ids: groups.groups_by_ids(self.ctx, ids))
+
+    @cached_property
+    def machine_counts(self) -> DataLoader[str, machines.RunCounts]:
+        return DataLoader(load_fn=lambda ids: machines.run_counts(self.ctx, ids))
+
+    @cached_property
+    def machine_access(self) -> DataLoader[Machine, AccessLevel | None]:
+        return DataLoader(
+            load_fn=lambda ms: machines.access_levels(self.ctx, self.user, ms),
             cache_key_fn=lambda m: m.id,
         )
-        # Groups, sharing and maintenance (R11-R19).
-        self.machine_maintenance: DataLoader[Machine, maintenance.MachineMaintenance] = DataLoader(
-            load_fn=lambda ms: maintenance.machine_maintenance(ctx, ms), cache_key_fn=lambda m: m.id
-        )
-        self.group_state: DataLoader[MachineGroup, groups.GroupState] = DataLoader(
-            load_fn=lambda gs: groups.group_states(ctx, gs), cache_key_fn=lambda g: g.id
-        )
-        self.group_access: DataLoader[MachineGroup, AccessLevel | None] = by_resource(
-            sharing.access_types, ctx, user, sharing.GROUP
-        )
-        self.machine_access_lists: DataLoader[Machine, list[sharing.AccessEntry] | None] = (
-            by_resource(sharing.access_lists, ctx, user, sharing.MACHINE)
-        )
-        self.group_access_lists: DataLoader[MachineGroup, list[sharing.AccessEntry] | None] = (
-            by_resource(sharing.access_lists, ctx, user, sharing.GROUP)
-        )
-        self.machine_allowed: DataLoader[Machine, list[Action]] = by_resource(
-            sharing.allowed_actions, ctx, user, sharing.MACHINE
-        )
-        self.group_allowed: DataLoader[MachineGroup, list[Action]] = by_resource(
-            sharing.allowed_actions, ctx, user, sharing.GROUP
-        )
-        self.machine_deactivated_shares: DataLoader[Machine, bool] = by_resource(
-            sharing.deactivated_shares_for, ctx, user, sharing.MACHINE
-        )
-        self.group_deactivated_shares: DataLoader[MachineGroup, bool] = by_resource(
-            sharing.deactivated_shares_for, ctx, user, sharing.GROUP
+
+    # Groups, sharing and maintenance (R11-R19).
+    @cached_property
+    def machine_maintenance(self) -> DataLoader[Machine, maintenance.MachineMaintenance]:
+        return DataLoader(
+            load_fn=lambda ms: maintenance.machine_maintenance(self.ctx, ms),
+            cache_key_fn=lambda m: m.id,
         )
 
-        # Connections, gateways and desktop flows (R20-R22).
-        self.machines: DataLoader[str, Machine | None] = DataLoader(
-            load_fn=lambda ids: connections.machines_by_ids(ctx, ids)
-        )
-        self.connections: DataLoader[str, Connection | None] = DataLoader(
-            load_fn=lambda ids: connections.connections_by_ids(ctx, ids)
-        )
-        self.gateways: DataLoader[str, Gateway | None] = DataLoader(
-            load_fn=lambda ids: connections.gateways_by_ids(ctx, ids)
-        )
-        self.flows: DataLoader[str, DesktopFlow | None] = DataLoader(
-            load_fn=lambda ids: flows.flows_by_ids(ctx, ids)
+    @cached_property
+    def group_state(self) -> DataLoader[MachineGroup, groups.GroupState]:
+        return DataLoader(
+            load_fn=lambda gs: groups.group_states(self.ctx, gs), cache_key_fn=lambda g: g.id
         )
 
-        # Runs and queues (R25, R29): one snapshot per environment for a page of runs.
-        self.run_waits: DataLoader[FlowRun, runs.WaitState | None] = DataLoader(
-            load_fn=lambda rs: runs.wait_states(ctx, rs), cache_key_fn=lambda r: r.id
+    @cached_property
+    def group_access(self) -> DataLoader[MachineGroup, AccessLevel | None]:
+        return by_resource(sharing.access_types, self.ctx, self.user, sharing.GROUP)
+
+    @cached_property
+    def machine_access_lists(self) -> DataLoader[Machine, list[sharing.AccessEntry] | None]:
+        return by_resource(sharing.access_lists, self.ctx, self.user, sharing.MACHINE)
+
+    @cached_property
+    def group_access_lists(self) -> DataLoader[MachineGroup, list[sharing.AccessEntry] | None]:
+        return by_resource(sharing.access_lists, self.ctx, self.user, sharing.GROUP)
+
+    @cached_property
+    def machine_allowed(self) -> DataLoader[Machine, list[Action]]:
+        return by_resource(sharing.allowed_actions, self.ctx, self.user, sharing.MACHINE)
+
+    @cached_property
+    def group_allowed(self) -> DataLoader[MachineGroup, list[Action]]:
+        return by_resource(sharing.allowed_actions, self.ctx, self.user, sharing.GROUP)
+
+    @cached_property
+    def machine_deactivated_shares(self) -> DataLoader[Machine, bool]:
+        return by_resource(sharing.deactivated_shares_for, self.ctx, self.user, sharing.MACHINE)
+
+    @cached_property
+    def group_deactivated_shares(self) -> DataLoader[MachineGroup, bool]:
+        return by_resource(sharing.deactivated_shares_for, self.ctx, self.user, sharing.GROUP)
+
+    # Connections, gateways and desktop flows (R20-R22).
+    @cached_property
+    def machines(self) -> DataLoader[str, Machine | None]:
+        return DataLoader(load_fn=lambda ids: connections.machines_by_ids(self.ctx, ids))
+
+    @cached_property
+    def connections(self) -> DataLoader[str, Connection | None]:
+        return DataLoader(load_fn=lambda ids: connections.connections_by_ids(self.ctx, ids))
+
+    @cached_property
+    def gateways(self) -> DataLoader[str, Gateway | None]:
+        return DataLoader(load_fn=lambda ids: connections.gateways_by_ids(self.ctx, ids))
+
+    @cached_property
+    def flows(self) -> DataLoader[str, DesktopFlow | None]:
+        return DataLoader(load_fn=lambda ids: flows.flows_by_ids(self.ctx, ids))
+
+    # Runs and queues (R25, R29): one snapshot per environment for a page of runs.
+    @cached_property
+    def run_waits(self) -> DataLoader[FlowRun, runs.WaitState | None]:
+        return DataLoader(
+            load_fn=lambda rs: runs.wait_states(self.ctx, rs), cache_key_fn=lambda r: r.id
         )
 
 
