@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, TypeVar, Union
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union
 
 import strawberry
 from strawberry.types import Info
@@ -15,6 +15,7 @@ from api.environments import EnvironmentType
 from api.errors import attempt, lookup, payload, read
 from api.groups import MachineGroupType
 from api.identity import UserType
+from api.loaders import Deferred, Loaders
 from domain import machines
 from domain.machine_views import MachineView, list_machine_views
 from domain.maintenance import MaintenanceLock
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
 # A field a list prefetched answers at once; alone, it awaits its loader.
 T = TypeVar("T")
-Prefetched = Union[T, Awaitable[T]]  # noqa: UP007
+Prefetched = Union[T, Deferred[T]]  # noqa: UP007
 
 
 @strawberry.type(name="Machine")
@@ -43,102 +44,112 @@ class MachineType:
     unattended_bots: int
     last_heartbeat_at: datetime | None
     created_at: datetime
+    # Plain attributes, not resolvers: Strawberry then reads them without building an Info and
+    # its resolver chain, which was most of the cost of a page of machines. A page gives them
+    # prefetched values (domain.machine_views); a machine alone gives loads run if selected.
+    owner: Prefetched[UserType | None] = strawberry.field(graphql_type=UserType | None)
+    group: Prefetched[MachineGroupType | None] = strawberry.field(
+        graphql_type=MachineGroupType | None
+    )
+    access_type: Prefetched[AccessLevel | None] = strawberry.field(
+        graphql_type=AccessLevel | None,
+        description="The caller's access to this machine (R8, R12).",
+    )
+    maintenance: Prefetched[bool] = strawberry.field(
+        graphql_type=bool,
+        description="R16-R19: in maintenance, on its own or because its group is (R18); "
+        "always off while a key action is required (R10).",
+    )
+    maintenance_inherited: Prefetched[bool] = strawberry.field(
+        graphql_type=bool, description="R18: in maintenance because its group is."
+    )
+    maintenance_lock: Prefetched[MaintenanceLock | None] = strawberry.field(
+        graphql_type=MaintenanceLock | None,
+        description="Why its maintenance toggle is refused now (R10, R18), if so.",
+    )
+    drained: Prefetched[bool] = strawberry.field(
+        graphql_type=bool, description="R19: nothing is running on it."
+    )
+    running_count: Prefetched[int] = strawberry.field(
+        graphql_type=int, description="Flows running on the machine now (R8)."
+    )
+    queued_count: Prefetched[int] = strawberry.field(
+        graphql_type=int, description="Flows queued for the machine (R8)."
+    )
     model: strawberry.Private[Machine]
-    # Prefetched by lists (domain.machine_views): the fields below then answer without awaiting.
-    view: strawberry.Private[MachineView | None] = None
 
     @classmethod
-    def from_view(cls, view: MachineView, ctx: Context) -> MachineType:
-        node = cls.from_model(view.machine, ctx)
-        node.view = view
-        return node
+    def from_view(
+        cls,
+        view: MachineView,
+        ctx: Context,
+        users: dict[str, UserType] | None = None,
+        groups: dict[str, MachineGroupType] | None = None,
+    ) -> MachineType:
+        """``users`` and ``groups``: the page's, each converted once for all its machines."""
+        machine, state = view.machine, view.maintenance
+        owner = None
+        if view.owner is not None:
+            owner = _once(users, view.owner.id, lambda: UserType.from_model(view.owner))  # type: ignore[arg-type]
+        group = None
+        if view.group is not None:
+            group = _once(groups, view.group.id, lambda: MachineGroupType.from_model(view.group))  # type: ignore[arg-type]
+        return cls._of(
+            machine,
+            ctx,
+            owner=owner,
+            group=group,
+            access_type=view.access,
+            maintenance=state.maintenance,
+            maintenance_inherited=state.inherited,
+            maintenance_lock=state.lock,
+            drained=state.drained,
+            running_count=view.counts.running,
+            queued_count=view.counts.queued,
+        )
 
     @classmethod
     def from_model(cls, machine: Machine, ctx: Context) -> MachineType:
-        timeout = ctx.domain.settings.heartbeat_timeout_seconds
+        loaders = ctx.loaders
+        state = Deferred(lambda: loaders.machine_maintenance.load(machine))
+        counts = Deferred(lambda: loaders.machine_counts.load(machine.id))
+        return cls._of(
+            machine,
+            ctx,
+            owner=Deferred(lambda: _owner(loaders, machine)),
+            group=Deferred(lambda: _group(loaders, machine)),
+            access_type=Deferred(lambda: loaders.machine_access.load(machine)),
+            maintenance=state.part("maintenance"),
+            maintenance_inherited=state.part("inherited"),
+            maintenance_lock=state.part("lock"),
+            drained=state.part("drained"),
+            running_count=counts.part("running"),
+            queued_count=counts.part("queued"),
+        )
+
+    @classmethod
+    def _of(cls, machine: Machine, ctx: Context, **parts: Any) -> MachineType:
         return cls(
             id=strawberry.ID(machine.id),
             name=machine.name,
             description=machine.description,
             version=machine.runtime_version,
             os_edition=machine.os_edition,
-            status=machines.status_of(machine, ctx.now, timeout),
+            status=machines.status_of(
+                machine, ctx.now, ctx.domain.settings.heartbeat_timeout_seconds
+            ),
             key_action_required=machines.key_action_required(machine, ctx.now),
             unattended_bots=machine.unattended_bots,
             last_heartbeat_at=machine.last_heartbeat_at,
             created_at=machine.created_at,
             model=machine,
+            **parts,
         )
-
-    @strawberry.field(graphql_type=UserType | None)
-    def owner(self, info: Info[Context, None]) -> Prefetched[UserType | None]:
-        if self.view is not None:
-            return UserType.from_model(self.view.owner) if self.view.owner else None
-        return self._owner(info)
-
-    async def _owner(self, info: Info[Context, None]) -> UserType | None:
-        user = await info.context.loaders.users.load(self.model.owner_id)
-        return UserType.from_model(user) if user else None
 
     @strawberry.field
     async def environment(self, info: Info[Context, None]) -> EnvironmentType | None:
         environment = await info.context.loaders.environments.load(self.model.environment_id)
         return EnvironmentType.from_model(environment) if environment else None
-
-    @strawberry.field(graphql_type=MachineGroupType | None)
-    def group(self, info: Info[Context, None]) -> Prefetched[MachineGroupType | None]:
-        if self.view is not None:
-            return MachineGroupType.from_model(self.view.group) if self.view.group else None
-        return self._group(info)
-
-    async def _group(self, info: Info[Context, None]) -> MachineGroupType | None:
-        if self.model.group_id is None:
-            return None
-        group = await info.context.loaders.groups.load(self.model.group_id)
-        return MachineGroupType.from_model(group) if group else None
-
-    @strawberry.field(
-        graphql_type=AccessLevel | None,
-        description="The caller's access to this machine (R8, R12).",
-    )
-    def access_type(self, info: Info[Context, None]) -> Prefetched[AccessLevel | None]:
-        if self.view is not None:
-            return self.view.access
-        return info.context.loaders.machine_access.load(self.model)
-
-    @strawberry.field(
-        graphql_type=bool,
-        description="R16-R19: in maintenance, on its own or because its group is (R18); "
-        "always off while a key action is required (R10).",
-    )
-    def maintenance(self, info: Info[Context, None]) -> Prefetched[bool]:
-        if self.view is not None:
-            return self.view.maintenance.maintenance
-        return self._maintenance(info, "maintenance")
-
-    async def _maintenance(self, info: Info[Context, None], part: str) -> object:
-        return getattr(await info.context.loaders.machine_maintenance.load(self.model), part)
-
-    @strawberry.field(graphql_type=bool, description="R18: in maintenance because its group is.")
-    def maintenance_inherited(self, info: Info[Context, None]) -> Prefetched[bool]:
-        if self.view is not None:
-            return self.view.maintenance.inherited
-        return self._maintenance(info, "inherited")  # type: ignore[return-value]
-
-    @strawberry.field(
-        graphql_type=MaintenanceLock | None,
-        description="Why its maintenance toggle is refused now (R10, R18), if so.",
-    )
-    def maintenance_lock(self, info: Info[Context, None]) -> Prefetched[MaintenanceLock | None]:
-        if self.view is not None:
-            return self.view.maintenance.lock
-        return self._maintenance(info, "lock")  # type: ignore[return-value]
-
-    @strawberry.field(graphql_type=bool, description="R19: nothing is running on it.")
-    def drained(self, info: Info[Context, None]) -> Prefetched[bool]:
-        if self.view is not None:
-            return self.view.maintenance.drained
-        return self._maintenance(info, "drained")  # type: ignore[return-value]
 
     @strawberry.field(description="What the caller may do to this machine (R12 x R13).")
     async def allowed_actions(self, info: Info[Context, None]) -> list[Action]:
@@ -160,20 +171,30 @@ class MachineType:
     async def has_deactivated_shares(self, info: Info[Context, None]) -> bool:
         return await info.context.loaders.machine_deactivated_shares.load(self.model)
 
-    @strawberry.field(graphql_type=int, description="Flows running on the machine now (R8).")
-    def running_count(self, info: Info[Context, None]) -> Prefetched[int]:
-        if self.view is not None:
-            return self.view.counts.running
-        return self._counts(info, "running")
 
-    async def _counts(self, info: Info[Context, None], part: str) -> int:
-        return getattr(await info.context.loaders.machine_counts.load(self.model.id), part)
+K = TypeVar("K")
+V = TypeVar("V")
 
-    @strawberry.field(graphql_type=int, description="Flows queued for the machine (R8).")
-    def queued_count(self, info: Info[Context, None]) -> Prefetched[int]:
-        if self.view is not None:
-            return self.view.counts.queued
-        return self._counts(info, "queued")
+
+def _once(seen: dict[K, V] | None, key: K, make: Callable[[], V]) -> V:
+    if seen is None:
+        return make()
+    value = seen.get(key)
+    if value is None:
+        value = seen[key] = make()
+    return value
+
+
+async def _owner(loaders: Loaders, machine: Machine) -> UserType | None:
+    user = await loaders.users.load(machine.owner_id)
+    return UserType.from_model(user) if user else None
+
+
+async def _group(loaders: Loaders, machine: Machine) -> MachineGroupType | None:
+    if machine.group_id is None:
+        return None
+    group = await loaders.groups.load(machine.group_id)
+    return MachineGroupType.from_model(group) if group else None
 
 
 @strawberry.type
@@ -252,9 +273,11 @@ class UpdateMachineInput:
 
 
 def machine_page(page: machines.Page[MachineView], ctx: Context) -> MachineConnection:
+    users: dict[str, UserType] = {}
+    groups: dict[str, MachineGroupType] = {}
     return MachineConnection(
         edges=[
-            MachineEdge(cursor=cursor, node=MachineType.from_view(v, ctx))
+            MachineEdge(cursor=cursor, node=MachineType.from_view(v, ctx, users, groups))
             for v, cursor in zip(page.items, page.cursors, strict=True)
         ],
         page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),

@@ -6,8 +6,20 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, func, literal, or_, true, tuple_, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    false,
+    func,
+    literal,
+    or_,
+    true,
+    tuple_,
+    union_all,
+)
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -269,6 +281,49 @@ def _checked_filter(flt: MachineFilter) -> MachineFilter:
     return flt
 
 
+@dataclass(frozen=True)
+class PageQuery:
+    """What a page of machines selects: the rows ``user`` may see that match, after the cursor."""
+
+    where: ColumnElement[bool]  # visible and filtered: what the total counts
+    after: ColumnElement[bool] | None  # the keyset cursor
+    first: int
+
+    def rows(self, stmt: Select[Any]) -> Select[Any]:
+        """``stmt`` (selecting from machines) narrowed to the page, by name, one extra row."""
+        stmt = stmt.where(self.where)
+        if self.after is not None:
+            stmt = stmt.where(self.after)
+        return stmt.order_by(col(Machine.name), col(Machine.id)).limit(self.first + 1)
+
+    async def total(self, session: AsyncSession) -> int:
+        return int(
+            (await session.exec(select(func.count()).select_from(Machine).where(self.where))).one()
+        )
+
+
+async def page_query(
+    session: AsyncSession,
+    ctx: DomainContext,
+    user: UserPrincipal,
+    flt: MachineFilter,
+    *,
+    first: int,
+    after: str | None,
+) -> PageQuery:
+    first = page_size(first, ctx.settings.max_page_size)
+    flt = _checked_filter(flt)
+    key = decode_cursor(after, 2) if after else None
+    now = ctx.clock.now()
+    admin_of = await admin_environment_ids(session, user)
+    where = and_(
+        _visible(user, admin_of),
+        *_filtered(flt, now, ctx.settings.heartbeat_timeout_seconds),
+    )
+    cursor = tuple_(col(Machine.name), col(Machine.id)) > tuple_(*key) if key is not None else None
+    return PageQuery(where=where, after=cursor, first=first)
+
+
 async def page_in(
     session: AsyncSession,
     ctx: DomainContext,
@@ -279,28 +334,10 @@ async def page_in(
     after: str | None,
 ) -> Page[Machine]:
     """R8: one page of the machines ``user`` may see, by name, inside ``session``."""
-    first = page_size(first, ctx.settings.max_page_size)
-    flt = _checked_filter(flt)
-    key = decode_cursor(after, 2) if after else None
-    now = ctx.clock.now()
-    admin_of = await admin_environment_ids(session, user)
-    where = and_(
-        _visible(user, admin_of),
-        *_filtered(flt, now, ctx.settings.heartbeat_timeout_seconds),
-    )
-    total = (await session.exec(select(func.count()).select_from(Machine).where(where))).one()
-    stmt = select(Machine).where(where)
-    if key is not None:
-        stmt = stmt.where(tuple_(col(Machine.name), col(Machine.id)) > tuple_(*key))
-    stmt = stmt.order_by(col(Machine.name), col(Machine.id)).limit(first + 1)
-    rows = list((await session.exec(stmt)).all())
-    items = rows[:first]
-    return Page(
-        items=items,
-        cursors=[encode_cursor(m.name, m.id) for m in items],
-        has_next_page=len(rows) > first,
-        total_count=total,
-    )
+    query = await page_query(session, ctx, user, flt, first=first, after=after)
+    total = await query.total(session)
+    rows = list((await session.exec(query.rows(select(Machine)))).all())
+    return Page.of(rows, query.first, total, lambda m: encode_cursor(m.name, m.id))
 
 
 async def list_machines(

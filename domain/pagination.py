@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -22,6 +23,17 @@ class Page(Generic[T]):
     @property
     def end_cursor(self) -> str | None:
         return self.cursors[-1] if self.cursors else None
+
+    @classmethod
+    def of(cls, rows: list[T], first: int, total: int, cursor: Callable[[T], str]) -> Page[T]:
+        """A page from ``first + 1`` rows read: the extra one only says there is a next page."""
+        items = rows[:first]
+        return cls(
+            items=items,
+            cursors=[cursor(item) for item in items],
+            has_next_page=len(rows) > first,
+            total_count=total,
+        )
 
 
 def encode_cursor(*key: str) -> str:
