@@ -145,20 +145,18 @@ async def group_access_levels(
     return levels
 
 
-async def _authorize(
-    session: AsyncSession,
-    user: UserPrincipal,
-    environment_id: str,
+def check_access(
+    roles: frozenset[Role],
     access: AccessLevel | None,
     action: Action,
     what: str,
     label: str,
     ident: str,
 ) -> None:
+    """R12/R13 on facts already read: ``roles`` in the resource's environment, ``access`` on it."""
     if access is None:
         # No access at all: the resource is not even visible to the caller.
         raise NotFound(what, ident)
-    roles = await roles_in(session, user, environment_id)
     if allows(roles, access, action):
         return
     if action not in RESOURCE_ACCESS[access]:
@@ -170,6 +168,31 @@ async def _authorize(
         ErrorCode.PERMISSION_DENIED,
         f"you cannot {ACTION_WORDS[action]} {what} {label!r}: {reason}",
     )
+
+
+def access_level(
+    owner_id: str, user_id: str, shared: AccessLevel | None, *, environment_admin: bool
+) -> AccessLevel | None:
+    """The caller's access type on one machine or group (R12)."""
+    if environment_admin:
+        return AccessLevel.ADMIN
+    return _level(owner_id, user_id, shared)
+
+
+async def _authorize(
+    session: AsyncSession,
+    user: UserPrincipal,
+    environment_id: str,
+    access: AccessLevel | None,
+    action: Action,
+    what: str,
+    label: str,
+    ident: str,
+) -> None:
+    if access is None:
+        raise NotFound(what, ident)
+    roles = await roles_in(session, user, environment_id)
+    check_access(roles, access, action, what, label, ident)
 
 
 async def authorize_machine(

@@ -8,15 +8,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, false, func, or_, true, tuple_
+from sqlalchemy import ColumnElement, false, func, insert, or_, true, tuple_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain import validation
 from domain.access import (
+    access_level,
     admin_environment_ids,
     authorize_group,
     authorize_machine,
+    check_access,
     require_user,
     roles_in,
 )
@@ -34,9 +36,7 @@ from domain.events import MachineChanged, MachineWorkChanged, QueueChanged, RunC
 from domain.models import (
     PRIORITY_RANK,
     TERMINAL_STATUSES,
-    Connection,
     Connectivity,
-    DesktopFlow,
     FlowRun,
     Machine,
     MachineCommand,
@@ -45,13 +45,19 @@ from domain.models import (
     RunPriority,
     RunStatus,
     Share,
-    User,
 )
 from domain.pagination import Page, decode_cursor, encode_cursor, page_size
 from domain.permissions import Action, Role
 from domain.principals import Principal, UserPrincipal
 from domain.queue_state import EnvironmentState, load_environment_state, queue_key
 from domain.requeue import lock_environment_queue
+from domain.trigger_facts import (
+    ConnectionFacts,
+    FlowFacts,
+    TargetFacts,
+    TriggerFacts,
+    read_trigger_facts,
+)
 
 # Error codes a run ends with (R27, R28, R6); the runtime may report its own.
 NO_CANDIDATE_MACHINE = "NO_CANDIDATE_MACHINE"
@@ -180,21 +186,39 @@ async def _authorize_manage(session: AsyncSession, user: UserPrincipal, run: Flo
 # --- trigger (R23) -----------------------------------------------------------------------------
 
 
-async def _check_target(
-    session: AsyncSession, user: UserPrincipal, connection: Connection, mode: RunMode
+def _run_access(user: UserPrincipal, target: TargetFacts, what: str) -> None:
+    """R12/R13: the caller may run flows on the connection's machine or group."""
+    roles = _roles(user, target.roles)
+    level = access_level(
+        target.owner_id,
+        user.user_id,
+        target.shared,
+        environment_admin=Role.ENVIRONMENT_ADMIN in roles,
+    )
+    check_access(roles, level, Action.RUN, what, target.name, target.id)
+
+
+def _roles(user: UserPrincipal, assigned: frozenset[Role]) -> frozenset[Role]:
+    """The caller's roles in an environment (installation admins administer every one)."""
+    return frozenset({Role.ENVIRONMENT_ADMIN}) if user.is_admin else assigned
+
+
+def _check_target(
+    user: UserPrincipal, facts: TriggerFacts, connection: ConnectionFacts, mode: RunMode
 ) -> None:
     """R21/R23: run access to the target, and unattended bots on it for unattended runs."""
     if connection.machine_id is not None:
-        machine = await authorize_machine(session, user, connection.machine_id, Action.RUN)
+        machine = facts.machine
+        if machine is None:
+            raise NotFound("machine", connection.machine_id)
+        _run_access(user, machine, "machine")
         bots, where = machine.unattended_bots, f"machine {machine.name!r}"
     elif connection.group_id is not None:
-        group = await authorize_group(session, user, connection.group_id, Action.RUN)
-        total = await session.exec(
-            select(func.coalesce(func.sum(Machine.unattended_bots), 0)).where(
-                Machine.group_id == group.id
-            )
-        )
-        bots, where = int(total.one()), f"group {group.name!r}"
+        group = facts.group
+        if group is None:
+            raise NotFound("machine group", connection.group_id)
+        _run_access(user, group, "machine group")
+        bots, where = group.unattended_bots, f"group {group.name!r}"
     else:
         raise RuleViolation(
             ErrorCode.GATEWAY_NOT_SUPPORTED,
@@ -209,6 +233,57 @@ async def _check_target(
         )
 
 
+def _check_trigger(
+    user: UserPrincipal,
+    facts: TriggerFacts,
+    connection_id: str,
+    flow_id: str,
+    mode: RunMode,
+) -> tuple[ConnectionFacts, FlowFacts]:
+    """R21-R23 and who may use the connection and the flow, in the order errors are reported."""
+    connection = facts.connection
+    if connection is None:
+        raise NotFound("connection", connection_id)
+    roles = _roles(user, connection.roles)
+    if connection.owner_id != user.user_id and Role.ENVIRONMENT_ADMIN not in roles:
+        if not roles:
+            raise NotFound("connection", connection_id)
+        raise PermissionDenied(
+            ErrorCode.PERMISSION_DENIED,
+            f"you cannot use connection {connection.name!r}: only its owner or an "
+            "environment admin can run flows through it",
+        )
+    flow = facts.flow
+    if flow is None or (not roles and flow.owner_id != user.user_id):
+        raise NotFound("desktop flow", flow_id)
+    if flow.environment_id != connection.environment_id:
+        raise Conflict(
+            ErrorCode.CROSS_ENVIRONMENT,
+            "the flow and the connection belong to different environments",
+        )
+    if connection.connectivity is Connectivity.GATEWAY:
+        raise RuleViolation(
+            ErrorCode.GATEWAY_NOT_SUPPORTED,
+            f"connection {connection.name!r} goes through a gateway, which is no longer "
+            "supported: switch it to a direct connection first",
+            rule="R22",
+        )
+    _check_target(user, facts, connection, mode)
+    if mode is RunMode.ATTENDED and not connection.owner_attended_licence:
+        raise RuleViolation(
+            ErrorCode.NO_ATTENDED_LICENCE,
+            "attended runs need the connection owner's attended RPA licence, "
+            f"which {connection.owner_name if connection.owner_name is not None else 'its owner'!r} "
+            "does not hold",
+            rule="R23",
+        )
+    return connection, flow
+
+
+_INSERT_RUN = insert(FlowRun.__table__)  # type: ignore[arg-type]
+_RUN_COLUMNS = tuple(c.key for c in FlowRun.__table__.columns)  # type: ignore[attr-defined]
+
+
 async def trigger_run(
     ctx: DomainContext,
     principal: Principal,
@@ -218,48 +293,16 @@ async def trigger_run(
     mode: RunMode,
     priority: RunPriority = RunPriority.NORMAL,
 ) -> FlowRun:
+    """R23: a run queued for the connection's machine or group. One read of every fact the rules
+    need and one insert, in one short write transaction (the hot path of dispatching)."""
     user = require_user(principal)
     flow_id = validation.ident(flow_id, field="flowId")
     connection_id = validation.ident(connection_id, field="connectionId")
     now = ctx.clock.now()
     async with ctx.db.write() as session:
-        connection = await session.get(Connection, connection_id)
-        if connection is None:
-            raise NotFound("connection", connection_id)
-        roles = await roles_in(session, user, connection.environment_id)
-        if connection.owner_id != user.user_id and Role.ENVIRONMENT_ADMIN not in roles:
-            if not roles:
-                raise NotFound("connection", connection_id)
-            raise PermissionDenied(
-                ErrorCode.PERMISSION_DENIED,
-                f"you cannot use connection {connection.name!r}: only its owner or an "
-                "environment admin can run flows through it",
-            )
-        flow = await session.get(DesktopFlow, flow_id)
-        if flow is None or (not roles and flow.owner_id != user.user_id):
-            raise NotFound("desktop flow", flow_id)
-        if flow.environment_id != connection.environment_id:
-            raise Conflict(
-                ErrorCode.CROSS_ENVIRONMENT,
-                "the flow and the connection belong to different environments",
-            )
-        if connection.connectivity is Connectivity.GATEWAY:
-            raise RuleViolation(
-                ErrorCode.GATEWAY_NOT_SUPPORTED,
-                f"connection {connection.name!r} goes through a gateway, which is no longer "
-                "supported: switch it to a direct connection first",
-                rule="R22",
-            )
-        await _check_target(session, user, connection, mode)
-        if mode is RunMode.ATTENDED:
-            owner = await session.get(User, connection.owner_id)
-            if owner is None or not owner.attended_licence:
-                raise RuleViolation(
-                    ErrorCode.NO_ATTENDED_LICENCE,
-                    "attended runs need the connection owner's attended RPA licence, "
-                    f"which {owner.display_name if owner else 'its owner'!r} does not hold",
-                    rule="R23",
-                )
+        conn = await session.connection()
+        facts = await read_trigger_facts(conn, user.user_id, connection_id, flow_id)
+        connection, flow = _check_trigger(user, facts, connection_id, flow_id, mode)
         run = FlowRun(
             environment_id=connection.environment_id,
             flow_id=flow.id,
@@ -276,7 +319,7 @@ async def trigger_run(
             queued_at=now,
             created_at=now,
         )
-        session.add(run)
+        await conn.execute(_INSERT_RUN, {key: getattr(run, key) for key in _RUN_COLUMNS})
         run_events(ctx, session, run)
     return run
 

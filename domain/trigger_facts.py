@@ -1,0 +1,214 @@
+"""What R21-R23 decide a trigger on, read in one statement: the connection, the flow, the
+connection's target (machine or group) with the caller's share on it and its unattended bots, the
+connection owner's attended licence, and the caller's security roles in both environments.
+
+Triggering is the hot path of dispatching: one set-based read instead of one ORM statement per
+fact (each a round trip to the database thread on SQLite). The rules themselves stay in
+domain/runs.py and domain/access.py; this module only gathers their inputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from domain.models import (
+    Connection,
+    Connectivity,
+    DesktopFlow,
+    Machine,
+    MachineGroup,
+    RoleAssignment,
+    Share,
+    User,
+)
+from domain.permissions import AccessLevel, Role
+
+_ROLE_SEPARATOR = ","
+
+
+@dataclass(frozen=True)
+class TargetFacts:
+    """The connection's machine or group, as the caller sees it."""
+
+    id: str
+    name: str
+    environment_id: str
+    owner_id: str
+    shared: AccessLevel | None  # the caller's share on it, if any
+    roles: frozenset[Role]  # the caller's roles in its environment (from role assignments)
+    unattended_bots: int  # the machine's, or the sum over the group's machines
+
+
+@dataclass(frozen=True)
+class ConnectionFacts:
+    id: str
+    environment_id: str
+    owner_id: str
+    name: str
+    connectivity: Connectivity
+    machine_id: str | None
+    group_id: str | None
+    windows_username: str
+    roles: frozenset[Role]  # the caller's roles in the connection's environment
+    owner_name: str | None  # None: the owner is gone
+    owner_attended_licence: bool
+
+
+@dataclass(frozen=True)
+class FlowFacts:
+    id: str
+    environment_id: str
+    owner_id: str
+
+
+@dataclass(frozen=True)
+class TriggerFacts:
+    connection: ConnectionFacts | None
+    flow: FlowFacts | None
+    machine: TargetFacts | None  # the connection's machine, if it targets one that exists
+    group: TargetFacts | None  # the connection's group, likewise
+
+
+def _roles_in(environment_id: object) -> object:
+    """The caller's roles in ``environment_id``, as one separated string (NULL: none)."""
+    ra = RoleAssignment.__table__.c
+    return (
+        select(func.aggregate_strings(ra.role, _ROLE_SEPARATOR))
+        .where(ra.user_id == bindparam("user_id"), ra.environment_id == environment_id)
+        .scalar_subquery()
+    )
+
+
+def _share(column: object, resource_id: object) -> object:
+    s = Share.__table__.c
+    return (
+        select(s.access)
+        .where(s.user_id == bindparam("user_id"), column == resource_id)
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def _statement() -> Select[tuple[object, ...]]:
+    c = Connection.__table__.c
+    f = DesktopFlow.__table__.c
+    m = Machine.__table__.c
+    g = MachineGroup.__table__.c
+    u = User.__table__.c
+    s = Share.__table__.c
+    members = Machine.__table__.alias("members")
+    group_bots = (
+        select(func.coalesce(func.sum(members.c.unattended_bots), 0))
+        .where(members.c.group_id == g.id)
+        .scalar_subquery()
+    )
+    flows = DesktopFlow.__table__
+    return (
+        select(
+            c.id,
+            c.environment_id,
+            c.owner_id,
+            c.name,
+            c.connectivity,
+            c.machine_id,
+            c.group_id,
+            c.windows_username,
+            _roles_in(c.environment_id).label("connection_roles"),
+            u.display_name,
+            u.attended_licence,
+            f.id.label("flow_id"),
+            f.environment_id.label("flow_environment_id"),
+            f.owner_id.label("flow_owner_id"),
+            m.id.label("machine_id_found"),
+            m.name.label("machine_name"),
+            m.environment_id.label("machine_environment_id"),
+            m.owner_id.label("machine_owner_id"),
+            m.unattended_bots,
+            _share(s.machine_id, m.id).label("machine_share"),
+            _roles_in(m.environment_id).label("machine_roles"),
+            g.id.label("group_id_found"),
+            g.name.label("group_name"),
+            g.environment_id.label("group_environment_id"),
+            g.owner_id.label("group_owner_id"),
+            group_bots.label("group_bots"),
+            _share(s.group_id, g.id).label("group_share"),
+            _roles_in(g.environment_id).label("group_roles"),
+        )
+        .select_from(Connection.__table__)
+        .outerjoin(flows, f.id == bindparam("flow_id"))
+        .outerjoin(Machine.__table__, m.id == c.machine_id)
+        .outerjoin(MachineGroup.__table__, g.id == c.group_id)
+        .outerjoin(User.__table__, u.id == c.owner_id)
+        .where(c.id == bindparam("connection_id"))
+    )
+
+
+# Built once: executions only bind the three ids (and hit the compiled cache).
+_FACTS = _statement()
+
+
+def _roles(text: str | None) -> frozenset[Role]:
+    return frozenset(Role(r) for r in text.split(_ROLE_SEPARATOR)) if text else frozenset()
+
+
+def _access(value: object) -> AccessLevel | None:
+    return None if value is None else AccessLevel(value)
+
+
+async def read_trigger_facts(
+    conn: AsyncConnection, user_id: str, connection_id: str, flow_id: str
+) -> TriggerFacts:
+    result = await conn.execute(
+        _FACTS, {"user_id": user_id, "connection_id": connection_id, "flow_id": flow_id}
+    )
+    row = result.first()
+    if row is None:
+        return TriggerFacts(connection=None, flow=None, machine=None, group=None)
+    connection = ConnectionFacts(
+        id=row.id,
+        environment_id=row.environment_id,
+        owner_id=row.owner_id,
+        name=row.name,
+        connectivity=Connectivity(row.connectivity),
+        machine_id=row.machine_id,
+        group_id=row.group_id,
+        windows_username=row.windows_username,
+        roles=_roles(row.connection_roles),
+        owner_name=row.display_name,
+        owner_attended_licence=bool(row.attended_licence),
+    )
+    flow = (
+        FlowFacts(row.flow_id, row.flow_environment_id, row.flow_owner_id)
+        if row.flow_id is not None
+        else None
+    )
+    machine = (
+        TargetFacts(
+            id=row.machine_id_found,
+            name=row.machine_name,
+            environment_id=row.machine_environment_id,
+            owner_id=row.machine_owner_id,
+            shared=_access(row.machine_share),
+            roles=_roles(row.machine_roles),
+            unattended_bots=int(row.unattended_bots),
+        )
+        if row.machine_id_found is not None
+        else None
+    )
+    group = (
+        TargetFacts(
+            id=row.group_id_found,
+            name=row.group_name,
+            environment_id=row.group_environment_id,
+            owner_id=row.group_owner_id,
+            shared=_access(row.group_share),
+            roles=_roles(row.group_roles),
+            unattended_bots=int(row.group_bots),
+        )
+        if row.group_id_found is not None
+        else None
+    )
+    return TriggerFacts(connection=connection, flow=flow, machine=machine, group=group)
