@@ -130,3 +130,17 @@ def should_mask(error: GraphQLError) -> bool:
         return False
     log.error("unexpected error at %s", error.path, exc_info=original)
     return True
+
+
+def mask_unexpected(errors: list[GraphQLError]) -> None:
+    """Replace, in the list every transport answers from, each error :func:`should_mask` flags
+    by a bare "Unexpected error." at the same place (it logged the original)."""
+    for i, error in enumerate(errors):
+        if should_mask(error):
+            errors[i] = GraphQLError(
+                "Unexpected error.",
+                nodes=error.nodes,
+                source=error.source,
+                positions=error.positions,
+                path=error.path,
+            )

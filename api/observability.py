@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import os
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -34,27 +34,31 @@ class RequestIdMiddleware:
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
+        kind = scope["type"]
+        if kind != "http" and kind != "websocket":
             await self.app(scope, receive, send)
             return
-        given = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
-        rid = given[:64] if given.isprintable() and given else uuid.uuid4().hex
+        rid = ""
+        for name, value in scope.get("headers") or ():
+            if name == b"x-request-id":
+                given = value.decode("latin-1")[:64]
+                rid = given if given.isprintable() else ""
+                break
+        rid = rid or os.urandom(16).hex()
         token = request_id.set(rid)
         started = time.perf_counter()
+        header = (b"x-request-id", rid.encode())
 
         async def tagged(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message.setdefault("headers", []).append((b"x-request-id", rid.encode()))
+                message.setdefault("headers", []).append(header)
             await send(message)
 
         try:
             await self.app(scope, receive, tagged)
         finally:
-            if scope["type"] == "http":
-                path = scope.get("path", "")
-                # A bounded label set: any URL can be requested, one series per URL would grow.
-                label = path if path in API_PATHS else "other"
-                self.metrics.request_seconds.labels(label).observe(time.perf_counter() - started)
+            if kind == "http":
+                self.metrics.observe_request(scope.get("path", ""), time.perf_counter() - started)
             request_id.reset(token)
 
 
@@ -100,6 +104,9 @@ class Metrics:
             ["path"],
             registry=self.registry,
         )
+        # A bounded label set: any URL can be requested, one series per URL would grow. The
+        # children are made once: looking a label up costs more than the observation.
+        self._request_paths = {p: self.request_seconds.labels(p) for p in (*API_PATHS, "other")}
         self.queue_depth = Gauge(
             "deskfleet_queue_depth",
             "queued runs per environment",
@@ -126,6 +133,10 @@ class Metrics:
         self.dispatched = Counter(
             "deskfleet_runs_dispatched", "runs dispatched by this instance", registry=self.registry
         )
+
+    def observe_request(self, path: str, seconds: float) -> None:
+        child = self._request_paths.get(path)
+        (child or self._request_paths["other"]).observe(seconds)
 
     def observe_dispatched(self, claimed: list[Dispatched]) -> None:
         """The dispatcher's callback: each claim's time from queued to dispatched."""

@@ -13,7 +13,7 @@ from api.agent import AgentMutation, AgentQuery
 from api.audit import AuditQuery
 from api.connections import ConnectionMutation, ConnectionQuery
 from api.environments import EnvironmentMutation, EnvironmentQuery
-from api.errors import ERROR_TYPES
+from api.errors import ERROR_TYPES, mask_unexpected
 from api.flows import FlowMutation, FlowQuery
 from api.groups import GroupMutation, GroupQuery
 from api.identity import IdentityMutation, IdentityQuery
@@ -67,10 +67,12 @@ Subscriptions = merge_types("Subscription", (Subscription, RecommendationSubscri
 
 class DeskFleetSchema(strawberry.Schema):
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
-        """Expected failures (ours, or a malformed document) are answers, not incidents: no
-        traceback per refused request in the log (anyone could flood it). Unexpected errors are
-        still logged, with their traceback and request id, by api/errors.should_mask."""
-        return None
+        """Strawberry hands every result's errors here, whatever the transport (HTTP, streamed,
+        each subscription event) before answering: unexpected ones are masked in place, and
+        logged with their traceback and request id. Expected failures (ours, or a malformed
+        document) are answers, not incidents: no log line per refused request (anyone could
+        flood it)."""
+        mask_unexpected(errors)
 
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
