@@ -24,6 +24,7 @@ from typing import Any
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
+    Operation,
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
@@ -32,6 +33,7 @@ from api.auth import bearer_from_header, bearer_from_params, principal_for
 from api.context import Context
 from api.errors import unauthenticated
 from api.loaders import Loaders
+from api.shared_execution import serve_operation
 from domain.context import DomainContext
 from domain.events import BroadcastEventBus
 from domain.presence import PresenceWatcher
@@ -88,6 +90,10 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         except guards.Refused as refused:
             await self.websocket.close(code=refused.close_code, reason=refused.message)
 
+    async def run_operation(self, operation: Operation[Context, None]) -> None:
+        serve_operation(operation.id, "next", self.websocket.ws)  # type: ignore[attr-defined]
+        await super().run_operation(operation)
+
 
 class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
     """graphql-ws with the same init timeout as graphql-transport-ws (Strawberry has none)."""
@@ -109,6 +115,16 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
         except guards.Refused as refused:
             await self.send_message({"type": "connection_error", "payload": refused.payload})
             await self.websocket.close(code=refused.close_code, reason=refused.message)
+
+    async def handle_async_results(
+        self,
+        operation_id: str,
+        query: str,
+        operation_name: str | None,
+        variables: dict[str, object] | None,
+    ) -> None:
+        serve_operation(operation_id, "data", self.websocket.ws)  # type: ignore[attr-defined]
+        await super().handle_async_results(operation_id, query, operation_name, variables)
 
     async def _close_unless_initialised(self, seconds: float) -> None:
         await asyncio.sleep(seconds)

@@ -19,7 +19,7 @@ from api.context import Context
 from api.errors import ApiError
 from api.realtime import fresh_principal
 from api.runs import FlowRunFilterInput, FlowRunType
-from api.shared_execution import shareable
+from api.shared_execution import send_shared, shareable
 from domain import runs, watch
 from domain.errors import DomainError, ErrorCode
 from domain.models import MachineCommand, MachineStatus, RunPriority
@@ -219,7 +219,9 @@ class Subscription:
         _one_of(environmentId=f.environment_id, groupId=f.group_id, machineId=f.machine_id)
         flt = watch.MachineStatusFilter(f.environment_id, f.group_id, f.machine_id)
         async for u in live(watch.machine_status(info.context.domain, who(info), flt)):
-            yield shared_update(u)
+            update = shared_update(u)
+            if not await send_shared(update):
+                yield update
 
     @strawberry.subscription(
         description="R35: depth, oldest wait and count by priority of one machine's or group's "

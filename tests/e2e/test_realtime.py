@@ -250,6 +250,101 @@ async def test_a_user_of_environment_a_sees_nothing_of_b(realtime_server: LiveSe
         assert [m["name"] for m in change["machines"]] == ["a-bot-renamed"]
 
 
+REVOKE_ROLE = """
+mutation($input: RoleInput!) {
+  revokeRole(input: $input) { __typename ... on UserError { code message } }
+}"""
+
+
+@pytest.mark.rule("R36")
+async def test_an_environment_admin_demoted_while_subscribed_stops_seeing_the_others(
+    realtime_server: LiveServer,
+) -> None:
+    """Environment admins share one read of their environment (issue 8); one who loses the role
+    gets only what they may see from the next change on, never another owner's machine."""
+    given = Given(realtime_server)
+    env = given.default_environment()
+    alice_id, alice, _ = given.person(env, "ENVIRONMENT_ADMIN")
+    realtime_server.graphql(
+        ASSIGN_ROLE,
+        variables={"input": {"environmentId": env, "userId": alice_id, "role": "MACHINE_OWNER"}},
+    )
+    _, bob, _ = given.person(env)
+    given.machine(alice, env, "a-bot")
+    b_machine, _ = given.machine(bob, env, "b-bot")
+    only_env = {"filter": {"environmentId": env}}
+
+    async with (
+        subscribed(realtime_server, MACHINE_STATUS, only_env, alice) as demoted,
+        subscribed(realtime_server, MACHINE_STATUS, only_env) as admin,
+    ):
+        assert names(await demoted.next()) == ["a-bot", "b-bot"]
+        assert names(await admin.next()) == ["a-bot", "b-bot"]
+        revoked = realtime_server.graphql(
+            REVOKE_ROLE,
+            variables={
+                "input": {"environmentId": env, "userId": alice_id, "role": "ENVIRONMENT_ADMIN"}
+            },
+        )
+        assert revoked["revokeRole"]["__typename"] != "UserError", revoked
+
+        given.rename(b_machine, "b-bot-renamed", token=bob)
+        assert names(await admin.next()) == ["b-bot-renamed"]
+        after = (await demoted.next())["machineStatus"]
+        shown = [m["name"] for m in after["machines"]]
+        assert "b-bot-renamed" not in shown
+        if after["snapshot"]:
+            assert shown == ["a-bot"]
+        else:
+            assert after["removedIds"] == [b_machine]
+
+
+@pytest.mark.rule("R37")
+async def test_every_operation_gets_its_own_id_on_a_shared_change(
+    realtime_server: LiveServer,
+) -> None:
+    """A change is encoded once for everyone subscribed alike (issue 8), yet each operation's
+    message carries its own id, on both protocols, shaped as the first message was."""
+    given = Given(realtime_server)
+    env = given.default_environment()
+    machine_id, _ = given.machine(realtime_server.admin_token, env, "bot")
+    token = realtime_server.admin_token
+    query = {"query": MACHINE_STATUS, "variables": {"filter": {"environmentId": env}}}
+
+    async with (
+        websockets.connect(realtime_server.ws_url, subprotocols=["graphql-transport-ws"]) as ws,
+        websockets.connect(realtime_server.ws_url, subprotocols=["graphql-ws"]) as legacy,
+    ):
+        init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}
+        await ws.send(json.dumps(init))
+        await legacy.send(json.dumps({"type": "connection_init", "payload": {"token": token}}))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        assert (await legacy_messages(legacy))["type"] == "connection_ack"
+        for op in ("a", "b"):
+            await ws.send(json.dumps({"id": op, "type": "subscribe", "payload": query}))
+            await legacy.send(json.dumps({"id": op, "type": "start", "payload": query}))
+
+        async def two(socket: Any) -> dict[str, dict[str, Any]]:
+            got = [await legacy_messages(socket) for _ in range(2)]
+            return {m["id"]: m for m in got}
+
+        firsts, legacy_firsts = await two(ws), await two(legacy)
+        given.rename(machine_id, "renamed")
+        changes, legacy_changes = await two(ws), await two(legacy)
+
+    for op in ("a", "b"):
+        for first, change, kind in (
+            (firsts[op], changes[op], "next"),
+            (legacy_firsts[op], legacy_changes[op], "data"),
+        ):
+            assert first.keys() == change.keys() == {"id", "type", "payload"}
+            assert (first["type"], change["type"], change["id"]) == (kind, kind, op)
+            assert first["payload"].keys() == change["payload"].keys() == {"data"}
+            update = change["payload"]["data"]["machineStatus"]
+            assert update["snapshot"] is False
+            assert [m["name"] for m in update["machines"]] == ["renamed"]
+
+
 @pytest.mark.rule("R37")
 async def test_a_revoked_token_cannot_subscribe(realtime_server: LiveServer) -> None:
     given = Given(realtime_server)
