@@ -146,6 +146,7 @@ class Inbox:
         self._resync = False
         self._ready = asyncio.Event()
         self.overflows = 0
+        self.listeners = 1  # subscriptions it serves (a shared feed serves many)
 
     def __len__(self) -> int:
         return len(self._events)
@@ -209,7 +210,7 @@ class LocalEventBus:
 
     @property
     def subscriber_count(self) -> int:
-        return len(self._inboxes)
+        return sum(inbox.listeners for inbox in self._inboxes)
 
     async def publish(self, event: Event) -> None:
         self.deliver(event)

@@ -4,7 +4,9 @@ Every stream follows one pattern (:func:`follow`): register an inbox on the even
 snapshot through the same domain functions as the HTTP queries (so the same visibility checks),
 send it, then on each batch of relevant events re-read and send what changed. Events only say
 "re-read this"; a resync (inbox overflow, bus reconnect) re-sends a whole snapshot. A lost message
-therefore delays an update and never corrupts one.
+therefore delays an update and never corrupts one. Machine status for those who see a filter's
+whole scope (installation admins; environment admins of the filter's environment) is followed
+once for all of them (:class:`_ScopeFeed`).
 
 The caller is re-authenticated at every read (``who``): a token revoked, or a user deactivated,
 while a subscription is open ends it at the next change.
@@ -29,6 +31,7 @@ from domain.errors import NotFound
 from domain.events import (
     Event,
     GroupChanged,
+    Inbox,
     MachineChanged,
     MachineWorkChanged,
     QueueChanged,
@@ -265,9 +268,148 @@ def machine_status_relevant(flt: MachineStatusFilter) -> Callable[[Event], bool]
     return relevant
 
 
+class _ScopeFeed:
+    """A filter's whole scope, followed once for every subscriber who may see all of it: one
+    inbox, one read and one diff per change, published as numbered versions. A subscriber that
+    missed a version gets the whole view instead (a snapshot), so none is ever out of date."""
+
+    def __init__(self, ctx: DomainContext, flt: MachineStatusFilter) -> None:
+        self.ctx = ctx
+        self.flt = flt
+        self.version = 0
+        self.view = _ScopeView({}, frozenset())
+        self.change: Update[MachineLive] = Update(snapshot=True, items=[])
+        self.error: BaseException | None = None
+        self.subscribers = 0
+        self._whole: tuple[int, Update[MachineLive]] = (0, self.change)
+        self._published = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._inbox: Inbox | None = None
+
+    def whole(self) -> Update[MachineLive]:
+        """The view at the current version as a snapshot (one object per version)."""
+        if self._whole[0] != self.version:
+            self._whole = (self.version, Update(True, list(self.view.machines.values())))
+        return self._whole[1]
+
+    async def published(self) -> None:
+        await self._published.wait()
+
+    def join(self) -> None:
+        self.subscribers += 1
+        if self._inbox is not None:
+            self._inbox.listeners = self.subscribers
+        if self._task is None:
+            self._task = asyncio.create_task(self._follow(), name="deskfleet-scope-feed")
+
+    def leave(self) -> None:
+        self.subscribers -= 1
+        if self._inbox is not None:
+            self._inbox.listeners = self.subscribers
+        if self.subscribers <= 0:
+            _forget_feed(self)
+            if self._task is not None:
+                self._task.cancel()
+
+    def _publish(self, view: _ScopeView, change: Update[MachineLive]) -> None:
+        self.view = view
+        self.change = change
+        self.version += 1
+        self._published.set()
+        self._published.clear()  # the waiting subscribers are woken already
+
+    async def _follow(self) -> None:
+        relevant = machine_status_relevant(self.flt)
+        try:
+            with self.ctx.events.inbox() as inbox:  # before the read: nothing is missed
+                self._inbox = inbox
+                inbox.listeners = self.subscribers
+                view = await _scope_view(self.ctx, self.flt)
+                self._publish(view, Update(True, list(view.machines.values())))
+                while True:
+                    batch = await inbox.next_batch()
+                    if batch.resync:
+                        view = await _scope_view(self.ctx, self.flt)
+                        self._publish(view, Update(True, list(view.machines.values())))
+                        continue
+                    if not any(relevant(event) for event in batch.events):
+                        continue
+                    view = await _scope_view(self.ctx, self.flt)
+                    current = self.view.machines
+                    changed = [m for key, m in view.machines.items() if current.get(key) != m]
+                    removed = [key for key in current if key not in view.machines]
+                    if (
+                        changed
+                        or removed
+                        or view.environment_admins != self.view.environment_admins
+                    ):
+                        self._publish(view, Update(False, changed, removed))
+        except Exception as exc:  # the subscribers end with it, as each would with its own read
+            self.error = exc
+            _forget_feed(self)
+            self._published.set()
+
+
+_FEEDS: weakref.WeakKeyDictionary[object, dict[MachineStatusFilter, _ScopeFeed]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _feed(ctx: DomainContext, flt: MachineStatusFilter) -> _ScopeFeed:
+    feeds = _FEEDS.setdefault(ctx.events, {})
+    feed = feeds.get(flt)
+    if feed is None:
+        feed = feeds[flt] = _ScopeFeed(ctx, flt)
+    return feed
+
+
+def _forget_feed(feed: _ScopeFeed) -> None:
+    feeds = _FEEDS.get(feed.ctx.events, {})
+    if feeds.get(feed.flt) is feed:
+        del feeds[feed.flt]
+
+
+def _sees_whole_scope(principal: Principal, view: _ScopeView) -> bool:
+    return isinstance(principal, UserPrincipal) and (
+        principal.is_admin or principal.user_id in view.environment_admins
+    )
+
+
+async def _from_feed(feed: _ScopeFeed, who: PrincipalSource) -> AsyncIterator[Update[MachineLive]]:
+    """The feed's versions, while the caller still may see the whole scope; then returns."""
+    seen = 0
+    while True:
+        if feed.error is None and feed.version == seen:
+            await feed.published()
+        if feed.error is not None:
+            raise feed.error
+        version, change, view = feed.version, feed.change, feed.view
+        whole = feed.whole() if seen == 0 or version != seen + 1 else None
+        if not _sees_whole_scope(await who(), view):
+            return
+        seen = version
+        if whole is not None:
+            yield whole
+        elif change.items or change.removed or change.snapshot:
+            yield change
+
+
 async def machine_status(
     ctx: DomainContext, who: PrincipalSource, flt: MachineStatusFilter
 ) -> AsyncIterator[Update[MachineLive]]:
+    """Installation admins, and environment admins watching their environment, follow the
+    filter's shared scope feed; everyone else (and whoever stops being one) reads their own."""
+    principal = await who()
+    if isinstance(principal, UserPrincipal) and flt.machine_id is None:
+        if principal.is_admin or flt.environment_id is not None:
+            feed = _feed(ctx, flt)
+            feed.join()
+            try:
+                async for update in _from_feed(feed, who):
+                    yield update
+            finally:
+                feed.leave()
+
     async def read() -> dict[str, MachineLive]:
         return await machine_status_view(ctx, await who(), flt)
 
