@@ -108,17 +108,21 @@ async def machine_access_levels(
     if not machines:
         return {}
     admin_of = await admin_environment_ids(session, user)
-    shares = await session.exec(
-        select(Share.machine_id, Share.access).where(
-            Share.user_id == user.user_id, col(Share.machine_id).in_([m.id for m in machines])
-        )
-    )
-    shared = {machine_id: access for machine_id, access in shares.all()}
     levels: dict[str, AccessLevel | None] = {}
+    others = []
     for machine in machines:
         if admin_of is None or machine.environment_id in admin_of:
-            levels[machine.id] = AccessLevel.ADMIN
+            levels[machine.id] = AccessLevel.ADMIN  # whatever is shared with them
         else:
+            others.append(machine)
+    if others:
+        shares = await session.exec(
+            select(Share.machine_id, Share.access).where(
+                Share.user_id == user.user_id, col(Share.machine_id).in_([m.id for m in others])
+            )
+        )
+        shared = {machine_id: access for machine_id, access in shares.all()}
+        for machine in others:
             levels[machine.id] = _level(machine.owner_id, user.user_id, shared.get(machine.id))
     return levels
 
