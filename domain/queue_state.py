@@ -8,17 +8,19 @@ claiming transaction; the queue views load it in a read transaction; both hand i
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, func
+from sqlalchemy import ColumnElement, Select, bindparam, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain import candidates
 from domain.candidates import MachineState, Plan, QueuedRun, RunRequest, user_key
-from domain.machines import status_of
-from domain.maintenance import groups_needing_key_action, machine_in_maintenance
+from domain.machines import key_action_required, status_of
+from domain.maintenance import machine_in_maintenance
 from domain.models import (
     FlowRun,
     Machine,
@@ -44,7 +46,28 @@ def queue_order() -> list[ColumnElement[object]]:
     ]
 
 
-def queue_key(run: FlowRun) -> tuple[str | None, str | None]:
+class QueuedRunFacts(Protocol):
+    """What planning needs of a queued run: a :class:`FlowRun`, or a row of its columns."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def environment_id(self) -> str: ...
+    @property
+    def mode(self) -> RunMode: ...
+    @property
+    def run_as(self) -> str: ...
+    @property
+    def target_machine_id(self) -> str | None: ...
+    @property
+    def target_group_id(self) -> str | None: ...
+    @property
+    def queued_at(self) -> datetime: ...
+    @property
+    def attempt(self) -> int: ...
+
+
+def queue_key(run: QueuedRunFacts) -> tuple[str | None, str | None]:
     return (run.target_machine_id, run.target_group_id)
 
 
@@ -67,7 +90,7 @@ class EnvironmentState:
 
 
 def candidate_ids(
-    run: FlowRun, machines: dict[str, MachineState], members: dict[str, tuple[str, ...]]
+    run: QueuedRunFacts, machines: dict[str, MachineState], members: dict[str, tuple[str, ...]]
 ) -> tuple[str, ...]:
     if run.target_machine_id is not None:
         return (run.target_machine_id,) if run.target_machine_id in machines else ()
@@ -76,46 +99,84 @@ def candidate_ids(
     return ()
 
 
-async def machine_states(
-    session: AsyncSession, machines: list[Machine], now: datetime, settings: Settings
-) -> dict[str, MachineState]:
-    """R26's view of ``machines``: four statements whatever their number."""
-    ids = [m.id for m in machines]
-    if not ids:
-        return {}
-    group_ids = sorted({m.group_id for m in machines if m.group_id})
-    groups: dict[str, MachineGroup] = {}
-    if group_ids:
-        rows = await session.exec(select(MachineGroup).where(col(MachineGroup.id).in_(group_ids)))
-        groups = {g.id: g for g in rows.all()}
-    needing = await groups_needing_key_action(session, group_ids, now)
-    active = await session.exec(
-        select(FlowRun.machine_id, FlowRun.mode, FlowRun.run_as, FlowRun.dispatched_at).where(
-            col(FlowRun.machine_id).in_(ids), col(FlowRun.status).in_(ACTIVE_STATUSES)
-        )
+_M = Machine.__table__.c  # type: ignore[attr-defined]
+_G = MachineGroup.__table__.c  # type: ignore[attr-defined]
+_R = FlowRun.__table__.c  # type: ignore[attr-defined]
+_S = UserSession.__table__.c  # type: ignore[attr-defined]
+
+
+def _environment_machine_ids(environment_id: Any) -> Select[Any]:
+    return select(_M.id).where(_M.environment_id == environment_id)
+
+
+# Built once; each load binds the environment only. Every statement reads the columns R26 needs,
+# never whole rows, and none depends on the number of machines.
+_MACHINES = select(
+    _M.id,
+    _M.group_id,
+    _M.maintenance,
+    _M.unattended_bots,
+    _M.last_heartbeat_at,
+    _M.key_expires_at,
+    _M.key_rotation_pending,
+    # One correlated probe per machine on ix_flow_runs_last_assigned.
+    select(func.max(_R.dispatched_at))
+    .where(_R.machine_id == _M.id)
+    .scalar_subquery()
+    .label("last_assigned_at"),
+).where(_M.environment_id == bindparam("environment_id"))
+_GROUPS = select(_G.id, _G.maintenance).where(
+    _G.id.in_(
+        select(_M.group_id).where(_M.environment_id == bindparam("environment_id")).distinct()
     )
+)
+_ACTIVE = (
+    select(_R.machine_id, _R.mode, _R.run_as, func.count())
+    .where(
+        # Not IN (...): an expanding parameter is rendered again at every execution.
+        or_(*(_R.status == status for status in ACTIVE_STATUSES)),
+        _R.machine_id.in_(_environment_machine_ids(bindparam("environment_id"))),
+    )
+    .group_by(_R.machine_id, _R.mode, _R.run_as)
+)
+_SESSIONS = select(_S.machine_id, _S.username, _S.state).where(
+    _S.machine_id.in_(_environment_machine_ids(bindparam("environment_id")))
+)
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """R26's view of every machine of an environment, and which machines each group holds."""
+
+    machines: dict[str, MachineState]
+    members: dict[str, tuple[str, ...]]  # group id -> its machine ids, in id order
+
+
+async def load_fleet(
+    session: AsyncSession, environment_id: str, now: datetime, settings: Settings
+) -> Fleet:
+    """Four statements, whatever the number of machines, runs or sessions."""
+    conn = await session.connection()
+    params = {"environment_id": environment_id}
+    machines = (await conn.execute(_MACHINES, params)).all()
+    if not machines:
+        return Fleet(machines={}, members={})
+    groups = {g.id: g for g in (await conn.execute(_GROUPS, params)).all()}
     busy: dict[str, int] = defaultdict(int)
     running: dict[str, int] = defaultdict(int)
     attended: dict[str, set[str]] = defaultdict(set)
-    for machine_id, mode, run_as, _ in active.all():
-        running[machine_id] += 1
-        if mode is RunMode.UNATTENDED:
-            busy[machine_id] += 1
+    for machine_id, mode, run_as, count in (await conn.execute(_ACTIVE, params)).all():
+        running[machine_id] += count
+        if RunMode(mode) is RunMode.UNATTENDED:
+            busy[machine_id] += count
         else:
             attended[machine_id].add(user_key(run_as))
-    # One correlated probe per machine on ix_flow_runs_last_assigned, in a single statement.
-    latest = (
-        select(func.max(FlowRun.dispatched_at))
-        .where(col(FlowRun.machine_id) == col(Machine.id))
-        .scalar_subquery()
-    )
-    last = await session.exec(select(Machine.id, latest).where(col(Machine.id).in_(ids)))
-    last_assigned = dict(last.all())
     sessions: dict[str, dict[str, SessionState]] = defaultdict(dict)
-    for s in (
-        await session.exec(select(UserSession).where(col(UserSession.machine_id).in_(ids)))
-    ).all():
-        sessions[s.machine_id][user_key(s.username)] = s.state
+    for machine_id, username, state in (await conn.execute(_SESSIONS, params)).all():
+        sessions[machine_id][user_key(username)] = SessionState(state)
+    # R10: a group needing a key action is one holding a machine that needs one (a group's
+    # machines are all in its environment, so all are here).
+    needing = {m.group_id for m in machines if m.group_id and key_action_required(m, now)}
     states: dict[str, MachineState] = {}
     for m in machines:
         group = groups.get(m.group_id) if m.group_id else None
@@ -129,11 +190,15 @@ async def machine_states(
             unattended_bots=m.unattended_bots,
             busy_bots=busy[m.id],
             running=running[m.id],
-            last_assigned_at=last_assigned.get(m.id),
+            last_assigned_at=m.last_assigned_at,
             sessions=dict(sessions[m.id]),
             attended_users=frozenset(attended[m.id]),
         )
-    return states
+    members: dict[str, list[str]] = defaultdict(list)
+    for m in sorted(machines, key=lambda m: m.id):
+        if m.group_id is not None:
+            members[m.group_id].append(m.id)
+    return Fleet(machines=states, members={g: tuple(ids) for g, ids in members.items()})
 
 
 async def load_environment_state(
@@ -148,26 +213,58 @@ async def load_environment_state(
             )
         ).all()
     )
-    machines = list(
-        (await session.exec(select(Machine).where(Machine.environment_id == environment_id))).all()
-    )
-    states = await machine_states(session, machines, now, settings)
-    members: dict[str, list[str]] = defaultdict(list)
-    for m in sorted(machines, key=lambda m: m.id):
-        if m.group_id is not None:
-            members[m.group_id].append(m.id)
-    frozen = {g: tuple(ids) for g, ids in members.items()}
-    items = [
-        QueuedRun(
-            request=RunRequest(id=r.id, mode=r.mode, run_as=r.run_as),
-            machine_ids=candidate_ids(r, states, frozen),
-        )
-        for r in queued
-    ]
+    fleet = await load_fleet(session, environment_id, now, settings)
     return EnvironmentState(
         environment_id=environment_id,
         queued=queued,
-        machines=states,
-        members=frozen,
-        plan=candidates.plan(items, states, now),
+        machines=fleet.machines,
+        members=fleet.members,
+        plan=plan_queue(queued, fleet, now),
     )
+
+
+def plan_queue(queued: Sequence[QueuedRunFacts], fleet: Fleet, now: datetime) -> Plan:
+    """R25 + R26 over ``queued`` (in queue order) and the environment's machines."""
+    items = [
+        QueuedRun(
+            request=RunRequest(id=r.id, mode=r.mode, run_as=r.run_as),
+            machine_ids=candidate_ids(r, fleet.machines, fleet.members),
+        )
+        for r in queued
+    ]
+    return candidates.plan(items, fleet.machines, now)
+
+
+# The dispatcher's snapshot: queued runs as rows of the columns it acts on, not ORM objects.
+_QUEUED = (
+    select(
+        _R.id,
+        _R.environment_id,
+        _R.mode,
+        _R.run_as,
+        _R.target_machine_id,
+        _R.target_group_id,
+        _R.queued_at,
+        _R.attempt,
+    )
+    .where(_R.environment_id == bindparam("environment_id"), _R.status == RunStatus.QUEUED)
+    .order_by(*queue_order())
+)
+
+
+@dataclass(frozen=True)
+class DispatchState:
+    queued: Sequence[QueuedRunFacts]  # in queue order
+    plan: Plan
+
+
+async def load_dispatch_state(
+    session: AsyncSession, environment_id: str, now: datetime, settings: Settings
+) -> DispatchState:
+    """What :func:`load_environment_state` plans on, read as plain rows (five statements)."""
+    conn = await session.connection()
+    queued: Sequence[Any] = (await conn.execute(_QUEUED, {"environment_id": environment_id})).all()
+    if not queued:
+        return DispatchState(queued=[], plan=Plan(assignments={}, reasons={}))
+    fleet = await load_fleet(session, environment_id, now, settings)
+    return DispatchState(queued=queued, plan=plan_queue(queued, fleet, now))

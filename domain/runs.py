@@ -49,7 +49,12 @@ from domain.models import (
 from domain.pagination import Page, decode_cursor, encode_cursor, page_size
 from domain.permissions import Action, Role
 from domain.principals import Principal, UserPrincipal
-from domain.queue_state import EnvironmentState, load_environment_state, queue_key
+from domain.queue_state import (
+    EnvironmentState,
+    QueuedRunFacts,
+    load_environment_state,
+    queue_key,
+)
 from domain.requeue import lock_environment_queue
 from domain.trigger_facts import (
     ConnectionFacts,
@@ -102,7 +107,7 @@ def timings(run: FlowRun, now: datetime) -> Timings:
 
 
 def run_events(
-    ctx: DomainContext, session: AsyncSession, run: FlowRun, *machine_ids: str | None
+    ctx: DomainContext, session: AsyncSession, run: QueuedRunFacts, *machine_ids: str | None
 ) -> None:
     """Tell everyone, after commit, that a run changed: its own view, its queue, and the counts
     of its target machine and of ``machine_ids`` (where it was or is dispatched)."""

@@ -10,9 +10,12 @@ domain/runs.py and domain/access.py; this module only gathers their inputs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import Select, String, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from domain.models import (
     Connection,
@@ -72,11 +75,29 @@ class TriggerFacts:
     group: TargetFacts | None  # the connection's group, likewise
 
 
+class _joined(FunctionElement[str]):
+    """Strings of a group joined by a comma: ``aggregate_strings`` with its separator written in
+    the SQL (``aggregate_strings`` binds it as a literal that is rendered again at every run)."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(_joined)
+def _joined_default(element: _joined, compiler: Any, **kw: Any) -> str:
+    return f"string_agg({compiler.process(element.clauses, **kw)}, '{_ROLE_SEPARATOR}')"
+
+
+@compiles(_joined, "sqlite")
+def _joined_sqlite(element: _joined, compiler: Any, **kw: Any) -> str:
+    return f"group_concat({compiler.process(element.clauses, **kw)}, '{_ROLE_SEPARATOR}')"
+
+
 def _roles_in(environment_id: object) -> object:
     """The caller's roles in ``environment_id``, as one separated string (NULL: none)."""
     ra = RoleAssignment.__table__.c
     return (
-        select(func.aggregate_strings(ra.role, _ROLE_SEPARATOR))
+        select(_joined(ra.role))
         .where(ra.user_id == bindparam("user_id"), ra.environment_id == environment_id)
         .scalar_subquery()
     )
