@@ -114,11 +114,19 @@ class SharedEventExecution(StrawberryGraphQLCoreExecutionContext):
         key = (id(self.operation), id(loop), _variables_key(self.variable_values))
         entry = results.get(key)
         if entry is not None and entry[0] is self.operation and entry[1] is loop:
-            return entry[2]
+            return _awaited_alone(entry[2])
         result = super().execute_operation(*args, **kwargs)
         if self.is_awaitable(result):
             # Strawberry's root resolver is async: every subscriber awaits the one task.
             result = asyncio.ensure_future(result)
         # The operation and loop kept alive with it: their ids stay their own.
         results[key] = (self.operation, loop, result)
-        return result
+        return _awaited_alone(result)
+
+
+def _awaited_alone(result: Any) -> Any:
+    """A subscriber whose operation is cancelled while it waits must not cancel the execution
+    everyone else waits for."""
+    if isinstance(result, asyncio.Future):
+        return result if result.done() else asyncio.shield(result)
+    return result
