@@ -24,6 +24,7 @@ from domain.access import (
 )
 from domain.candidates import WaitReason
 from domain.context import DomainContext
+from domain.db import CoreTransaction
 from domain.errors import (
     Conflict,
     ErrorCode,
@@ -107,7 +108,10 @@ def timings(run: FlowRun, now: datetime) -> Timings:
 
 
 def run_events(
-    ctx: DomainContext, session: AsyncSession, run: QueuedRunFacts, *machine_ids: str | None
+    ctx: DomainContext,
+    session: AsyncSession | CoreTransaction,
+    run: QueuedRunFacts,
+    *machine_ids: str | None,
 ) -> None:
     """Tell everyone, after commit, that a run changed: its own view, its queue, and the counts
     of its target machine and of ``machine_ids`` (where it was or is dispatched)."""
@@ -304,8 +308,8 @@ async def trigger_run(
     flow_id = validation.ident(flow_id, field="flowId")
     connection_id = validation.ident(connection_id, field="connectionId")
     now = ctx.clock.now()
-    async with ctx.db.write() as session:
-        conn = await session.connection()
+    async with ctx.db.write_core() as transaction:
+        conn = transaction.connection
         facts = await read_trigger_facts(conn, user.user_id, connection_id, flow_id)
         connection, flow = _check_trigger(user, facts, connection_id, flow_id, mode)
         run = FlowRun(
@@ -325,7 +329,7 @@ async def trigger_run(
             created_at=now,
         )
         await conn.execute(_INSERT_RUN, {key: getattr(run, key) for key in _RUN_COLUMNS})
-        run_events(ctx, session, run)
+        run_events(ctx, transaction, run)
     return run
 
 
