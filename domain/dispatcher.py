@@ -388,15 +388,29 @@ class Dispatcher:
                 await asyncio.sleep(min(interval, 1.0))
                 continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._wake.wait(), timeout=max(0.0, next_sweep - loop.time())
-                )
+                async with asyncio.timeout_at(next_sweep):  # see _gather: not wait_for
+                    await self._wake.wait()
             # Let a burst of events coalesce into one pass. While runs keep coming (the last
             # pass claimed some), wait a few passes' time: each pass then claims many runs and
             # the dispatcher spends about a quarter of its time (and of the write lock) on
             # passes, not half; a lone trigger after a quiet spell still goes out at once.
             window = STREAM_COALESCE_PASSES * took if busy else 0.0
-            await asyncio.sleep(min(max(MIN_COALESCE, window), MAX_COALESCE))
+            await self._gather(min(max(MIN_COALESCE, window), MAX_COALESCE))
+
+    async def _gather(self, window: float) -> None:
+        """Wait up to ``window`` while events keep coming, and no longer than MIN_COALESCE of
+        quiet: the last runs of a stream go out at once, not a whole window later."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + window
+        while (left := end - loop.time()) > 0:
+            self._wake.clear()
+            try:
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow the task's
+                # cancellation when the event is set at the same moment (stop() would hang).
+                async with asyncio.timeout(min(MIN_COALESCE, left)):
+                    await self._wake.wait()
+            except TimeoutError:
+                return
 
 
 __all__ = ["Dispatched", "Dispatcher", "SweepResult", "dispatch_once", "sweep_once"]
