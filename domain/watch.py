@@ -315,6 +315,8 @@ class _ScopeFeed:
         self.view = view
         self.change = change
         self.version += 1
+        if change.snapshot:
+            self._whole = (self.version, change)
         self._published.set()
         self._published.clear()  # the waiting subscribers are woken already
 
