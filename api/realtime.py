@@ -183,20 +183,6 @@ async def fresh_principal(context: Context) -> Principal:
         raise unauthenticated(message, error.code) if error else unauthenticated(message)
     context.credential = principal
     context.now = context.domain.clock.now()
-    context.loaders = _LazyLoaders(context.domain, principal)  # type: ignore[assignment]
+    # Loaders make each DataLoader on first use: most events (a machineStatus change) need none.
+    context.loaders = Loaders(context.domain, principal)
     return principal
-
-
-class _LazyLoaders:
-    """The event's loaders, made on first use: most events (a machineStatus change) need none,
-    and a thousand subscribers would otherwise build a thousand sets of DataLoaders per change."""
-
-    def __init__(self, domain: DomainContext, principal: Principal) -> None:
-        self._domain = domain
-        self._principal = principal
-        self._loaders: Loaders | None = None
-
-    def __getattr__(self, name: str) -> Any:
-        if self._loaders is None:
-            self._loaders = Loaders(self._domain, self._principal)
-        return getattr(self._loaders, name)
