@@ -53,12 +53,20 @@ class DeskFleetGraphQL(realtime.RealtimeView, GraphQL[Context, None]):
             settings.auth_failure_window_seconds,
             now=lambda: domain.clock.now().timestamp(),
         )
-        self.connections = guards.ConnectionRegistry(  # websockets per user, revocation re-check
-            settings.ws_max_connections_per_user, settings.ws_credential_check_seconds
+        # Websockets per user, and their credentials re-checked against the database: within
+        # the check period a credential revoked on another instance closes idle connections, and
+        # a connected one's cache entry is renewed before it ends (every subscriber of a token
+        # re-checks it at each event: an expired entry would send them all to the database).
+        self.connections = guards.ConnectionRegistry(
+            settings.ws_max_connections_per_user,
+            min(
+                settings.ws_credential_check_seconds,
+                0.8 * domain.credentials.ttl or settings.ws_credential_check_seconds,
+            ),
         )
 
     async def credential_still_valid(self, bearer: str) -> bool:
-        principal, _ = await principal_for(self.domain, bearer)
+        principal, _ = await principal_for(self.domain, bearer, fresh=True)
         return principal is not None
 
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> Any:

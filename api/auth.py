@@ -32,7 +32,7 @@ def bearer_from_params(params: Mapping[str, Any] | None) -> str | None:
 
 
 async def principal_for(
-    ctx: DomainContext, credential: str | None
+    ctx: DomainContext, credential: str | None, *, fresh: bool = False
 ) -> tuple[Principal | None, AuthenticationFailed | None]:
     if credential is None:
         return None, None
@@ -41,6 +41,6 @@ async def principal_for(
             ErrorCode.UNAUTHENTICATED, "the Authorization header must be 'Bearer <token>'"
         )
     try:
-        return await authenticate(ctx, credential), None
+        return await authenticate(ctx, credential, fresh=fresh), None
     except AuthenticationFailed as exc:
         return None, exc

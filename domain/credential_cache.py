@@ -37,6 +37,9 @@ class CredentialCache:
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
 
+    def forget(self, digest: str) -> None:
+        self._entries.pop(digest, None)
+
     def forget_token(self, token_id: str) -> None:
         self._forget(lambda p: isinstance(p, UserPrincipal) and p.token_id == token_id)
 

@@ -48,12 +48,15 @@ _LOOKUPS: weakref.WeakKeyDictionary[CredentialCache, dict[str, asyncio.Future[Pr
 )
 
 
-async def authenticate(ctx: DomainContext, credential: str) -> Principal:
+async def authenticate(ctx: DomainContext, credential: str, *, fresh: bool = False) -> Principal:
+    """``fresh``: ask the database even while the cache vouches for the credential (the periodic
+    re-check of open websockets): its entry is renewed, or forgotten once it no longer holds."""
     credential = credential.strip()
     hashed = digest(credential)
-    cached = ctx.credentials.get(hashed)
-    if cached is not None:
-        return cached
+    if not fresh:
+        cached = ctx.credentials.get(hashed)
+        if cached is not None:
+            return cached
     # One look-up per credential at a time: when its cache entry ends, the many subscriptions
     # of one token re-check it together and would each query the database.
     pending = _LOOKUPS.setdefault(ctx.credentials, {})
@@ -62,7 +65,11 @@ async def authenticate(ctx: DomainContext, credential: str) -> Principal:
         lookup = asyncio.ensure_future(_look_up(ctx, credential, hashed))
         pending[hashed] = lookup
         lookup.add_done_callback(lambda _: pending.pop(hashed, None))
-    return await asyncio.shield(lookup)
+    try:
+        return await asyncio.shield(lookup)
+    except AuthenticationFailed:
+        ctx.credentials.forget(hashed)  # revoked elsewhere (another instance): not one more use
+        raise
 
 
 async def _look_up(ctx: DomainContext, credential: str, hashed: str) -> Principal:

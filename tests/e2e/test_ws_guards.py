@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import time
 from collections.abc import Callable
 from typing import Any
@@ -145,3 +146,31 @@ async def test_a_token_revoked_while_connected_ends_the_idle_connection(
     assert code == 4403
     assert "revoked" in ws.close_reason
     assert time.monotonic() - revoked_at < 3
+
+
+async def test_a_token_revoked_by_another_instance_ends_the_idle_connection_within_the_check(
+    server: LiveServer,
+) -> None:
+    """Revoked straight in the database, as another instance of a cluster would: this server's
+    credential cache (5 s) still vouches for the token, the periodic re-check asks the database."""
+    given = Given(server)
+    env = given.default_environment()
+    _, token, token_id = given.person(env)
+    ws = await connect(server, token)
+    assert (await first_message(ws))["type"] == "connection_ack"
+    await ws.send(
+        json.dumps({"id": "1", "type": "subscribe", "payload": {"query": MACHINE_STATUS}})
+    )
+    assert (await first_message(ws))["type"] == "next"
+    assert server.graphql("{ me { id } }", token)  # the token is in this server's cache now
+
+    database = server.served.log.parent / "deskfleet.db"
+    with sqlite3.connect(database) as db:
+        db.execute("UPDATE api_tokens SET revoked_at = CURRENT_TIMESTAMP WHERE id = ?", (token_id,))
+    revoked_at = time.monotonic()
+    code = await closed_with(ws)
+    after_close = server.served.graphql("{ me { id } }", token)
+
+    assert code == 4403
+    assert time.monotonic() - revoked_at < 2.5  # the check period (0.5 s), not 0.5 s + 5 s
+    assert after_close["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"  # cache forgot it
