@@ -9,9 +9,10 @@ under load each trip waits for the event loop's thread to let go of the GIL.
 Here a cursor is a plain object on the event loop's side, and ``execute`` does everything on the
 database thread at once: make a sqlite3 cursor, execute, fetch every row (SQLAlchemy's buffered
 cursors fetch them all straight away anyway), note ``description``, ``rowcount`` and
-``lastrowid``, and close it. Results and errors are those of sqlite3, as before. The transaction's ``BEGIN`` rides along with
-its first statement, and returning a connection to the pool rolls back only if a transaction is
-still open (SQLAlchemy's reset would otherwise make one more trip after every COMMIT).
+``lastrowid``, and close it. Results and errors are those of sqlite3, as before. The
+transaction's ``BEGIN`` rides along with its first statement, and returning a connection to the
+pool rolls back only if a transaction is still open (SQLAlchemy's reset would otherwise make one
+more trip after every COMMIT).
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ domain/runs.py and domain/access.py; this module only gathers their inputs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -143,14 +144,14 @@ def _statement() -> Select[tuple[object, ...]]:
             f.id.label("flow_id"),
             f.environment_id.label("flow_environment_id"),
             f.owner_id.label("flow_owner_id"),
-            m.id.label("machine_id_found"),
+            m.id.label("machine_found"),
             m.name.label("machine_name"),
             m.environment_id.label("machine_environment_id"),
             m.owner_id.label("machine_owner_id"),
-            m.unattended_bots,
+            m.unattended_bots.label("machine_bots"),
             _share(s.machine_id, m.id).label("machine_share"),
             _roles_in(m.environment_id).label("machine_roles"),
-            g.id.label("group_id_found"),
+            g.id.label("group_found"),
             g.name.label("group_name"),
             g.environment_id.label("group_environment_id"),
             g.owner_id.label("group_owner_id"),
@@ -206,30 +207,25 @@ async def read_trigger_facts(
         if row.flow_id is not None
         else None
     )
-    machine = (
-        TargetFacts(
-            id=row.machine_id_found,
-            name=row.machine_name,
-            environment_id=row.machine_environment_id,
-            owner_id=row.machine_owner_id,
-            shared=_access(row.machine_share),
-            roles=_roles(row.machine_roles),
-            unattended_bots=int(row.unattended_bots),
-        )
-        if row.machine_id_found is not None
-        else None
+    return TriggerFacts(
+        connection=connection,
+        flow=flow,
+        machine=_target(row._mapping, "machine"),
+        group=_target(row._mapping, "group"),
     )
-    group = (
-        TargetFacts(
-            id=row.group_id_found,
-            name=row.group_name,
-            environment_id=row.group_environment_id,
-            owner_id=row.group_owner_id,
-            shared=_access(row.group_share),
-            roles=_roles(row.group_roles),
-            unattended_bots=int(row.group_bots),
-        )
-        if row.group_id_found is not None
-        else None
+
+
+def _target(row: Mapping[str, Any], kind: str) -> TargetFacts | None:
+    """The connection's machine or group (``kind``), from the columns labelled ``<kind>_...``."""
+    found = row[f"{kind}_found"]
+    if found is None:
+        return None
+    return TargetFacts(
+        id=found,
+        name=row[f"{kind}_name"],
+        environment_id=row[f"{kind}_environment_id"],
+        owner_id=row[f"{kind}_owner_id"],
+        shared=_access(row[f"{kind}_share"]),
+        roles=_roles(row[f"{kind}_roles"]),
+        unattended_bots=int(row[f"{kind}_bots"]),
     )
-    return TriggerFacts(connection=connection, flow=flow, machine=machine, group=group)

@@ -126,18 +126,23 @@ async def test_failed_websocket_attempts_are_rate_limited_per_address(server: Li
     assert http.status_code == 429
 
 
-async def test_a_token_revoked_while_connected_ends_the_idle_connection(
-    server: LiveServer,
-) -> None:
+async def a_person_subscribed(server: LiveServer) -> tuple[Any, str, str]:
+    """A new person's websocket, subscribed to machineStatus and past its first message."""
     given = Given(server)
-    env = given.default_environment()
-    _, token, token_id = given.person(env)
+    _, token, token_id = given.person(given.default_environment())
     ws = await connect(server, token)
     assert (await first_message(ws))["type"] == "connection_ack"
     await ws.send(
         json.dumps({"id": "1", "type": "subscribe", "payload": {"query": MACHINE_STATUS}})
     )
     assert (await first_message(ws))["type"] == "next"
+    return ws, token, token_id
+
+
+async def test_a_token_revoked_while_connected_ends_the_idle_connection(
+    server: LiveServer,
+) -> None:
+    ws, _, token_id = await a_person_subscribed(server)
 
     server.graphql(REVOKE, variables={"id": token_id})
     revoked_at = time.monotonic()
@@ -153,15 +158,7 @@ async def test_a_token_revoked_by_another_instance_ends_the_idle_connection_with
 ) -> None:
     """Revoked straight in the database, as another instance of a cluster would: this server's
     credential cache (5 s) still vouches for the token, the periodic re-check asks the database."""
-    given = Given(server)
-    env = given.default_environment()
-    _, token, token_id = given.person(env)
-    ws = await connect(server, token)
-    assert (await first_message(ws))["type"] == "connection_ack"
-    await ws.send(
-        json.dumps({"id": "1", "type": "subscribe", "payload": {"query": MACHINE_STATUS}})
-    )
-    assert (await first_message(ws))["type"] == "next"
+    ws, token, token_id = await a_person_subscribed(server)
     assert server.graphql("{ me { id } }", token)  # the token is in this server's cache now
 
     database = server.served.log.parent / "deskfleet.db"
