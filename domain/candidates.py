@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import Enum
+from functools import cached_property
 
 from domain.models import RunMode, SessionState
 
@@ -60,12 +61,24 @@ class MachineState:
     sessions: Mapping[str, SessionState] = field(default_factory=dict)  # by user_key
     attended_users: frozenset[str] = frozenset()  # user_keys whose session carries a run
 
+    @cached_property
+    def spread_key(self) -> tuple[int, int, float, str]:
+        """R26's load spreading: fewest runs first, then the one assigned longest ago (never
+        assigned first). Compared for every candidate of every run a pass plans."""
+        last = self.last_assigned_at
+        return (self.running, 0 if last is None else 1, last.timestamp() if last else 0.0, self.id)
+
 
 @dataclass(frozen=True)
 class RunRequest:
     id: str
     mode: RunMode
     run_as: str
+
+    @cached_property
+    def user(self) -> str:
+        """``run_as`` as sessions are keyed (checked against every candidate machine)."""
+        return user_key(self.run_as)
 
 
 def check(run: RunRequest, machine: MachineState) -> WaitReason | None:
@@ -74,7 +87,7 @@ def check(run: RunRequest, machine: MachineState) -> WaitReason | None:
         return WaitReason.MACHINE_OFFLINE
     if machine.maintenance:
         return WaitReason.MAINTENANCE
-    user = user_key(run.run_as)
+    user = run.user
     if run.mode is RunMode.UNATTENDED:
         if machine.busy_bots >= machine.unattended_bots:
             return WaitReason.NO_FREE_BOT
@@ -88,26 +101,21 @@ def check(run: RunRequest, machine: MachineState) -> WaitReason | None:
     return None
 
 
-def _spread_key(machine: MachineState) -> tuple[int, int, float, str]:
-    # Fewest runs first, then the one assigned longest ago (never assigned sorts first).
-    last = machine.last_assigned_at
-    return (
-        machine.running,
-        0 if last is None else 1,
-        last.timestamp() if last else 0.0,
-        machine.id,
-    )
-
-
 def choose(run: RunRequest, machines: Sequence[MachineState]) -> MachineState | WaitReason:
-    """The machine a run goes to among its candidates, spreading load (R26), or why it waits."""
-    eligible = [m for m in machines if check(run, m) is None]
-    if eligible:
-        return min(eligible, key=_spread_key)
-    reasons = [r for m in machines if (r := check(run, m)) is not None]
-    if not reasons:
-        return WaitReason.NO_MACHINE
-    return max(reasons, key=lambda r: _PROGRESS[r])
+    """The machine a run goes to among its candidates, spreading load (R26), or why it waits:
+    for a group, the reason of the machine that came closest to taking it."""
+    best: MachineState | None = None
+    closest: WaitReason | None = None
+    for machine in machines:
+        reason = check(run, machine)
+        if reason is None:
+            if best is None or machine.spread_key < best.spread_key:
+                best = machine
+        elif closest is None or _PROGRESS[reason] > _PROGRESS[closest]:
+            closest = reason
+    if best is not None:
+        return best
+    return WaitReason.NO_MACHINE if closest is None else closest
 
 
 def take(run: RunRequest, machine: MachineState, now: datetime) -> MachineState:
@@ -120,7 +128,7 @@ def take(run: RunRequest, machine: MachineState, now: datetime) -> MachineState:
         last_assigned_at=now,
         attended_users=machine.attended_users
         if unattended
-        else machine.attended_users | {user_key(run.run_as)},
+        else machine.attended_users | {run.user},
     )
 
 

@@ -19,12 +19,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, exists, or_, update
+from sqlalchemy import bindparam, exists, or_, text, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -37,6 +38,7 @@ from domain.events import (
     emit,
 )
 from domain.models import Environment, FlowRun, Machine, RunStatus
+from domain.models.columns import UTCDateTime
 from domain.queue_state import load_dispatch_state
 from domain.runs import (
     MACHINE_LOST,
@@ -82,37 +84,54 @@ async def _environments_with_queued_runs(ctx: DomainContext) -> list[str]:
 MIN_COALESCE = 0.01  # seconds between passes: events of one burst make one pass
 MAX_COALESCE = 0.25  # ... and never longer, however slow the last pass was
 STREAM_COALESCE_PASSES = 3  # under a stream of triggers: passes' worth of time between passes
-CLAIM_BATCH = 200  # runs per claiming UPDATE (about 2 bound parameters each)
+
+
+# One statement for any number of runs: the assignments travel as one JSON parameter, so the
+# statement is compiled once (an IN list and a CASE of as many branches were compiled anew at
+# every pass). Conditional on QUEUED: a run cancelled or taken meanwhile is not returned. On
+# SQLite the unary + keeps the planner on the primary key (walking the status index instead, it
+# read the whole batch again for every queued run).
+_CLAIM_SQL = {
+    "sqlite": """
+UPDATE flow_runs SET status = :dispatched, machine_id = batch.machine_id,
+    attempt = flow_runs.attempt + 1, dispatched_at = :now
+FROM (SELECT json_extract(value, '$.run_id') AS run_id,
+             json_extract(value, '$.machine_id') AS machine_id
+      FROM json_each(:batch)) AS batch
+WHERE flow_runs.id = batch.run_id AND +flow_runs.status = :queued
+RETURNING flow_runs.id""",
+    "postgresql": """
+UPDATE flow_runs SET status = :dispatched, machine_id = batch.machine_id,
+    attempt = flow_runs.attempt + 1, dispatched_at = :now
+FROM jsonb_to_recordset(CAST(:batch AS jsonb)) AS batch(run_id text, machine_id text)
+WHERE flow_runs.id = batch.run_id AND flow_runs.status = :queued
+RETURNING flow_runs.id""",
+}
+_CLAIMS = {
+    backend: text(sql).bindparams(
+        bindparam("now", type_=UTCDateTime),
+        dispatched=RunStatus.DISPATCHED.name,
+        queued=RunStatus.QUEUED.name,
+    )
+    for backend, sql in _CLAIM_SQL.items()
+}
 
 
 async def _claim(ctx: DomainContext, environment_id: str) -> list[Dispatched]:
     """Claim every assignment the plan makes in one transaction, with one conditional
-    ``UPDATE ... WHERE status = 'QUEUED' ... RETURNING id`` per batch of runs (not per run)."""
+    ``UPDATE ... RETURNING id`` for all of them (not one per run)."""
     claimed: list[Dispatched] = []
     async with ctx.db.write() as session:
         await lock_environment_queue(session, ctx.db, environment_id)
         now = ctx.clock.now()
         state = await load_dispatch_state(session, environment_id, now, ctx.settings)
-        assignments = list(state.plan.assignments.items())
-        taken: set[str] = set()
+        assignments = state.plan.assignments
+        if not assignments:
+            return claimed
         conn = await session.connection()
-        runs_table = FlowRun.__table__  # type: ignore[attr-defined]
-        for start in range(0, len(assignments), CLAIM_BATCH):
-            batch = dict(assignments[start : start + CLAIM_BATCH])
-            # Core, not the ORM's bulk UPDATE: no session objects are involved.
-            result = await conn.execute(
-                update(runs_table)
-                .where(runs_table.c.id.in_(list(batch)), runs_table.c.status == RunStatus.QUEUED)
-                .values(
-                    status=RunStatus.DISPATCHED,
-                    machine_id=case(batch, value=runs_table.c.id),
-                    attempt=runs_table.c.attempt + 1,
-                    dispatched_at=now,
-                )
-                .returning(runs_table.c.id)
-            )
-            # Cancelled or taken meanwhile are not returned: the next pass re-plans them.
-            taken.update(result.scalars().all())
+        batch = json.dumps([{"run_id": r, "machine_id": m} for r, m in assignments.items()])
+        result = await conn.execute(_CLAIMS[conn.dialect.name], {"batch": batch, "now": now})
+        taken = set(result.scalars().all())
         for run in state.queued:
             if run.id not in taken:
                 continue

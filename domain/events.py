@@ -33,7 +33,8 @@ from urllib.parse import urlparse
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from domain.db import CoreTransaction, after_commit
+from domain.db import after_commit
+from domain.prepared import DriverTransaction
 
 log = logging.getLogger("deskfleet.events")
 
@@ -490,7 +491,7 @@ class BroadcastEventBus(LocalEventBus):
                 raise BackendLost("a probe message did not come back") from None
 
 
-def emit(bus: EventBus, session: AsyncSession | CoreTransaction, event: Event) -> None:
+def emit(bus: EventBus, session: AsyncSession | DriverTransaction, event: Event) -> None:
     """Publish ``event`` once the session's transaction has committed, never before; the same
     event emitted twice in one transaction is published once (events only say "re-read this")."""
     emitted: set[Event] = session.info.setdefault("emitted", set())

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, false, func, insert, or_, true, tuple_
+from sqlalchemy import ColumnElement, bindparam, false, func, insert, or_, true, tuple_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -24,7 +24,6 @@ from domain.access import (
 )
 from domain.candidates import WaitReason
 from domain.context import DomainContext
-from domain.db import CoreTransaction
 from domain.errors import (
     Conflict,
     ErrorCode,
@@ -47,8 +46,10 @@ from domain.models import (
     RunStatus,
     Share,
 )
+from domain.models.columns import new_id
 from domain.pagination import Page, decode_cursor, encode_cursor, page_size
 from domain.permissions import Action, Role
+from domain.prepared import DriverTransaction, Prepared
 from domain.principals import Principal, UserPrincipal
 from domain.queue_state import (
     EnvironmentState,
@@ -109,7 +110,7 @@ def timings(run: FlowRun, now: datetime) -> Timings:
 
 def run_events(
     ctx: DomainContext,
-    session: AsyncSession | CoreTransaction,
+    session: AsyncSession | DriverTransaction,
     run: QueuedRunFacts,
     *machine_ids: str | None,
 ) -> None:
@@ -289,8 +290,16 @@ def _check_trigger(
     return connection, flow
 
 
-_INSERT_RUN = insert(FlowRun.__table__)  # type: ignore[arg-type]
 _RUN_COLUMNS = tuple(c.key for c in FlowRun.__table__.columns)  # type: ignore[attr-defined]
+_INSERT_RUN = Prepared(
+    insert(FlowRun.__table__).values({key: bindparam(key) for key in _RUN_COLUMNS})  # type: ignore[arg-type]
+)
+# What trigger_run does not set: every other column's default, written out so that the run is
+# built without SQLModel's per-field default look-ups (a fifth of a trigger's time).
+_NEW_RUN = {"top_rank": 0, "machine_id": None, "attempt": 0, "dispatched_at": None}
+_NEW_RUN |= dict.fromkeys(
+    ("started_at", "ended_at", "error_code", "error_message", "reported_runtime_version")
+)
 
 
 async def trigger_run(
@@ -308,11 +317,13 @@ async def trigger_run(
     flow_id = validation.ident(flow_id, field="flowId")
     connection_id = validation.ident(connection_id, field="connectionId")
     now = ctx.clock.now()
-    async with ctx.db.write_core() as transaction:
-        conn = transaction.connection
-        facts = await read_trigger_facts(conn, user.user_id, connection_id, flow_id)
+    async with ctx.db.write_direct() as transaction:
+        facts = await read_trigger_facts(transaction, user.user_id, connection_id, flow_id)
         connection, flow = _check_trigger(user, facts, connection_id, flow_id, mode)
-        run = FlowRun(
+        # Every value given and none to validate: the rules above checked them.
+        run = FlowRun.model_construct(
+            **_NEW_RUN,
+            id=new_id(),
             environment_id=connection.environment_id,
             flow_id=flow.id,
             connection_id=connection.id,
@@ -328,7 +339,7 @@ async def trigger_run(
             queued_at=now,
             created_at=now,
         )
-        await conn.execute(_INSERT_RUN, {key: getattr(run, key) for key in _RUN_COLUMNS})
+        await transaction.execute(_INSERT_RUN, run.__dict__)
         run_events(ctx, transaction, run)
     return run
 

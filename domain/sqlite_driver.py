@@ -31,9 +31,10 @@ def _begin(connection: sqlite3.Connection, begin: str | None) -> None:
         connection.execute(begin).close()
 
 
-def _execute(
+def run_statement(
     connection: sqlite3.Connection, begin: str | None, sql: str, parameters: Any
 ) -> _Outcome:
+    """On the database thread: (BEGIN and) one statement, its rows fetched, its cursor closed."""
     _begin(connection, begin)
     cursor = connection.cursor()
     try:
@@ -75,7 +76,7 @@ class OneTripCursor:
         await self.close()
 
     async def execute(self, sql: str, parameters: Any = None) -> OneTripCursor:
-        outcome = await self._connection.on_thread(_execute, sql, parameters)
+        outcome = await self._connection.on_thread(run_statement, sql, parameters)
         self.description, self.rowcount, self.lastrowid, self._rows = outcome
         return self
 

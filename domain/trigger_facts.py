@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, String, bindparam, func, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -29,6 +28,7 @@ from domain.models import (
     User,
 )
 from domain.permissions import AccessLevel, Role
+from domain.prepared import DriverTransaction, Prepared
 
 _ROLE_SEPARATOR = ","
 
@@ -168,8 +168,8 @@ def _statement() -> Select[tuple[object, ...]]:
     )
 
 
-# Built once: executions only bind the three ids (and hit the compiled cache).
-_FACTS = _statement()
+# Compiled once per database: executions only bind the three ids.
+_FACTS = Prepared(_statement())
 
 
 def _roles(text: str | None) -> frozenset[Role]:
@@ -181,37 +181,37 @@ def _access(value: object) -> AccessLevel | None:
 
 
 async def read_trigger_facts(
-    conn: AsyncConnection, user_id: str, connection_id: str, flow_id: str
+    transaction: DriverTransaction, user_id: str, connection_id: str, flow_id: str
 ) -> TriggerFacts:
-    result = await conn.execute(
+    rows = await transaction.fetch(
         _FACTS, {"user_id": user_id, "connection_id": connection_id, "flow_id": flow_id}
     )
-    row = result.first()
-    if row is None:
+    if not rows:
         return TriggerFacts(connection=None, flow=None, machine=None, group=None)
+    row = rows[0]
     connection = ConnectionFacts(
-        id=row.id,
-        environment_id=row.environment_id,
-        owner_id=row.owner_id,
-        name=row.name,
-        connectivity=Connectivity(row.connectivity),
-        machine_id=row.machine_id,
-        group_id=row.group_id,
-        windows_username=row.windows_username,
-        roles=_roles(row.connection_roles),
-        owner_name=row.display_name,
-        owner_attended_licence=bool(row.attended_licence),
+        id=row["id"],
+        environment_id=row["environment_id"],
+        owner_id=row["owner_id"],
+        name=row["name"],
+        connectivity=Connectivity(row["connectivity"]),
+        machine_id=row["machine_id"],
+        group_id=row["group_id"],
+        windows_username=row["windows_username"],
+        roles=_roles(row["connection_roles"]),
+        owner_name=row["display_name"],
+        owner_attended_licence=bool(row["attended_licence"]),
     )
     flow = (
-        FlowFacts(row.flow_id, row.flow_environment_id, row.flow_owner_id)
-        if row.flow_id is not None
+        FlowFacts(row["flow_id"], row["flow_environment_id"], row["flow_owner_id"])
+        if row["flow_id"] is not None
         else None
     )
     return TriggerFacts(
         connection=connection,
         flow=flow,
-        machine=_target(row._mapping, "machine"),
-        group=_target(row._mapping, "group"),
+        machine=_target(row, "machine"),
+        group=_target(row, "group"),
     )
 
 
