@@ -7,6 +7,7 @@ wait reason a queue shows is exactly the reason the dispatcher did not dispatch 
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -146,24 +147,72 @@ class Plan:
     reasons: dict[str, WaitReason]  # run id -> why it waits
 
 
+class _Candidates:
+    """The machines runs of one kind (same candidates, mode and user) may go to, cheapest first.
+
+    R26 only ever takes room during a plan: a machine a run of this kind cannot use now stays
+    unusable for the rest of the plan, and a machine's spread key only grows. So entries are
+    fixed lazily: an unusable machine is dropped when it surfaces, a stale key is re-sorted, and
+    each run costs a few heap steps instead of a check of every candidate.
+    """
+
+    def __init__(
+        self, request: RunRequest, ids: Sequence[str], current: Mapping[str, MachineState]
+    ):
+        self.heap = [
+            (m.spread_key, m.id)
+            for m in (current[i] for i in ids if i in current)
+            if check(request, m) is None
+        ]
+        heapq.heapify(self.heap)
+        self.reason: WaitReason | None = None  # why runs of this kind wait, once one does
+
+    def pick(self, request: RunRequest, current: Mapping[str, MachineState]) -> MachineState | None:
+        heap = self.heap
+        while heap:
+            key, machine_id = heap[0]
+            machine = current[machine_id]
+            if check(request, machine) is not None:
+                heapq.heappop(heap)
+            elif machine.spread_key != key:
+                heapq.heapreplace(heap, (machine.spread_key, machine_id))
+            else:
+                heapq.heappop(heap)
+                return machine
+        return None
+
+    def put_back(self, request: RunRequest, machine: MachineState) -> None:
+        if check(request, machine) is None:
+            heapq.heappush(self.heap, (machine.spread_key, machine.id))
+
+
 def plan(queued: Iterable[QueuedRun], machines: Mapping[str, MachineState], now: datetime) -> Plan:
     """R25 + R26 for a whole environment: walk the runs in queue order and give each the best
-    machine still free. A run that cannot start is skipped, never holding back those behind it.
+    machine still free (what :func:`choose` picks). A run that cannot start is skipped, never
+    holding back those behind it.
     """
-    initial = dict(machines)
     current = dict(machines)
+    kinds: dict[tuple[tuple[str, ...], RunMode, str], _Candidates] = {}
     assignments: dict[str, str] = {}
     reasons: dict[str, WaitReason] = {}
     for item in queued:
-        pool = [current[i] for i in item.machine_ids if i in current]
-        picked = choose(item.request, pool)
-        if isinstance(picked, MachineState):
-            assignments[item.request.id] = picked.id
-            current[picked.id] = take(item.request, picked, now)
+        request = item.request
+        kind = (item.machine_ids, request.mode, request.user)
+        candidates = kinds.get(kind)
+        if candidates is None:
+            candidates = kinds[kind] = _Candidates(request, item.machine_ids, current)
+        picked = candidates.pick(request, current)
+        if picked is not None:
+            assignments[request.id] = picked.id
+            current[picked.id] = taken = take(request, picked, now)
+            candidates.put_back(request, taken)
             continue
-        before = choose(item.request, [initial[i] for i in item.machine_ids if i in initial])
-        # Free before this pass but taken by runs ahead of it: it waits its turn, nothing else.
-        reasons[item.request.id] = (
-            WaitReason.BEHIND_IN_QUEUE if isinstance(before, MachineState) else before
-        )
+        if candidates.reason is None:
+            before = choose(request, [machines[i] for i in item.machine_ids if i in machines])
+            # Free before this pass but taken by runs ahead of it: it waits its turn, nothing
+            # else. The same for every run of this kind, whatever the others took meanwhile.
+            candidates.reason = (
+                WaitReason.BEHIND_IN_QUEUE if isinstance(before, MachineState) else before
+            )
+        reasons[request.id] = candidates.reason
     return Plan(assignments=assignments, reasons=reasons)

@@ -159,7 +159,8 @@ class Database:
                         await greenlet_spawn(pooled.invalidate)
                         raise
                     raise
-                await transaction.commit()
+                if not transaction.committed:
+                    await transaction.commit()
             finally:
                 await greenlet_spawn(pooled.close)
         callbacks: list[AfterCommit] = transaction.info.pop("after_commit", [])

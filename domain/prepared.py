@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.expression import Executable
 
-from domain.sqlite_driver import run_statement
+from domain.sqlite_driver import run_statement, run_statement_and_commit
 
 Processor = Callable[[Any], Any] | None
 
@@ -94,6 +94,7 @@ class DriverTransaction:
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
         self.info: dict[str, Any] = {}
+        self.committed = False
 
     async def fetch(
         self, statement: Prepared, parameters: Mapping[str, Any]
@@ -106,6 +107,19 @@ class DriverTransaction:
         """Run a statement that returns no rows; how many rows it changed."""
         compiled = statement.compiled(self.dialect)
         return await self._execute(compiled.sql, _arguments(compiled, parameters))
+
+    async def execute_and_commit(self, statement: Prepared, parameters: Mapping[str, Any]) -> int:
+        """:meth:`execute` as the transaction's last statement, and commit (on SQLite in the
+        same trip to the database thread)."""
+        compiled = statement.compiled(self.dialect)
+        changed = await self._execute_and_commit(compiled.sql, _arguments(compiled, parameters))
+        self.committed = True
+        return changed
+
+    async def _execute_and_commit(self, sql: str, arguments: list[Any]) -> int:
+        changed = await self._execute(sql, arguments)
+        await self.commit()
+        return changed
 
     async def _fetch(self, sql: str, arguments: list[Any]) -> list[Any]:
         raise NotImplementedError
@@ -140,6 +154,10 @@ class SQLiteTransaction(DriverTransaction):
 
     async def _execute(self, sql: str, arguments: list[Any]) -> int:
         _, rowcount, _, _ = await self._driver.on_thread(run_statement, sql, arguments)
+        return int(rowcount)
+
+    async def _execute_and_commit(self, sql: str, arguments: list[Any]) -> int:
+        _, rowcount, _, _ = await self._driver.on_thread(run_statement_and_commit, sql, arguments)
         return int(rowcount)
 
     async def commit(self) -> None:

@@ -339,8 +339,8 @@ async def trigger_run(
             queued_at=now,
             created_at=now,
         )
-        await transaction.execute(_INSERT_RUN, run.__dict__)
-        run_events(ctx, transaction, run)
+        run_events(ctx, transaction, run)  # published once the insert below has committed
+        await transaction.execute_and_commit(_INSERT_RUN, run.__dict__)
     return run
 
 

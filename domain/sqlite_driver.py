@@ -45,6 +45,15 @@ def run_statement(
         cursor.close()
 
 
+def run_statement_and_commit(
+    connection: sqlite3.Connection, begin: str | None, sql: str, parameters: Any
+) -> _Outcome:
+    """:func:`run_statement`, then COMMIT, in the same trip (a transaction's last statement)."""
+    outcome = run_statement(connection, begin, sql, parameters)
+    connection.commit()
+    return outcome
+
+
 def _executemany(
     connection: sqlite3.Connection, begin: str | None, sql: str, parameters: Any
 ) -> _Outcome:

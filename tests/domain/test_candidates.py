@@ -4,9 +4,12 @@ The candidate function is pure, so this is the one place every combination is sp
 API tests check that the dispatcher and the queue views act on exactly these decisions.
 """
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from domain.candidates import (
     MachineState,
@@ -16,6 +19,7 @@ from domain.candidates import (
     check,
     choose,
     plan,
+    user_key,
 )
 from domain.models import RunMode, SessionState
 
@@ -161,3 +165,84 @@ def test_r26_one_attended_run_per_session_and_the_user_session_blocks_unattended
     result = plan([first, second, unattended], {"m": m}, NOW)
     assert result.assignments == {"a1": "m"}
     assert result.reasons == {"a2": R.BEHIND_IN_QUEUE, "u1": R.USER_SESSION_EXISTS}
+
+
+# --- plan() against the rule read literally ---------------------------------------------------
+
+
+def _plan_as_written(queued: list[QueuedRun], machines: dict[str, MachineState]) -> dict:
+    """R25 + R26 read literally: each run in queue order checks every candidate as the runs
+    ahead of it left them; a waiting run's reason is BEHIND_IN_QUEUE if a candidate was free
+    before the pass, else what the machines said before the pass."""
+    from domain.candidates import take
+
+    current = dict(machines)
+    out: dict[str, object] = {}
+    for item in queued:
+        picked = choose(item.request, [current[i] for i in item.machine_ids if i in current])
+        if isinstance(picked, MachineState):
+            out[item.request.id] = picked.id
+            current[picked.id] = take(item.request, picked, NOW)
+            continue
+        before = choose(item.request, [machines[i] for i in item.machine_ids if i in machines])
+        out[item.request.id] = R.BEHIND_IN_QUEUE if isinstance(before, MachineState) else before
+    return out
+
+
+_users = st.sampled_from(["robot", "ROBOT ", "alice", "bob"])
+_machine_states = st.builds(
+    lambda ident, connected, maintenance, bots, busy, sessions, attended, running, last: (
+        MachineState(
+            id=ident,
+            connected=connected,
+            maintenance=maintenance,
+            unattended_bots=bots,
+            busy_bots=min(busy, bots),
+            running=running,
+            last_assigned_at=None if last is None else NOW - timedelta(seconds=last),
+            sessions={user_key(u): s for u, s in sessions.items()},
+            attended_users=frozenset(user_key(u) for u in attended),
+        )
+    ),
+    st.just(""),
+    st.sampled_from([True, True, True, False]),  # mostly usable: machines get shared and taken
+    st.sampled_from([False, False, False, True]),
+    st.integers(0, 3),
+    st.integers(0, 2),
+    st.one_of(
+        st.just({}), st.dictionaries(_users, st.sampled_from([ACTIVE, LOCKED, DISC]), max_size=2)
+    ),
+    st.one_of(st.just(set()), st.sets(_users, max_size=2)),
+    st.integers(0, 3),
+    st.one_of(st.none(), st.integers(0, 5)),
+)
+
+
+@given(
+    states=st.lists(_machine_states, min_size=0, max_size=8),
+    runs=st.lists(st.tuples(st.sampled_from([ATT, UNATT]), _users, st.integers(0, 3)), max_size=25),
+)
+@settings(max_examples=300, deadline=None)
+def test_r25_r26_plan_decides_as_the_rule_reads(states, runs) -> None:
+    """plan() keeps per-kind heaps instead of checking every candidate for every run: it must
+    make exactly the same assignments and give exactly the same wait reasons."""
+    machines = {f"m{i}": replace(s, id=f"m{i}") for i, s in enumerate(states)}
+    ids = sorted(machines)
+    queues = [tuple(ids[: len(ids) // 2]), tuple(ids[len(ids) // 2 :]), tuple(ids), ("gone",)]
+    queued = [
+        QueuedRun(RunRequest(f"r{n}", mode, user), queues[q])
+        for n, (mode, user, q) in enumerate(runs)
+    ]
+    result = plan(queued, machines, NOW)
+    assert {**result.assignments, **result.reasons} == _plan_as_written(queued, machines)
+
+
+def test_r26_a_run_sees_what_runs_of_another_kind_took_before_it() -> None:
+    """Runs of two users share three machines: the second run of the first user must see that
+    the other user's run made "b" busier, and go to the idle "c"."""
+    machines = {i: machine(ident=i, bots=3) for i in ("a", "b", "c")}
+    queued = [
+        QueuedRun(RunRequest(run_id, UNATT, user), ("a", "b", "c"))
+        for run_id, user in (("r0", "bob"), ("r1", "alice"), ("r2", "bob"))
+    ]
+    assert plan(queued, machines, NOW).assignments == {"r0": "a", "r1": "b", "r2": "c"}
