@@ -14,9 +14,10 @@ checked when one is first compiled.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import sqlite3
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.expression import Executable
@@ -87,6 +88,32 @@ def _row(compiled: _Compiled, raw: Any) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Fetch:
+    """A script's step: run ``statement``; the script gets its rows back (dicts by column)."""
+
+    statement: Prepared
+    parameters: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Execute:
+    """A script's step: run ``statement``; the script gets the number of rows it changed.
+    ``last``: the transaction's last statement, committed with it (``execute_and_commit``)."""
+
+    statement: Prepared
+    parameters: Mapping[str, Any]
+    last: bool = False
+
+
+# A transaction's body as a generator of steps: it yields Fetch and Execute and returns its
+# outcome. Written once, it runs on any driver: awaited step by step on PostgreSQL, and on
+# SQLite as one trip to the database thread (trips, not SQL, are most of a short transaction's
+# time there). Its code between steps must be quick, pure work on what it read.
+T = TypeVar("T")
+Script = Generator[Fetch | Execute, Any, T]
+
+
 class DriverTransaction:
     """A write transaction on a driver connection (see ``Database.write_direct``). ``info`` is per
     transaction, as on a session: what ``after_commit`` (and so ``events.emit``) registers."""
@@ -120,6 +147,21 @@ class DriverTransaction:
         changed = await self._execute(sql, arguments)
         await self.commit()
         return changed
+
+    async def run(self, script: Script[T]) -> T:
+        """Drive ``script``, a step at a time."""
+        outcome: Any = None
+        try:
+            while True:
+                step = script.send(outcome)
+                if isinstance(step, Fetch):
+                    outcome = await self.fetch(step.statement, step.parameters)
+                elif step.last:
+                    outcome = await self.execute_and_commit(step.statement, step.parameters)
+                else:
+                    outcome = await self.execute(step.statement, step.parameters)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
 
     async def _fetch(self, sql: str, arguments: list[Any]) -> list[Any]:
         raise NotImplementedError
@@ -160,6 +202,12 @@ class SQLiteTransaction(DriverTransaction):
         _, rowcount, _, _ = await self._driver.on_thread(run_statement_and_commit, sql, arguments)
         return int(rowcount)
 
+    async def run(self, script: Script[T]) -> T:
+        """The whole script in one trip to the database thread."""
+        outcome, committed = await self._driver.on_thread(_drive, self.dialect, script)
+        self.committed = committed
+        return outcome  # type: ignore[no-any-return]
+
     async def commit(self) -> None:
         await self._driver.commit()
 
@@ -167,8 +215,42 @@ class SQLiteTransaction(DriverTransaction):
         await self._driver.rollback()
 
 
+def _drive(
+    connection: sqlite3.Connection, begin: str | None, dialect: Dialect, script: Script[Any]
+) -> tuple[Any, bool]:
+    """On the database thread: (BEGIN and) every step of ``script``; its outcome, and whether
+    its last statement committed."""
+    if begin is not None:
+        connection.execute(begin).close()
+    outcome: Any = None
+    committed = False
+    try:
+        while True:
+            step = script.send(outcome)
+            compiled = step.statement.compiled(dialect)
+            cursor = connection.execute(compiled.sql, _arguments(compiled, step.parameters))
+            try:
+                if isinstance(step, Fetch):
+                    outcome = [_row(compiled, raw) for raw in cursor.fetchall()]
+                else:
+                    outcome = cursor.rowcount
+            finally:
+                cursor.close()
+            if isinstance(step, Execute) and step.last:
+                connection.commit()
+                committed = True
+    except StopIteration as done:
+        return done.value, committed
+
+
 class PostgresTransaction(DriverTransaction):
-    """On an asyncpg connection, with asyncpg's own transaction."""
+    """On an asyncpg connection, with asyncpg's own transaction, begun at the first write.
+
+    Reads before it run on their own, each seeing what is committed as it starts, which is what
+    they would see inside a READ COMMITTED transaction too (no row locks are taken there), and a
+    transaction whose one write is its last statement needs no BEGIN or COMMIT at all: that
+    write commits by itself. So a trigger takes two round trips instead of four.
+    """
 
     def __init__(self, dialect: Dialect, driver: Any) -> None:
         super().__init__(dialect)
@@ -176,19 +258,33 @@ class PostgresTransaction(DriverTransaction):
         self._transaction: Any = None
 
     async def begin(self) -> None:
-        self._transaction = self._driver.transaction()
-        await self._transaction.start()
+        return None
 
     async def _fetch(self, sql: str, arguments: list[Any]) -> list[Any]:
         return list(await self._driver.fetch(sql, *arguments))
 
     async def _execute(self, sql: str, arguments: list[Any]) -> int:
+        if self._transaction is None:
+            self._transaction = self._driver.transaction()
+            await self._transaction.start()
+        return await self._run(sql, arguments)
+
+    async def _run(self, sql: str, arguments: list[Any]) -> int:
         status: str = await self._driver.execute(sql, *arguments)
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
 
+    async def _execute_and_commit(self, sql: str, arguments: list[Any]) -> int:
+        if self._transaction is None:
+            return await self._run(sql, arguments)  # the only write: it commits by itself
+        changed = await self._run(sql, arguments)
+        await self.commit()
+        return changed
+
     async def commit(self) -> None:
-        await self._transaction.commit()
+        if self._transaction is not None:
+            await self._transaction.commit()
 
     async def rollback(self) -> None:
-        await self._transaction.rollback()
+        if self._transaction is not None:
+            await self._transaction.rollback()

@@ -49,7 +49,7 @@ from domain.models import (
 from domain.models.columns import new_id
 from domain.pagination import Page, decode_cursor, encode_cursor, page_size
 from domain.permissions import Action, Role
-from domain.prepared import DriverTransaction, Prepared
+from domain.prepared import DriverTransaction, Execute, Prepared, Script
 from domain.principals import Principal, UserPrincipal
 from domain.queue_state import (
     EnvironmentState,
@@ -64,6 +64,7 @@ from domain.trigger_facts import (
     TargetFacts,
     TriggerFacts,
     read_trigger_facts,
+    trigger_facts,
 )
 
 # Error codes a run ends with (R27, R28, R6); the runtime may report its own.
@@ -316,31 +317,44 @@ async def trigger_run(
     user = require_user(principal)
     flow_id = validation.ident(flow_id, field="flowId")
     connection_id = validation.ident(connection_id, field="connectionId")
-    now = ctx.clock.now()
+    script = _trigger(user, flow_id, connection_id, mode, priority, ctx.clock.now())
     async with ctx.db.write_direct() as transaction:
-        facts = await read_trigger_facts(transaction, user.user_id, connection_id, flow_id)
-        connection, flow = _check_trigger(user, facts, connection_id, flow_id, mode)
-        # Every value given and none to validate: the rules above checked them.
-        run = FlowRun.model_construct(
-            **_NEW_RUN,
-            id=new_id(),
-            environment_id=connection.environment_id,
-            flow_id=flow.id,
-            connection_id=connection.id,
-            target_machine_id=connection.machine_id,
-            target_group_id=connection.group_id,
-            run_as=connection.windows_username,
-            connection_owner_id=connection.owner_id,
-            triggered_by_id=user.user_id,
-            mode=mode,
-            priority=priority,
-            priority_rank=PRIORITY_RANK[priority],
-            status=RunStatus.QUEUED,
-            queued_at=now,
-            created_at=now,
-        )
-        run_events(ctx, transaction, run)  # published once the insert below has committed
-        await transaction.execute_and_commit(_INSERT_RUN, run.__dict__)
+        run = await transaction.run(script)
+        run_events(ctx, transaction, run)  # published once the transaction has committed
+    return run
+
+
+def _trigger(
+    user: UserPrincipal,
+    flow_id: str,
+    connection_id: str,
+    mode: RunMode,
+    priority: RunPriority,
+    now: datetime,
+) -> Script[FlowRun]:
+    """R21-R23 on the facts, then the insert: one trip to the database thread on SQLite."""
+    facts = trigger_facts((yield read_trigger_facts(user.user_id, connection_id, flow_id)))
+    connection, flow = _check_trigger(user, facts, connection_id, flow_id, mode)
+    # Every value given and none to validate: the rules above checked them.
+    run = FlowRun.model_construct(
+        **_NEW_RUN,
+        id=new_id(),
+        environment_id=connection.environment_id,
+        flow_id=flow.id,
+        connection_id=connection.id,
+        target_machine_id=connection.machine_id,
+        target_group_id=connection.group_id,
+        run_as=connection.windows_username,
+        connection_owner_id=connection.owner_id,
+        triggered_by_id=user.user_id,
+        mode=mode,
+        priority=priority,
+        priority_rank=PRIORITY_RANK[priority],
+        status=RunStatus.QUEUED,
+        queued_at=now,
+        created_at=now,
+    )
+    yield Execute(_INSERT_RUN, run.__dict__, last=True)
     return run
 
 

@@ -28,7 +28,7 @@ from domain.models import (
     User,
 )
 from domain.permissions import AccessLevel, Role
-from domain.prepared import DriverTransaction, Prepared
+from domain.prepared import Fetch, Prepared
 
 _ROLE_SEPARATOR = ","
 
@@ -180,12 +180,12 @@ def _access(value: object) -> AccessLevel | None:
     return None if value is None else AccessLevel(value)
 
 
-async def read_trigger_facts(
-    transaction: DriverTransaction, user_id: str, connection_id: str, flow_id: str
-) -> TriggerFacts:
-    rows = await transaction.fetch(
-        _FACTS, {"user_id": user_id, "connection_id": connection_id, "flow_id": flow_id}
-    )
+def read_trigger_facts(user_id: str, connection_id: str, flow_id: str) -> Fetch:
+    """The step of a script that reads the facts; :func:`trigger_facts` makes sense of its rows."""
+    return Fetch(_FACTS, {"user_id": user_id, "connection_id": connection_id, "flow_id": flow_id})
+
+
+def trigger_facts(rows: list[dict[str, Any]]) -> TriggerFacts:
     if not rows:
         return TriggerFacts(connection=None, flow=None, machine=None, group=None)
     row = rows[0]

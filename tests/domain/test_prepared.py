@@ -1,0 +1,104 @@
+"""Driver transactions (domain/prepared.py): prepared statements and scripts keep what a
+transaction promises on both databases: all of it commits, or none of it does (DoD 5)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, insert, select, text
+
+from domain.db import Database
+from domain.errors import ErrorCode, ValidationFailed
+from domain.prepared import Execute, Fetch, Prepared, Script
+
+_tables = MetaData()
+_notes = Table(
+    "prepared_notes", _tables, Column("id", Integer, primary_key=True), Column("body", String)
+)
+_ADD = Prepared(insert(_notes).values(id=bindparam("id"), body=bindparam("body")))
+_READ = Prepared(select(_notes.c.id, _notes.c.body).where(_notes.c.id == bindparam("id")))
+_COUNT = Prepared(select(_notes.c.id).order_by(_notes.c.id))
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
+    async with database.write_engine.begin() as conn:
+        await conn.run_sync(_tables.create_all)
+    yield database
+    async with database.write_engine.begin() as conn:
+        await conn.execute(text("DROP TABLE prepared_notes"))
+    await database.dispose()
+
+
+async def _ids(db: Database) -> list[int]:
+    async with db.write_direct() as transaction:
+        return [row["id"] for row in await transaction.fetch(_COUNT, {})]
+
+
+def _add_then(first: int, second: int, *, fail_between: bool = False) -> Script[str]:
+    """Two inserts; in between, a rule that may refuse (as the trigger's rules do)."""
+    yield Execute(_ADD, {"id": first, "body": "first"})
+    rows = yield Fetch(_READ, {"id": first})
+    if fail_between:
+        raise ValidationFailed(ErrorCode.INVALID_VALUE, "refused after the first insert")
+    yield Execute(_ADD, {"id": second, "body": rows[0]["body"] + " again"}, last=True)
+    return "done"
+
+
+async def test_a_script_commits_all_of_its_statements(db: Database) -> None:
+    async with db.write_direct() as transaction:
+        assert await transaction.run(_add_then(1, 2)) == "done"
+        assert transaction.committed
+    async with db.write_direct() as transaction:
+        rows = await transaction.fetch(_READ, {"id": 2})
+    assert rows == [{"id": 2, "body": "first again"}]
+
+
+async def test_a_script_refused_midway_leaves_nothing(db: Database) -> None:
+    with pytest.raises(ValidationFailed):
+        async with db.write_direct() as transaction:
+            await transaction.run(_add_then(1, 2, fail_between=True))
+    assert await _ids(db) == []
+    # The connection went back to the pool clean: the next transaction works as usual.
+    async with db.write_direct() as transaction:
+        await transaction.run(_add_then(3, 4))
+    assert await _ids(db) == [3, 4]
+
+
+async def test_a_failing_statement_rolls_back_the_statements_before_it(db: Database) -> None:
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
+        async with db.write_direct() as transaction:
+            await transaction.execute(_ADD, {"id": 1, "body": "kept?"})
+            await transaction.execute_and_commit(_ADD, {"id": 1, "body": "clash"})
+    assert await _ids(db) == []
+
+
+async def test_an_error_after_the_statements_rolls_them_back(db: Database) -> None:
+    with pytest.raises(RuntimeError):
+        async with db.write_direct() as transaction:
+            await transaction.execute(_ADD, {"id": 5, "body": "not for long"})
+            raise RuntimeError("the caller changed its mind")
+    assert await _ids(db) == []
+
+
+async def test_callbacks_run_only_after_commit(db: Database) -> None:
+    from domain.db import after_commit
+
+    seen: list[list[int]] = []
+
+    async def look() -> None:
+        seen.append(await _ids(db))
+
+    async with db.write_direct() as transaction:
+        after_commit(transaction, look)
+        await transaction.run(_add_then(7, 8))
+        assert seen == []
+    assert seen == [[7, 8]]  # and it saw what was committed
+
+    with pytest.raises(ValidationFailed):
+        async with db.write_direct() as transaction:
+            after_commit(transaction, look)
+            await transaction.run(_add_then(9, 10, fail_between=True))
+    assert seen == [[7, 8]]  # a refused transaction calls nobody
