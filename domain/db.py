@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.util import greenlet_spawn
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -112,6 +113,7 @@ class Database:
         self._reads = async_sessionmaker(
             self.read_engine, class_=AsyncSession, expire_on_commit=False
         )
+        self._kept_writer: PoolProxiedConnection | None = None  # see _direct_connection
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
@@ -130,6 +132,22 @@ class Database:
         for callback in callbacks:
             await callback()
 
+    async def _direct_connection(self) -> PoolProxiedConnection:
+        """The pool's connection itself, not an AsyncConnection (half the cost of a checkout).
+        On SQLite the writers of a file take turns anyway, so one is kept for all of them."""
+        if not self.is_sqlite:
+            return await self.write_engine.raw_connection()
+        if self._kept_writer is None:
+            self._kept_writer = await self.write_engine.raw_connection()
+        return self._kept_writer
+
+    async def _release(self, pooled: PoolProxiedConnection, *, broken: bool = False) -> None:
+        if pooled is self._kept_writer:
+            if not broken:
+                return
+            self._kept_writer = None
+        await greenlet_spawn(pooled.invalidate if broken else pooled.close)
+
     def _driver_transaction(self, driver: Any) -> DriverTransaction:
         dialect = self.write_engine.dialect
         if self.is_sqlite:
@@ -143,26 +161,24 @@ class Database:
         :func:`after_commit` works the same."""
         turn = _writer_lock(self.url) if self.is_sqlite else contextlib.nullcontext()
         async with turn:
-            # The pool's connection itself, not an AsyncConnection: half the cost of a checkout.
-            pooled = await self.write_engine.raw_connection()
+            pooled = await self._direct_connection()
+            transaction = self._driver_transaction(pooled.driver_connection)
             try:
-                transaction = self._driver_transaction(pooled.driver_connection)
                 await transaction.begin()
+                yield transaction
+            except BaseException:
                 try:
-                    yield transaction
+                    await transaction.rollback()
                 except BaseException:
-                    try:
-                        await transaction.rollback()
-                    except BaseException:
-                        # SQLAlchemy does not know of this transaction, so the pool's reset
-                        # would not end it: a connection that could not roll back is not reused.
-                        await greenlet_spawn(pooled.invalidate)
-                        raise
+                    # SQLAlchemy does not know of this transaction, so the pool's reset would
+                    # not end it: a connection that could not roll back is not reused.
+                    await self._release(pooled, broken=True)
                     raise
-                if not transaction.committed:
-                    await transaction.commit()
-            finally:
-                await greenlet_spawn(pooled.close)
+                await self._release(pooled)
+                raise
+            if not transaction.committed:
+                await transaction.commit()
+            await self._release(pooled)
         callbacks: list[AfterCommit] = transaction.info.pop("after_commit", [])
         for callback in callbacks:
             await callback()
@@ -173,6 +189,9 @@ class Database:
             yield session
 
     async def dispose(self) -> None:
+        if self._kept_writer is not None:
+            kept, self._kept_writer = self._kept_writer, None
+            await greenlet_spawn(kept.close)
         await self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             await self.read_engine.dispose()
