@@ -493,13 +493,17 @@ class BroadcastEventBus(LocalEventBus):
 
 def emit(bus: EventBus, session: AsyncSession | DriverTransaction, event: Event) -> None:
     """Publish ``event`` once the session's transaction has committed, never before; the same
-    event emitted twice in one transaction is published once (events only say "re-read this")."""
-    emitted: set[Event] = session.info.setdefault("emitted", set())
-    if event in emitted:
-        return
-    emitted.add(event)
+    event emitted twice in one transaction is published once (events only say "re-read this").
+    Events go out in the order first emitted, by one callback per transaction (a dispatcher
+    pass emits four per run)."""
+    emitted: dict[Event, None] | None = session.info.get("emitted")
+    if emitted is None:
+        emitted = session.info["emitted"] = {}
+        pending = emitted
 
-    async def publish() -> None:
-        await bus.publish(event)
+        async def publish() -> None:
+            for each in pending:
+                await bus.publish(each)
 
-    after_commit(session, publish)
+        after_commit(session, publish)
+    emitted[event] = None
