@@ -16,6 +16,7 @@ from api.context import Context
 from api.environments import EnvironmentType
 from api.errors import attempt, lookup, payload, read
 from domain import groups
+from domain.machine_views import GroupRecord
 from domain.models import MachineGroup
 from domain.pagination import Page
 from domain.permissions import AccessLevel, Action
@@ -37,10 +38,10 @@ class MachineGroupType:
     name: str
     description: str
     created_at: datetime
-    model: strawberry.Private[MachineGroup]
+    model: strawberry.Private[GroupRecord]
 
     @classmethod
-    def from_model(cls, group: MachineGroup) -> MachineGroupType:
+    def from_model(cls, group: GroupRecord) -> MachineGroupType:
         return cls(
             id=strawberry.ID(group.id),
             name=group.name,

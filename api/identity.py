@@ -11,6 +11,7 @@ import api.enums  # noqa: F401  (registers the domain enums with Strawberry)
 from api.context import Context
 from api.errors import attempt, payload, read
 from domain import identity, roles
+from domain.machine_views import ListedUser
 from domain.models import ApiToken, RoleAssignment, User
 from domain.permissions import Role
 from domain.principals import UserPrincipal
@@ -28,7 +29,7 @@ class UserType:
     created_at: datetime
 
     @classmethod
-    def from_model(cls, user: User) -> UserType:
+    def from_model(cls, user: User | ListedUser) -> UserType:
         return cls(
             id=strawberry.ID(user.id),
             display_name=user.display_name,

@@ -20,6 +20,7 @@ from domain import (
     sharing,
 )
 from domain.context import DomainContext
+from domain.machine_views import GroupRecord, MachineRecord
 from domain.models import (
     Connection,
     DesktopFlow,
@@ -34,7 +35,7 @@ from domain.permissions import AccessLevel, Action
 from domain.principals import Principal, UserPrincipal
 
 T = TypeVar("T")
-R = TypeVar("R", Machine, MachineGroup)
+R = TypeVar("R", MachineRecord, GroupRecord)
 
 
 class Deferred(Generic[T]):
@@ -99,37 +100,37 @@ class Loaders:
         )
 
     @cached_property
-    def group_state(self) -> DataLoader[MachineGroup, groups.GroupState]:
+    def group_state(self) -> DataLoader[GroupRecord, groups.GroupState]:
         return DataLoader(
             load_fn=lambda gs: groups.group_states(self.ctx, gs), cache_key_fn=lambda g: g.id
         )
 
     @cached_property
-    def group_access(self) -> DataLoader[MachineGroup, AccessLevel | None]:
+    def group_access(self) -> DataLoader[GroupRecord, AccessLevel | None]:
         return by_resource(sharing.access_types, self.ctx, self.user, sharing.GROUP)
 
     @cached_property
-    def machine_access_lists(self) -> DataLoader[Machine, list[sharing.AccessEntry] | None]:
+    def machine_access_lists(self) -> DataLoader[MachineRecord, list[sharing.AccessEntry] | None]:
         return by_resource(sharing.access_lists, self.ctx, self.user, sharing.MACHINE)
 
     @cached_property
-    def group_access_lists(self) -> DataLoader[MachineGroup, list[sharing.AccessEntry] | None]:
+    def group_access_lists(self) -> DataLoader[GroupRecord, list[sharing.AccessEntry] | None]:
         return by_resource(sharing.access_lists, self.ctx, self.user, sharing.GROUP)
 
     @cached_property
-    def machine_allowed(self) -> DataLoader[Machine, list[Action]]:
+    def machine_allowed(self) -> DataLoader[MachineRecord, list[Action]]:
         return by_resource(sharing.allowed_actions, self.ctx, self.user, sharing.MACHINE)
 
     @cached_property
-    def group_allowed(self) -> DataLoader[MachineGroup, list[Action]]:
+    def group_allowed(self) -> DataLoader[GroupRecord, list[Action]]:
         return by_resource(sharing.allowed_actions, self.ctx, self.user, sharing.GROUP)
 
     @cached_property
-    def machine_deactivated_shares(self) -> DataLoader[Machine, bool]:
+    def machine_deactivated_shares(self) -> DataLoader[MachineRecord, bool]:
         return by_resource(sharing.deactivated_shares_for, self.ctx, self.user, sharing.MACHINE)
 
     @cached_property
-    def group_deactivated_shares(self) -> DataLoader[MachineGroup, bool]:
+    def group_deactivated_shares(self) -> DataLoader[GroupRecord, bool]:
         return by_resource(sharing.deactivated_shares_for, self.ctx, self.user, sharing.GROUP)
 
     # Connections, gateways and desktop flows (R20-R22).

@@ -17,7 +17,7 @@ from api.groups import MachineGroupType
 from api.identity import UserType
 from api.loaders import Deferred, Loaders
 from domain import machines
-from domain.machine_views import MachineView, list_machine_views
+from domain.machine_views import MachineRecord, MachineView, list_machine_views
 from domain.maintenance import MaintenanceLock
 from domain.models import Machine, MachineStatus
 from domain.permissions import AccessLevel, Action
@@ -76,7 +76,8 @@ class MachineType:
     queued_count: Prefetched[int] = strawberry.field(
         graphql_type=int, description="Flows queued for the machine (R8)."
     )
-    model: strawberry.Private[Machine]
+    # A machine a list read is its record (domain.machine_views); the loaders read either alike.
+    model: strawberry.Private[MachineRecord]
 
     @classmethod
     def from_view(
@@ -128,7 +129,7 @@ class MachineType:
         )
 
     @classmethod
-    def _of(cls, machine: Machine, ctx: Context, **parts: Any) -> MachineType:
+    def _of(cls, machine: MachineRecord, ctx: Context, **parts: Any) -> MachineType:
         return cls(
             id=strawberry.ID(machine.id),
             name=machine.name,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -11,6 +12,9 @@ from domain.errors import AuthenticationFailed, ErrorCode, NotFound, PermissionD
 from domain.models import Environment, Machine, MachineGroup, RoleAssignment, Share
 from domain.permissions import RESOURCE_ACCESS, AccessLevel, Action, Role, allows, privileges
 from domain.principals import MachinePrincipal, Principal, UserPrincipal
+
+if TYPE_CHECKING:
+    from domain.machine_views import GroupRecord, MachineRecord
 
 ACTION_WORDS: dict[Action, str] = {
     Action.REGISTER: "register machines in",
@@ -101,7 +105,7 @@ def _level(owner_id: str, user_id: str, shared: AccessLevel | None) -> AccessLev
 
 
 async def machine_access_levels(
-    session: AsyncSession, user: UserPrincipal, machines: Iterable[Machine]
+    session: AsyncSession, user: UserPrincipal, machines: Iterable[MachineRecord]
 ) -> dict[str, AccessLevel | None]:
     """The caller's access type on each machine, in a constant number of statements."""
     machines = list(machines)
@@ -128,7 +132,7 @@ async def machine_access_levels(
 
 
 async def group_access_levels(
-    session: AsyncSession, user: UserPrincipal, groups: Iterable[MachineGroup]
+    session: AsyncSession, user: UserPrincipal, groups: Iterable[GroupRecord]
 ) -> dict[str, AccessLevel | None]:
     groups = list(groups)
     if not groups:

@@ -2,15 +2,21 @@
 
 Reading owners, groups, access, counts and maintenance per field through separate loaders costs a
 transaction each; a page of machines is the screen users open most, so it gets one.
+
+The page's rows are read as plain columns, not ORM entities: for a hundred machines with their
+owners and groups, the ORM's identity map, instance states and instrumented attributes cost about
+as much as everything else DeskFleet does for the page. A listed machine, owner or group is a
+frozen record with the attribute names of its model, so the rules (status, maintenance, access)
+and the loaders of the fields a list can also ask for read it as they read the model.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func
-from sqlalchemy.orm import aliased
-from sqlmodel import col, select
+from sqlalchemy import ColumnElement, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.access import machine_access_levels, require_user
@@ -23,44 +29,126 @@ from domain.permissions import AccessLevel
 from domain.principals import Principal, UserPrincipal
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
+class ListedMachine:
+    """A machine's columns as a list reads them (never its key hash)."""
+
+    id: str
+    environment_id: str
+    name: str
+    description: str
+    owner_id: str
+    group_id: str | None
+    runtime_version: str
+    os_edition: str
+    maintenance: bool
+    unattended_bots: int
+    last_heartbeat_at: datetime | None
+    key_expires_at: datetime
+    key_rotation_pending: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ListedUser:
+    id: str
+    display_name: str
+    email: str
+    active: bool
+    is_admin: bool
+    attended_licence: bool
+    created_at: datetime
+    deactivated_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ListedGroup:
+    id: str
+    environment_id: str
+    name: str
+    description: str
+    owner_id: str
+    maintenance: bool
+    created_at: datetime
+
+
+# What the rules and loaders accept for a machine or a group: a model, or a page's record of it.
+MachineRecord = Machine | ListedMachine
+GroupRecord = MachineGroup | ListedGroup
+
+
+@dataclass(frozen=True, slots=True)
 class MachineView:
-    machine: Machine
-    owner: User | None
-    group: MachineGroup | None
+    machine: ListedMachine
+    owner: ListedUser | None
+    group: ListedGroup | None
     access: AccessLevel | None
     counts: RunCounts
     maintenance: MachineMaintenance
 
 
+_MACHINES = Machine.__table__  # type: ignore[attr-defined]
+_FLOW_RUNS = FlowRun.__table__  # type: ignore[attr-defined]
+# Aliased: the filters' own subqueries over groups (R18's maintenance) must not correlate to them.
+_OWNER = User.__table__.alias("listed_owner")  # type: ignore[attr-defined]
+_GROUP = MachineGroup.__table__.alias("listed_group")  # type: ignore[attr-defined]
+
+
+def _columns(record: type[Any], table: Any) -> list[ColumnElement[Any]]:
+    return [table.c[f.name] for f in fields(record)]
+
+
 # Counted in the page's own statement: R8's running and queued counts of each machine listed.
 _RUNNING = (
     select(func.count())
-    .select_from(FlowRun)
+    .select_from(_FLOW_RUNS)
     .where(
-        col(FlowRun.machine_id) == col(Machine.id),
-        col(FlowRun.status).in_((RunStatus.DISPATCHED, RunStatus.RUNNING)),
+        _FLOW_RUNS.c.machine_id == _MACHINES.c.id,
+        _FLOW_RUNS.c.status.in_((RunStatus.DISPATCHED, RunStatus.RUNNING)),
     )
-    .correlate(Machine)
+    .correlate(_MACHINES)
     .scalar_subquery()
 )
 _QUEUED = (
     select(func.count())
-    .select_from(FlowRun)
-    .where(col(FlowRun.target_machine_id) == col(Machine.id), FlowRun.status == RunStatus.QUEUED)
-    .correlate(Machine)
+    .select_from(_FLOW_RUNS)
+    .where(
+        _FLOW_RUNS.c.target_machine_id == _MACHINES.c.id,
+        _FLOW_RUNS.c.status == RunStatus.QUEUED,
+    )
+    .correlate(_MACHINES)
     .scalar_subquery()
 )
-# Aliased: the filters' own subqueries over groups (R18's maintenance) must not correlate to them.
-_OWNER = aliased(User)
-_GROUP = aliased(MachineGroup)
+_M = len(fields(ListedMachine))
+_U = _M + len(fields(ListedUser))
+_G = _U + len(fields(ListedGroup))
 _LISTED = (
-    select(Machine, _OWNER, _GROUP, _RUNNING, _QUEUED)
-    .outerjoin(_OWNER, col(_OWNER.id) == col(Machine.owner_id))
-    .outerjoin(_GROUP, col(_GROUP.id) == col(Machine.group_id))
+    select(
+        *_columns(ListedMachine, _MACHINES),
+        *_columns(ListedUser, _OWNER),
+        *_columns(ListedGroup, _GROUP),
+        _RUNNING,
+        _QUEUED,
+    )
+    .select_from(_MACHINES)
+    .outerjoin(_OWNER, _OWNER.c.id == _MACHINES.c.owner_id)
+    .outerjoin(_GROUP, _GROUP.c.id == _MACHINES.c.group_id)
 )
 
-Row = tuple[Machine, User | None, MachineGroup | None, RunCounts]
+Row = tuple[ListedMachine, ListedUser | None, ListedGroup | None, RunCounts]
+
+
+def _row(values: Any) -> Row:
+    """One record each, from the page statement's flat row; an absent owner or group reads as
+    a row of NULLs (the outer joins), its id among them."""
+    owner = ListedUser(*values[_M:_U]) if values[_M] is not None else None
+    group = ListedGroup(*values[_U:_G]) if values[_U] is not None else None
+    return (
+        ListedMachine(*values[:_M]),
+        owner,
+        group,
+        RunCounts(running=values[_G], queued=values[_G + 1]),
+    )
 
 
 async def _views(
@@ -101,11 +189,9 @@ async def list_machine_views(
     async with ctx.db.read() as session:
         query = await page_query(session, ctx, user, flt, first=first, after=after)
         total = await query.total(session)
-        found = (await session.exec(query.rows(_LISTED))).all()
-        rows: list[Row] = [
-            (m, owner, group, RunCounts(running=running, queued=queued))
-            for m, owner, group, running, queued in found
-        ]
+        connection = await session.connection()
+        found = (await connection.execute(query.rows(_LISTED))).all()
+        rows = [_row(values) for values in found]
         page = Page.of(rows, query.first, total, lambda row: encode_cursor(row[0].name, row[0].id))
         views = await _views(session, ctx, user, page.items)
     return Page(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -53,6 +53,9 @@ from domain.secrets import MACHINE_KEY_PREFIX, digest, new_secret
 from domain.sessions import ReportedSession, check_sessions, replace_sessions
 from domain.versions import MIN_FLOW_EXTENSIONS, MIN_MACHINE_RUNTIME, Version
 
+if TYPE_CHECKING:
+    from domain.machine_views import MachineRecord
+
 _HOME_EDITION = re.compile(r"\bwindows\s*1[01]\b.*\bhome\b", re.IGNORECASE)
 
 
@@ -71,7 +74,7 @@ class MachineFilter:
     text: str | None = None
 
 
-def status_of(machine: Machine, now: datetime, timeout_seconds: float) -> MachineStatus:
+def status_of(machine: MachineRecord, now: datetime, timeout_seconds: float) -> MachineStatus:
     """R9: connected while heartbeats arrive, disconnected after the configured silence."""
     seen = machine.last_heartbeat_at
     if seen is not None and now - seen <= timedelta(seconds=timeout_seconds):
@@ -79,7 +82,7 @@ def status_of(machine: Machine, now: datetime, timeout_seconds: float) -> Machin
     return MachineStatus.DISCONNECTED
 
 
-def key_action_required(machine: Machine, now: datetime) -> bool:
+def key_action_required(machine: MachineRecord, now: datetime) -> bool:
     """R10: a rotation is pending or the key has expired."""
     return machine.key_rotation_pending or machine.key_expires_at <= now
 

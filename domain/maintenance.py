@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, and_, exists, not_, or_
 from sqlalchemy.orm import aliased
@@ -26,6 +27,9 @@ from domain.machines import RunCounts, key_action_required, run_counts_in
 from domain.models import Machine, MachineGroup
 from domain.permissions import Action
 from domain.principals import Principal
+
+if TYPE_CHECKING:
+    from domain.machine_views import GroupRecord, MachineRecord
 
 
 class MaintenanceLock(str, Enum):
@@ -53,13 +57,13 @@ class GroupMaintenance:
 # --- the rule, in Python -------------------------------------------------------------------
 
 
-def group_in_maintenance(group: MachineGroup, group_key_action: bool) -> bool:
+def group_in_maintenance(group: GroupRecord, group_key_action: bool) -> bool:
     """R10: a group that needs a key action is shown (and treated) out of maintenance."""
     return group.maintenance and not group_key_action
 
 
 def machine_in_maintenance(
-    machine: Machine, group: MachineGroup | None, group_key_action: bool, now: datetime
+    machine: MachineRecord, group: GroupRecord | None, group_key_action: bool, now: datetime
 ) -> bool:
     if key_action_required(machine, now):
         return False
@@ -69,7 +73,7 @@ def machine_in_maintenance(
 
 
 def machine_lock(
-    machine: Machine, group: MachineGroup | None, group_key_action: bool, now: datetime
+    machine: MachineRecord, group: GroupRecord | None, group_key_action: bool, now: datetime
 ) -> MaintenanceLock | None:
     if key_action_required(machine, now):
         return MaintenanceLock.KEY_ACTION_REQUIRED
@@ -147,8 +151,8 @@ async def machine_maintenance_in(
 
 
 def maintenance_of(
-    machine: Machine,
-    group: MachineGroup | None,
+    machine: MachineRecord,
+    group: GroupRecord | None,
     groups_needing_key_action: set[str],
     counts: RunCounts,
     now: datetime,
