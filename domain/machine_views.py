@@ -5,16 +5,17 @@ transaction each; a page of machines is the screen users open most, so it gets o
 
 The page's rows are read as plain columns, not ORM entities: for a hundred machines with their
 owners and groups, the ORM's identity map, instance states and instrumented attributes cost about
-as much as everything else DeskFleet does for the page. A listed machine, owner or group is a
-frozen record with the attribute names of its model, so the rules (status, maintenance, access)
-and the loaders of the fields a list can also ask for read it as they read the model.
+as much as everything else DeskFleet does for the page. A listed machine, owner or group is an
+immutable record with the attribute names of its model, so the rules (status, maintenance,
+access) and the loaders of the fields a list can also ask for read it as they read the model.
+Records are named tuples: made from a slice of the row in C, where a frozen dataclass sets each
+field through ``object.__setattr__`` (2.5 times slower for a page).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -29,8 +30,7 @@ from domain.permissions import AccessLevel
 from domain.principals import Principal, UserPrincipal
 
 
-@dataclass(frozen=True, slots=True)
-class ListedMachine:
+class ListedMachine(NamedTuple):
     """A machine's columns as a list reads them (never its key hash)."""
 
     id: str
@@ -49,8 +49,7 @@ class ListedMachine:
     created_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class ListedUser:
+class ListedUser(NamedTuple):
     id: str
     display_name: str
     email: str
@@ -61,8 +60,7 @@ class ListedUser:
     deactivated_at: datetime | None
 
 
-@dataclass(frozen=True, slots=True)
-class ListedGroup:
+class ListedGroup(NamedTuple):
     id: str
     environment_id: str
     name: str
@@ -77,8 +75,7 @@ MachineRecord = Machine | ListedMachine
 GroupRecord = MachineGroup | ListedGroup
 
 
-@dataclass(frozen=True, slots=True)
-class MachineView:
+class MachineView(NamedTuple):
     machine: ListedMachine
     owner: ListedUser | None
     group: ListedGroup | None
@@ -95,7 +92,7 @@ _GROUP = MachineGroup.__table__.alias("listed_group")  # type: ignore[attr-defin
 
 
 def _columns(record: type[Any], table: Any) -> list[ColumnElement[Any]]:
-    return [table.c[f.name] for f in fields(record)]
+    return [table.c[name] for name in record._fields]
 
 
 # Counted in the page's own statement: R8's running and queued counts of each machine listed.
@@ -119,9 +116,9 @@ _QUEUED = (
     .correlate(_MACHINES)
     .scalar_subquery()
 )
-_M = len(fields(ListedMachine))
-_U = _M + len(fields(ListedUser))
-_G = _U + len(fields(ListedGroup))
+_M = len(ListedMachine._fields)
+_U = _M + len(ListedUser._fields)
+_G = _U + len(ListedGroup._fields)
 _LISTED = (
     select(
         *_columns(ListedMachine, _MACHINES),
@@ -141,10 +138,10 @@ Row = tuple[ListedMachine, ListedUser | None, ListedGroup | None, RunCounts]
 def _row(values: Any) -> Row:
     """One record each, from the page statement's flat row; an absent owner or group reads as
     a row of NULLs (the outer joins), its id among them."""
-    owner = ListedUser(*values[_M:_U]) if values[_M] is not None else None
-    group = ListedGroup(*values[_U:_G]) if values[_U] is not None else None
+    owner = ListedUser._make(values[_M:_U]) if values[_M] is not None else None
+    group = ListedGroup._make(values[_U:_G]) if values[_U] is not None else None
     return (
-        ListedMachine(*values[:_M]),
+        ListedMachine._make(values[:_M]),
         owner,
         group,
         RunCounts(running=values[_G], queued=values[_G + 1]),
