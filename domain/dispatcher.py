@@ -407,7 +407,9 @@ class Dispatcher:
                 await asyncio.sleep(min(interval, 1.0))
                 continue
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout_at(next_sweep):  # see _gather: not wait_for
+                # asyncio.timeout_at, not wait_for: on 3.11 wait_for can swallow the task's
+                # cancellation when the event is set at the same moment (stop() would hang).
+                async with asyncio.timeout_at(next_sweep):
                     await self._wake.wait()
             # Let a burst of events coalesce into one pass. While runs keep coming (the last
             # pass claimed some), wait a few passes' time: each pass then claims many runs and

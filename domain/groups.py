@@ -8,8 +8,10 @@ group H, EDIT on H too); taking M out of its group needs EDIT on the group or AD
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, and_, false, func, or_, true, tuple_
 from sqlmodel import col, select
@@ -35,6 +37,9 @@ from domain.pagination import Page, decode_cursor, encode_cursor, page_size
 from domain.permissions import Action, privileges
 from domain.principals import Principal, UserPrincipal
 from domain.requeue import withdraw_group_assignments
+
+if TYPE_CHECKING:
+    from domain.machine_views import GroupRecord
 
 
 @dataclass(frozen=True)
@@ -367,7 +372,7 @@ async def list_groups(
     )
 
 
-async def group_states(ctx: DomainContext, groups: list[MachineGroup]) -> list[GroupState]:
+async def group_states(ctx: DomainContext, groups: Sequence[GroupRecord]) -> list[GroupState]:
     """Members, counts and maintenance of a batch of groups: three statements plus the run counts."""
     if not groups:
         return []
