@@ -138,8 +138,11 @@ class Database:
         """A connection of the pool, kept checked out between direct writes: taking one from
         SQLAlchemy's pool and giving it back cost ~0.05-0.1 ms each time, a tenth of a trigger.
         On SQLite the writers of a file take turns anyway, so one connection serves them all."""
-        if self._kept:
-            return self._kept.pop()
+        while self._kept:
+            pooled = self._kept.pop()
+            if not _lost(pooled):
+                return pooled
+            await greenlet_spawn(pooled.invalidate)
         return await self.write_engine.raw_connection()
 
     async def _release(self, pooled: PoolProxiedConnection, *, broken: bool = False) -> None:
@@ -176,7 +179,7 @@ class Database:
                     # not end it: a connection that could not roll back is not reused.
                     await self._release(pooled, broken=True)
                     raise
-                await self._release(pooled)
+                await self._release(pooled, broken=_lost(pooled))
                 raise
             if not transaction.committed:
                 await transaction.commit()
@@ -197,6 +200,14 @@ class Database:
         await self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             await self.read_engine.dispose()
+
+
+def _lost(pooled: PoolProxiedConnection) -> bool:
+    """Whether the server closed this connection: asyncpg notices even while it sits idle, and
+    a kept connection SQLAlchemy's pool never sees again must not be handed out dead (a
+    PostgreSQL restart would otherwise fail every direct write after it)."""
+    is_closed = getattr(pooled.driver_connection, "is_closed", None)
+    return bool(is_closed is not None and is_closed())
 
 
 def after_commit(session: AsyncSession | DriverTransaction, callback: AfterCommit) -> None:

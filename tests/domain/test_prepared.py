@@ -102,3 +102,20 @@ async def test_callbacks_run_only_after_commit(db: Database) -> None:
             after_commit(transaction, look)
             await transaction.run(_add_then(9, 10, fail_between=True))
     assert seen == [[7, 8]]  # a refused transaction calls nobody
+
+
+async def test_a_kept_connection_the_server_closed_is_not_handed_out_again(db: Database) -> None:
+    """A PostgreSQL restart closes every connection, the kept ones too: direct writes after it
+    open fresh ones instead of failing on a dead one forever (CI caught this in the restart
+    fault test)."""
+    if db.is_sqlite:
+        pytest.skip("a PostgreSQL server closes connections; a SQLite file does not")
+    async with db.write_direct() as transaction:
+        await transaction.run(_add_then(1, 2))
+    (kept,) = db._kept  # the connection that write just gave back
+    async with db.write_engine.connect() as connection:
+        await connection.execute(
+            text("SELECT pg_terminate_backend(:pid)"),
+            {"pid": kept.driver_connection.get_server_pid()},
+        )
+    assert await _ids(db) == [1, 2]
