@@ -28,6 +28,7 @@ from domain.models import FlowRun, Machine, MachineGroup, RunStatus, User
 from domain.pagination import Page, encode_cursor
 from domain.permissions import AccessLevel
 from domain.principals import Principal, UserPrincipal
+from domain.row_reads import RowReader
 
 
 class ListedMachine(NamedTuple):
@@ -132,6 +133,8 @@ _LISTED = (
     .outerjoin(_GROUP, _GROUP.c.id == _MACHINES.c.group_id)
 )
 
+_LISTED_ROWS = RowReader(_LISTED)
+
 Row = tuple[ListedMachine, ListedUser | None, ListedGroup | None, RunCounts]
 
 
@@ -187,7 +190,7 @@ async def list_machine_views(
         query = await page_query(session, ctx, user, flt, first=first, after=after)
         total = await query.total(session)
         connection = await session.connection()
-        found = (await connection.execute(query.rows(_LISTED))).all()
+        found = await _LISTED_ROWS.all(connection, query.rows)
         rows = [_row(values) for values in found]
         page = Page.of(rows, query.first, total, lambda row: encode_cursor(row[0].name, row[0].id))
         views = await _views(session, ctx, user, page.items)
