@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -73,6 +74,10 @@ class DeskFleetGraphQL(realtime.RealtimeView, GraphQL[Context, None]):
         data = await super().parse_http_body(request)  # a batch (a list) is refused in there
         check_request_size(await request.get_body(), data.query, self.domain.settings)
         return data
+
+    def encode_json(self, data: object) -> str:
+        # orjson: the response of a page of machines took ~4% of its CPU in json.dumps.
+        return orjson.dumps(data).decode()
 
     async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
         limit = self.domain.settings.request_timeout_seconds
