@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union
 
@@ -200,8 +200,14 @@ async def _group(loaders: Loaders, machine: Machine) -> MachineGroupType | None:
 
 @strawberry.type
 class MachineEdge:
-    cursor: str
     node: MachineType
+    # Encoded only if asked for (domain.pagination.LazyCursors).
+    cursors: strawberry.Private[Sequence[str]]
+    index: strawberry.Private[int]
+
+    @strawberry.field
+    def cursor(self) -> str:
+        return self.cursors[self.index]
 
 
 @strawberry.type
@@ -278,8 +284,12 @@ def machine_page(page: machines.Page[MachineView], ctx: Context) -> MachineConne
     groups: dict[str, MachineGroupType] = {}
     return MachineConnection(
         edges=[
-            MachineEdge(cursor=cursor, node=MachineType.from_view(v, ctx, users, groups))
-            for v, cursor in zip(page.items, page.cursors, strict=True)
+            MachineEdge(
+                node=MachineType.from_view(view, ctx, users, groups),
+                cursors=page.cursors,
+                index=index,
+            )
+            for index, view in enumerate(page.items)
         ],
         page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
         total_count=page.total_count,
