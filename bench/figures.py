@@ -21,11 +21,11 @@ class Sizes:
 
     @classmethod
     def full(cls) -> Sizes:
-        return cls("full", 1000, 20, 5000, 10, 3, 2000, 200, 1000, 50)
+        return cls("full", 1000, 20, 5000, 10, 5, 2000, 200, 1000, 50)
 
     @classmethod
     def quick(cls) -> Sizes:
-        return cls("quick", 1000, 20, 5000, 4, 2, 600, 200, 300, 20)
+        return cls("quick", 1000, 20, 5000, 3, 5, 600, 200, 300, 20)
 
     @classmethod
     def tiny(cls) -> Sizes:
