@@ -73,12 +73,18 @@ class SweepResult:
 # --- dispatching -------------------------------------------------------------------------------
 
 
+# Core and built once: every pass asks, and through the ORM the asking cost ten times the query.
+_QUEUED_ENVIRONMENTS = (
+    select(FlowRun.__table__.c.environment_id)  # type: ignore[attr-defined]
+    .where(FlowRun.__table__.c.status == RunStatus.QUEUED)  # type: ignore[attr-defined]
+    .distinct()
+)
+
+
 async def _environments_with_queued_runs(ctx: DomainContext) -> list[str]:
     async with ctx.db.read() as session:
-        rows = await session.exec(
-            select(FlowRun.environment_id).where(FlowRun.status == RunStatus.QUEUED).distinct()
-        )
-        return sorted(rows.all())
+        connection = await session.connection()
+        return sorted((await connection.execute(_QUEUED_ENVIRONMENTS)).scalars().all())
 
 
 MIN_COALESCE = 0.01  # seconds between passes: events of one burst make one pass

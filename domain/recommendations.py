@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, false, or_, update
+from sqlalchemy import ColumnElement, false, or_, union, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -218,24 +218,27 @@ class ReviewResult:
     failed_runs: list[str] = field(default_factory=list)  # R33: SESSION_EXISTS_FOR_USER
 
 
+# One Core statement, built once: every dispatcher pass asks (R32-R33), and two ORM queries cost
+# a dispatcher pass more than the queries themselves.
+_FLOW_RUNS = FlowRun.__table__.c  # type: ignore[attr-defined]
+_TO_REVIEW = union(
+    select(_FLOW_RUNS.environment_id)
+    .join(Environment, col(Environment.id) == _FLOW_RUNS.environment_id)
+    .where(
+        col(Environment.session_recommendations).is_(True),
+        _FLOW_RUNS.status == RunStatus.QUEUED,
+        _FLOW_RUNS.mode == RunMode.UNATTENDED,
+    ),
+    select(SessionRecommendation.__table__.c.environment_id).where(  # type: ignore[attr-defined]
+        SessionRecommendation.__table__.c.status == RecommendationStatus.OPEN  # type: ignore[attr-defined]
+    ),
+)
+
+
 async def _environments_to_review(ctx: DomainContext) -> list[str]:
     async with ctx.db.read() as session:
-        queued = await session.exec(
-            select(FlowRun.environment_id)
-            .join(Environment, col(Environment.id) == col(FlowRun.environment_id))
-            .where(
-                col(Environment.session_recommendations).is_(True),
-                FlowRun.status == RunStatus.QUEUED,
-                FlowRun.mode == RunMode.UNATTENDED,
-            )
-            .distinct()
-        )
-        open_ = await session.exec(
-            select(SessionRecommendation.environment_id)
-            .where(SessionRecommendation.status == RecommendationStatus.OPEN)
-            .distinct()
-        )
-        return sorted(set(queued.all()) | set(open_.all()))
+        connection = await session.connection()
+        return sorted((await connection.execute(_TO_REVIEW)).scalars().all())
 
 
 async def _decide(
