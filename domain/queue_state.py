@@ -177,22 +177,27 @@ async def load_fleet(
     # R10: a group needing a key action is one holding a machine that needs one (a group's
     # machines are all in its environment, so all are here).
     needing = {m.group_id for m in machines if m.group_id and key_action_required(m, now)}
+    timeout = settings.heartbeat_timeout_seconds
+    # Plain .get()s, not the defaultdicts: most machines have no runs or sessions, and a look-up
+    # that adds an empty entry per machine was a fair part of a pass over 200 of them.
+    no_sessions: dict[str, SessionState] = {}
+    no_users: frozenset[str] = frozenset()
     states: dict[str, MachineState] = {}
     for m in machines:
         group = groups.get(m.group_id) if m.group_id else None
+        users = attended.get(m.id)
         states[m.id] = MachineState(
             id=m.id,
-            connected=status_of(m, now, settings.heartbeat_timeout_seconds)
-            is MachineStatus.CONNECTED,
+            connected=status_of(m, now, timeout) is MachineStatus.CONNECTED,
             maintenance=machine_in_maintenance(
                 m, group, group is not None and group.id in needing, now
             ),
             unattended_bots=m.unattended_bots,
-            busy_bots=busy[m.id],
-            running=running[m.id],
+            busy_bots=busy.get(m.id, 0),
+            running=running.get(m.id, 0),
             last_assigned_at=m.last_assigned_at,
-            sessions=dict(sessions[m.id]),
-            attended_users=frozenset(attended[m.id]),
+            sessions=sessions.get(m.id, no_sessions),
+            attended_users=frozenset(users) if users else no_users,
         )
     members: dict[str, list[str]] = defaultdict(list)
     for m in sorted(machines, key=lambda m: m.id):
