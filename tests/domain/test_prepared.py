@@ -3,6 +3,7 @@ transaction promises on both databases: all of it commits, or none of it does (D
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -118,4 +119,12 @@ async def test_a_kept_connection_the_server_closed_is_not_handed_out_again(db: D
             text("SELECT pg_terminate_backend(:pid)"),
             {"pid": kept.driver_connection.get_server_pid()},
         )
+    # The server ends the backend asynchronously; asyncpg notices the closed socket by itself,
+    # even while the connection sits idle (a write that was in flight then fails, as in any
+    # outage: the point is that none after it does).
+    for _ in range(200):
+        if kept.driver_connection.is_closed():
+            break
+        await asyncio.sleep(0.025)
+    assert await _ids(db) == [1, 2]
     assert await _ids(db) == [1, 2]
