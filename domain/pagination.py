@@ -6,7 +6,7 @@ import base64
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar, overload
+from typing import Any, Generic, TypeVar, overload
 
 from domain.errors import ErrorCode, ValidationFailed
 
@@ -40,7 +40,7 @@ class LazyCursors(Sequence[str]):
     """A page's cursors, each encoded when asked for: a list that shows only its nodes (the
     machine list does) asks for the last one at most, and encoding all took ~2% of a page."""
 
-    def __init__(self, items: list[T], cursor: Callable[[T], str]) -> None:
+    def __init__(self, items: list[Any], cursor: Callable[[Any], str]) -> None:
         self._items = items
         self._cursor = cursor
 

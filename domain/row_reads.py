@@ -26,7 +26,7 @@ Shape = Callable[[Select[Any]], Select[Any]]
 
 
 class RowReader:
-    """Reads the rows of ``columns``' statement, shaped per call (filters, order, limit).
+    """Reads the rows of ``statement``, shaped per call (filters, order, limit).
 
     The packed form is built once: each row as a ``json_array`` of its columns, and the rows
     ``json_group_array``-ed in the shaped statement's order (SQLite feeds an aggregate the rows

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import (
@@ -26,7 +27,7 @@ from sqlalchemy import (
 
 from domain.db import Database
 from domain.models.columns import UTCDateTime
-from domain.row_reads import RowReader
+from domain.row_reads import RowReader, Shape
 
 _tables = MetaData()
 _robots = Table(
@@ -39,7 +40,8 @@ _robots = Table(
     Column("score", Float),
 )
 _COLUMNS = (_robots.c.name, _robots.c.id, _robots.c.busy, _robots.c.seen_at)
-_READER = RowReader(select(*_COLUMNS, (_robots.c.id * 2).label("twice")))
+_STATEMENT = select(*_COLUMNS, (_robots.c.id * 2).label("twice"))
+_READER = RowReader(_STATEMENT)
 _START = datetime(2026, 11, 27, 4, 0, 0, 123456, tzinfo=UTC)
 
 
@@ -69,8 +71,8 @@ async def db(database_url: str) -> AsyncIterator[Database]:
     await database.dispose()
 
 
-def _page(after: int, size: int) -> object:
-    def shape(statement: Select[object]) -> Select[object]:
+def _page(after: int, size: int) -> Shape:
+    def shape(statement: Select[Any]) -> Select[Any]:
         return (
             statement.where(_robots.c.id > after)
             .order_by(_robots.c.name.desc(), _robots.c.id)
@@ -84,8 +86,8 @@ async def test_rows_come_in_the_statements_order_with_its_values(db: Database) -
     shape = _page(after=10, size=700)
     async with db.read() as session:
         connection = await session.connection()
-        read = await _READER.all(connection, shape)  # type: ignore[arg-type]
-        plain = (await connection.execute(shape(_READER._statement))).all()  # type: ignore[operator]
+        read = await _READER.all(connection, shape)
+        plain = (await connection.execute(shape(_STATEMENT))).all()
     assert len(read) == 700
     assert read == [list(row) for row in plain]
     # The values are as their columns read them: aware datetimes, booleans, NULLs.
@@ -100,7 +102,7 @@ async def test_rows_come_in_the_statements_order_with_its_values(db: Database) -
 async def test_no_rows_read_as_an_empty_list(db: Database) -> None:
     async with db.read() as session:
         connection = await session.connection()
-        assert await _READER.all(connection, _page(after=1000, size=10)) == []  # type: ignore[arg-type]
+        assert await _READER.all(connection, _page(after=1000, size=10)) == []
 
 
 def test_a_column_json_would_not_carry_exactly_is_refused() -> None:
