@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from functools import cached_property
@@ -122,11 +122,16 @@ def choose(run: RunRequest, machines: Sequence[MachineState]) -> MachineState | 
 def take(run: RunRequest, machine: MachineState, now: datetime) -> MachineState:
     """The machine's state once it carries ``run``."""
     unattended = run.mode is RunMode.UNATTENDED
-    return replace(
-        machine,
+    # Built field by field: dataclasses.replace looks the fields up again for every run planned.
+    return MachineState(
+        id=machine.id,
+        connected=machine.connected,
+        maintenance=machine.maintenance,
+        unattended_bots=machine.unattended_bots,
         busy_bots=machine.busy_bots + (1 if unattended else 0),
         running=machine.running + 1,
         last_assigned_at=now,
+        sessions=machine.sessions,
         attended_users=machine.attended_users
         if unattended
         else machine.attended_users | {run.user},

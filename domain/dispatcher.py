@@ -150,11 +150,18 @@ async def _claim(ctx: DomainContext, environment_id: str) -> list[Dispatched]:
 
 
 async def dispatch_once(ctx: DomainContext, *, plan_first: bool = True) -> list[Dispatched]:
-    """One pass over every queue: assign whatever R26 allows, in R25's order.
+    """One pass over every queue: assign whatever R26 allows, in R25's order, then review
+    R32-R33 on the queues as the pass left them.
 
     ``plan_first``: plan without the write lock first and take it only if there is something to
     claim (most passes find nothing to do); off, claim at once (the queue is known to be busy).
     """
+    claimed = await _dispatch_queues(ctx, plan_first=plan_first)
+    await recommendations.review(ctx)
+    return claimed
+
+
+async def _dispatch_queues(ctx: DomainContext, *, plan_first: bool) -> list[Dispatched]:
     claimed: list[Dispatched] = []
     for environment_id in await _environments_with_queued_runs(ctx):
         if plan_first:
@@ -164,7 +171,6 @@ async def dispatch_once(ctx: DomainContext, *, plan_first: bool = True) -> list[
                 )
         if not plan_first or state.plan.assignments:
             claimed.extend(await _claim(ctx, environment_id))
-    await recommendations.review(ctx)  # R32-R33, on the queues as this pass left them
     return claimed
 
 
@@ -401,11 +407,13 @@ class Dispatcher:
                 started = loop.time()
                 # While runs keep coming the queue is busy: claim at once, without planning
                 # twice (the unlocked look first only saves the write lock when idle).
-                claimed = await dispatch_once(self.ctx, plan_first=not busy)
-                busy = bool(claimed)
-                took = loop.time() - started
+                claimed = await _dispatch_queues(self.ctx, plan_first=not busy)
+                # Told as soon as the claims have committed, not after the review below.
                 if claimed and self._on_dispatched is not None:
                     self._on_dispatched(claimed)
+                await recommendations.review(self.ctx)  # as dispatch_once does
+                busy = bool(claimed)
+                took = loop.time() - started
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -246,3 +246,25 @@ def test_r26_a_run_sees_what_runs_of_another_kind_took_before_it() -> None:
         for run_id, user in (("r0", "bob"), ("r1", "alice"), ("r2", "bob"))
     ]
     assert plan(queued, machines, NOW).assignments == {"r0": "a", "r1": "b", "r2": "c"}
+
+
+@pytest.mark.parametrize("mode", [UNATT, ATT])
+def test_take_keeps_every_other_field_of_the_machine(mode: RunMode) -> None:
+    """R24/R26: a planned run takes room on its machine and changes nothing else about it
+    (take() builds the new state field by field, so a field added later must be kept too)."""
+    from dataclasses import fields
+
+    from domain.candidates import take
+
+    before = machine(session=ACTIVE, bots=3, busy=1, running=2, last=NOW - timedelta(hours=1))
+    run = RunRequest(id="r", mode=mode, run_as="someone else")
+    after = take(run, before, NOW)
+    changed = {"busy_bots", "running", "last_assigned_at", "attended_users"}
+    for f in fields(MachineState):
+        if f.name not in changed:
+            assert getattr(after, f.name) == getattr(before, f.name), f.name
+    assert after.running == 3 and after.last_assigned_at == NOW
+    if mode is UNATT:
+        assert after.busy_bots == 2 and after.attended_users == before.attended_users
+    else:
+        assert after.busy_bots == 1 and after.attended_users == {user_key("someone else")}
