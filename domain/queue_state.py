@@ -274,6 +274,19 @@ _QUEUED = (
 )
 
 
+class _QueuedRow(NamedTuple):
+    """A row of ``_QUEUED`` (see :class:`_MachineRow` for why not the Row itself)."""
+
+    id: str
+    environment_id: str
+    mode: RunMode
+    run_as: str
+    target_machine_id: str | None
+    target_group_id: str | None
+    queued_at: datetime
+    attempt: int
+
+
 @dataclass(frozen=True)
 class DispatchState:
     queued: Sequence[QueuedRunFacts]  # in queue order
@@ -285,7 +298,12 @@ async def load_dispatch_state(
 ) -> DispatchState:
     """What :func:`load_environment_state` plans on, read as plain rows (five statements)."""
     conn = await session.connection()
-    queued: Sequence[Any] = (await conn.execute(_QUEUED, {"environment_id": environment_id})).all()
+    queued: Sequence[QueuedRunFacts] = list(
+        map(
+            _QueuedRow._make,
+            (await conn.execute(_QUEUED, {"environment_id": environment_id})).all(),
+        )
+    )
     if not queued:
         return DispatchState(queued=[], plan=Plan(assignments={}, reasons={}))
     fleet = await load_fleet(session, environment_id, now, settings)
