@@ -3,7 +3,6 @@ lifespan state."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,6 +21,7 @@ from strawberry.types import ExecutionResult
 from api import dashboard, guards, realtime
 from api.auth import bearer_from_header, principal_for
 from api.context import Context
+from api.deadlines import RequestDeadlines
 from api.errors import ApiError
 from api.limits import check_request_size
 from api.observability import Metrics, RequestIdMiddleware, endpoints
@@ -48,6 +48,7 @@ class DeskFleetGraphQL(realtime.RealtimeView, GraphQL[Context, None]):
             **realtime.websocket_options(domain.settings),  # R37
         )
         self.domain = domain
+        self.deadlines = RequestDeadlines()  # request_timeout_seconds, one timer for all
         settings = domain.settings
         self.auth_limiter = guards.FailedAuthLimiter(
             settings.auth_failure_limit,
@@ -82,7 +83,7 @@ class DeskFleetGraphQL(realtime.RealtimeView, GraphQL[Context, None]):
     async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
         limit = self.domain.settings.request_timeout_seconds
         try:
-            async with asyncio.timeout(limit):
+            async with self.deadlines.limit(limit):
                 return await super().execute_single(*args, **kwargs)
         except TimeoutError:
             log.warning("request ran out of its %ss", limit)
