@@ -81,10 +81,19 @@ _QUEUED_ENVIRONMENTS = (
 )
 
 
-async def _environments_with_queued_runs(ctx: DomainContext) -> list[str]:
+@dataclass(frozen=True)
+class _Work:
+    queued: list[str]  # environments with queued runs
+    to_review: list[str]  # environments needing an R32/R33 review
+
+
+async def _work(ctx: DomainContext) -> _Work:
+    """What a pass has to look at, in one read: a read transaction of its own cost several times
+    the two queries."""
     async with ctx.db.read() as session:
         connection = await session.connection()
-        return sorted((await connection.execute(_QUEUED_ENVIRONMENTS)).scalars().all())
+        queued = sorted((await connection.execute(_QUEUED_ENVIRONMENTS)).scalars().all())
+        return _Work(queued, await recommendations.environments_to_review(connection))
 
 
 MIN_COALESCE = 0.01  # seconds between passes: events of one burst make one pass
@@ -151,19 +160,24 @@ async def _claim(ctx: DomainContext, environment_id: str) -> list[Dispatched]:
 
 async def dispatch_once(ctx: DomainContext, *, plan_first: bool = True) -> list[Dispatched]:
     """One pass over every queue: assign whatever R26 allows, in R25's order, then review
-    R32-R33 on the queues as the pass left them.
+    R32-R33 (each environment decided on its queues as the pass left them).
 
     ``plan_first``: plan without the write lock first and take it only if there is something to
     claim (most passes find nothing to do); off, claim at once (the queue is known to be busy).
     """
-    claimed = await _dispatch_queues(ctx, plan_first=plan_first)
-    await recommendations.review(ctx)
+    work = await _work(ctx)
+    claimed = await _dispatch_queues(ctx, work, plan_first=plan_first)
+    await recommendations.review(ctx, environments=work.to_review)
     return claimed
 
 
-async def _dispatch_queues(ctx: DomainContext, *, plan_first: bool) -> list[Dispatched]:
+async def _dispatch_queues(
+    ctx: DomainContext, work: _Work, *, plan_first: bool
+) -> list[Dispatched]:
+    # The review's list is read before the claims: claims only shorten queues, and the review
+    # decides each environment again on what it reads then.
     claimed: list[Dispatched] = []
-    for environment_id in await _environments_with_queued_runs(ctx):
+    for environment_id in work.queued:
         if plan_first:
             async with ctx.db.read() as session:
                 state = await load_dispatch_state(
@@ -407,11 +421,12 @@ class Dispatcher:
                 started = loop.time()
                 # While runs keep coming the queue is busy: claim at once, without planning
                 # twice (the unlocked look first only saves the write lock when idle).
-                claimed = await _dispatch_queues(self.ctx, plan_first=not busy)
+                work = await _work(self.ctx)
+                claimed = await _dispatch_queues(self.ctx, work, plan_first=not busy)
                 # Told as soon as the claims have committed, not after the review below.
                 if claimed and self._on_dispatched is not None:
                     self._on_dispatched(claimed)
-                await recommendations.review(self.ctx)  # as dispatch_once does
+                await recommendations.review(self.ctx, environments=work.to_review)
                 busy = bool(claimed)
                 took = loop.time() - started
             except asyncio.CancelledError:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, false, or_, union, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -235,10 +236,14 @@ _TO_REVIEW = union(
 )
 
 
+async def environments_to_review(connection: AsyncConnection) -> list[str]:
+    """The environments :func:`review` would look at (the dispatcher asks in its own read)."""
+    return sorted((await connection.execute(_TO_REVIEW)).scalars().all())
+
+
 async def _environments_to_review(ctx: DomainContext) -> list[str]:
     async with ctx.db.read() as session:
-        connection = await session.connection()
-        return sorted((await connection.execute(_TO_REVIEW)).scalars().all())
+        return await environments_to_review(await session.connection())
 
 
 async def _decide(
@@ -391,15 +396,24 @@ async def _apply(
         emit(ctx.events, session, RecommendationChanged(rec.environment_id, recipient_id))
 
 
-async def review(ctx: DomainContext, environment_id: str | None = None) -> ReviewResult:
-    """R32/R33 for every environment that needs it (or one): raise, update, expire, resolve.
+async def review(
+    ctx: DomainContext,
+    environment_id: str | None = None,
+    *,
+    environments: Sequence[str] | None = None,
+) -> ReviewResult:
+    """R32/R33 for every environment that needs it (or one, or ``environments`` as
+    :func:`environments_to_review` listed them): raise, update, expire, resolve.
 
     Safe to call from any number of dispatchers at once: each change is decided again under the
     environment's queue lock, and most calls find nothing to do without taking it.
     """
     done = ReviewResult()
     now = ctx.clock.now()
-    environments = [environment_id] if environment_id else await _environments_to_review(ctx)
+    if environment_id is not None:
+        environments = [environment_id]
+    elif environments is None:
+        environments = await _environments_to_review(ctx)
     for env_id in environments:
         async with ctx.db.read() as session:
             if not await _decide(session, ctx, env_id, now):
