@@ -178,13 +178,17 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
-            WebSocketRoute("/graphql", graphql),
+            # Only this route's websockets carry messages (the dashboard closes any other), and
+            # plain HTTP requests no longer pass through the limit's middleware layer.
+            WebSocketRoute(
+                "/graphql",
+                guards.WebSocketMessageLimit(graphql, max_bytes=settings.ws_max_message_bytes),
+            ),
             *(Route(path, handler) for path, handler in operations.items()),
             dashboard.mount("/"),  # issue 10: the fleet dashboard; last, it takes what is left
         ],
         middleware=[
             Middleware(RequestIdMiddleware, metrics=metrics),
-            Middleware(guards.WebSocketMessageLimit, max_bytes=settings.ws_max_message_bytes),
         ],
         lifespan=lifespan,
     )

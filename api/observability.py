@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import itertools
 import json
 import logging
 import os
@@ -25,6 +26,23 @@ API_PATHS = frozenset({"/graphql", "/healthz", "/readyz", "/metrics"})
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
+# A request id this process makes: its random half, then a sequence number (32 hex digits).
+# Unique across processes and restarts, without a system call for randomness per request.
+_PROCESS_ID = os.urandom(8).hex()
+_SEQUENCE = itertools.count(1)
+
+
+def _new_request_id() -> str:
+    return f"{_PROCESS_ID}{next(_SEQUENCE):016x}"
+
+
+def _forked() -> None:
+    global _PROCESS_ID
+    _PROCESS_ID = os.urandom(8).hex()  # a forked worker must not repeat its parent's ids
+
+
+os.register_at_fork(after_in_child=_forked)
+
 
 class RequestIdMiddleware:
     """Tags every request with an id (the caller's ``X-Request-ID`` or a new one) for the logs."""
@@ -44,7 +62,7 @@ class RequestIdMiddleware:
                 given = value.decode("latin-1")[:64]
                 rid = given if given.isprintable() else ""
                 break
-        rid = rid or os.urandom(16).hex()
+        rid = rid or _new_request_id()
         token = request_id.set(rid)
         started = time.perf_counter()
         header = (b"x-request-id", rid.encode())

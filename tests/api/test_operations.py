@@ -88,3 +88,8 @@ async def test_json_log_lines_carry_the_request_id() -> None:
     assert line["message"] == "run r1 queued"
     assert line["request_id"] == "req-7"
     assert line["level"] == "INFO"
+
+
+async def test_made_request_ids_differ_per_request(api: GraphQLClient) -> None:
+    made = {(await api.http.get("/healthz")).headers["x-request-id"] for _ in range(3)}
+    assert len(made) == 3 and all(len(rid) == 32 for rid in made)
