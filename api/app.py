@@ -23,7 +23,7 @@ from api.auth import bearer_from_header, principal_for
 from api.context import Context
 from api.deadlines import RequestDeadlines
 from api.errors import ApiError
-from api.limits import check_request_size
+from api.limits import check_body_size, check_document_size
 from api.observability import Metrics, RequestIdMiddleware, endpoints
 from api.schema import build_schema
 from domain import bootstrap, schema_version
@@ -72,8 +72,10 @@ class DeskFleetGraphQL(realtime.RealtimeView, GraphQL[Context, None]):
         return principal is not None
 
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> Any:
+        settings = self.domain.settings
+        check_body_size(await request.get_body(), settings)  # before Strawberry reads the JSON
         data = await super().parse_http_body(request)  # a batch (a list) is refused in there
-        check_request_size(await request.get_body(), data.query, self.domain.settings)
+        check_document_size(data.query, settings)
         return data
 
     def encode_json(self, data: object) -> str:

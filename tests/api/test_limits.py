@@ -101,6 +101,21 @@ async def test_batches_are_refused(fleet: Fleet, api: GraphQLClient) -> None:
     assert "batching" in response.text.lower()
 
 
+async def test_an_oversized_body_is_refused_before_it_is_parsed(
+    fleet: Fleet, api: GraphQLClient, settings: Settings
+) -> None:
+    """413 naming the limit, whatever the body holds: it is not read as JSON first (a body this
+    size of broken JSON used to get Strawberry's 400 "unable to parse")."""
+    headers = {"Authorization": f"Bearer {fleet.admin_token}", "Content-Type": "application/json"}
+    broken = b"{" * (settings.max_request_bytes + 1)
+    refused = await api.http.post("/graphql", content=broken, headers=headers)
+    small_broken = await api.http.post("/graphql", content=b"{" * 10, headers=headers)
+
+    assert refused.status_code == 413
+    assert f"at most {settings.max_request_bytes}" in refused.text
+    assert small_broken.status_code == 400  # within the limit: Strawberry's own answer
+
+
 async def test_request_time_limit(
     fleet: Fleet, api: GraphQLClient, settings: Settings, domain: DomainContext
 ) -> None:
