@@ -20,10 +20,11 @@ from strawberry.types import ExecutionResult
 
 from api import dashboard, guards, realtime
 from api.auth import bearer_from_header, principal_for
+from api.body_limit import RequestBodyLimit
 from api.context import Context
 from api.deadlines import RequestDeadlines
 from api.errors import ApiError
-from api.limits import check_body_size, check_document_size
+from api.limits import check_document_size
 from api.observability import Metrics, RequestIdMiddleware, endpoints
 from api.schema import build_schema
 from domain import bootstrap, schema_version
@@ -72,10 +73,9 @@ class DeskFleetGraphQL(realtime.RealtimeView, GraphQL[Context, None]):
         return principal is not None
 
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> Any:
-        settings = self.domain.settings
-        check_body_size(await request.get_body(), settings)  # before Strawberry reads the JSON
+        # The body's own size is refused as it arrives (api/body_limit.py).
         data = await super().parse_http_body(request)  # a batch (a list) is refused in there
-        check_document_size(data.query, settings)
+        check_document_size(data.query, self.domain.settings)
         return data
 
     def encode_json(self, data: object) -> str:
@@ -191,6 +191,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         ],
         middleware=[
             Middleware(RequestIdMiddleware, metrics=metrics),
+            # Inside Starlette's error middleware, which would turn its refusal into a 500.
+            Middleware(RequestBodyLimit, settings=settings),
         ],
         lifespan=lifespan,
     )

@@ -77,16 +77,6 @@ class OperationPolicy(SchemaExtension):
         yield
 
 
-def check_body_size(body: bytes, settings: Settings) -> None:
-    """Refuse an oversized body before anything parses it (HTTP 413)."""
-    if len(body) > settings.max_request_bytes:
-        raise HTTPException(
-            413,
-            f"the request body is {len(body)} bytes; at most {settings.max_request_bytes} "
-            "are accepted",
-        )
-
-
 def check_document_size(query: str | None, settings: Settings) -> None:
     """Refuse an oversized GraphQL document before it is parsed (HTTP 413)."""
     if query is not None and len(query.encode()) > settings.max_document_bytes:

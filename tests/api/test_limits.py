@@ -1,6 +1,7 @@
 """Query limits: the boundary is accepted, one past it refused with a clear error."""
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import text
@@ -114,6 +115,28 @@ async def test_an_oversized_body_is_refused_before_it_is_parsed(
     assert refused.status_code == 413
     assert f"at most {settings.max_request_bytes}" in refused.text
     assert small_broken.status_code == 400  # within the limit: Strawberry's own answer
+
+
+async def test_a_body_without_a_length_is_refused_once_it_passes_the_limit(
+    fleet: Fleet, api: GraphQLClient, settings: Settings
+) -> None:
+    """Chunked, so no Content-Length to refuse it by: counted as it arrives, 413 once past."""
+    sent = 0
+
+    async def chunks() -> AsyncIterator[bytes]:
+        nonlocal sent
+        for _ in range(4 * settings.max_request_bytes // 1000):
+            sent += 1000
+            yield b" " * 1000
+
+    headers = {"Authorization": f"Bearer {fleet.admin_token}", "Content-Type": "application/json"}
+    refused = await api.http.post("/graphql", content=chunks(), headers=headers)
+
+    assert "content-length" not in refused.request.headers
+    assert refused.status_code == 413
+    assert f"at most {settings.max_request_bytes}" in refused.text
+    fine = await api.http.post("/graphql", json={"query": "{ __typename }"}, headers=headers)
+    assert fine.status_code == 200
 
 
 async def test_request_time_limit(

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -132,3 +134,20 @@ def test_postgres_outdated_schema_refused_until_db_upgrade(workdir: Path) -> Non
             server.stop()
     finally:
         asyncio.run(databases.drop(url))
+
+
+def test_a_body_declared_too_large_is_refused_before_it_is_sent(served: Served) -> None:
+    """413 on the headers alone: the server does not wait for (or buffer) a gigabyte first."""
+    address = urlsplit(served.url)
+    with socket.create_connection((address.hostname, address.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 1000000000\r\n\r\n{"
+        )
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
