@@ -19,8 +19,10 @@ class _TooLarge(Exception):
 
 
 def _refusal(max_bytes: int, size: int | None) -> PlainTextResponse:
-    said = f"the request body is {size} bytes" if size is not None else "the request body is larger"
-    return PlainTextResponse(f"{said}; at most {max_bytes} are accepted", status_code=413)
+    said = f"is {size} bytes" if size is not None else f"passed {max_bytes} bytes"
+    return PlainTextResponse(
+        f"the request body {said}; at most {max_bytes} bytes are accepted", status_code=413
+    )
 
 
 class RequestBodyLimit:
