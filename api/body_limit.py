@@ -36,8 +36,11 @@ class RequestBodyLimit:
             return
         max_bytes = self.settings.max_request_bytes
         declared = _content_length(scope)
-        if declared is not None and declared > max_bytes:
-            await _refusal(max_bytes, declared)(scope, receive, send)
+        if declared is not None:
+            if declared > max_bytes:
+                await _refusal(max_bytes, declared)(scope, receive, send)
+            else:  # the server hands over exactly the declared length, nothing to count
+                await self.app(scope, receive, send)
             return
         received = 0
         started = False
