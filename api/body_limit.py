@@ -8,6 +8,7 @@ a body without one (chunked) is counted as it comes and refused as soon as it pa
 
 from __future__ import annotations
 
+from starlette.datastructures import Headers
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -68,10 +69,10 @@ class RequestBodyLimit:
 
 
 def _content_length(scope: Scope) -> int | None:
-    for name, value in scope.get("headers") or ():
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None  # the server refuses a malformed length itself
-    return None
+    declared = Headers(scope=scope).get("content-length")
+    if declared is None:
+        return None
+    try:
+        return int(declared)
+    except ValueError:
+        return None  # the server refuses a malformed length itself

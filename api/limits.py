@@ -1,5 +1,6 @@
-"""What one operation may cost: depth, aliases, tokens, document and body size, time; and what
-production mode hides (introspection, GraphiQL, field suggestions)."""
+"""What one operation may cost: depth, aliases, tokens, document size; and what production mode
+hides (introspection, GraphiQL, field suggestions). The body's size is api/body_limit.py's, the
+request's time api/deadlines.py's."""
 
 from __future__ import annotations
 

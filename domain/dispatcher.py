@@ -158,15 +158,23 @@ async def _claim(ctx: DomainContext, environment_id: str) -> list[Dispatched]:
     return claimed
 
 
-async def dispatch_once(ctx: DomainContext, *, plan_first: bool = True) -> list[Dispatched]:
+async def dispatch_once(
+    ctx: DomainContext,
+    *,
+    plan_first: bool = True,
+    on_dispatched: Callable[[list[Dispatched]], None] | None = None,
+) -> list[Dispatched]:
     """One pass over every queue: assign whatever R26 allows, in R25's order, then review
     R32-R33 (each environment decided on its queues as the pass left them).
 
     ``plan_first``: plan without the write lock first and take it only if there is something to
     claim (most passes find nothing to do); off, claim at once (the queue is known to be busy).
+    ``on_dispatched``: told of the claims once they have committed, before the review.
     """
     work = await _work(ctx)
     claimed = await _dispatch_queues(ctx, work, plan_first=plan_first)
+    if claimed and on_dispatched is not None:
+        on_dispatched(claimed)
     await recommendations.review(ctx, environments=work.to_review)
     return claimed
 
@@ -421,12 +429,9 @@ class Dispatcher:
                 started = loop.time()
                 # While runs keep coming the queue is busy: claim at once, without planning
                 # twice (the unlocked look first only saves the write lock when idle).
-                work = await _work(self.ctx)
-                claimed = await _dispatch_queues(self.ctx, work, plan_first=not busy)
-                # Told as soon as the claims have committed, not after the review below.
-                if claimed and self._on_dispatched is not None:
-                    self._on_dispatched(claimed)
-                await recommendations.review(self.ctx, environments=work.to_review)
+                claimed = await dispatch_once(
+                    self.ctx, plan_first=not busy, on_dispatched=self._on_dispatched
+                )
                 busy = bool(claimed)
                 took = loop.time() - started
             except asyncio.CancelledError:
