@@ -10,6 +10,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.processes import on_core
+
 
 @dataclass(frozen=True)
 class Throughput:
@@ -46,9 +48,16 @@ def _lua(query: str, token: str | None) -> str:
 
 
 def post_throughput(
-    url: str, query: str, token: str | None, *, seconds: float, connections: int = 16
+    url: str,
+    query: str,
+    token: str | None,
+    *,
+    seconds: float,
+    connections: int = 16,
+    core: int | None = None,
 ) -> Throughput:
-    """POST one GraphQL document over keep-alive connections for ``seconds``."""
+    """POST one GraphQL document over keep-alive connections for ``seconds``, from ``core`` if
+    given (bench/processes.py's ``cores``)."""
     wrk = ensure_wrk()
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(_lua(query, token))
@@ -67,6 +76,7 @@ def post_throughput(
             capture_output=True,
             text=True,
             check=True,
+            preexec_fn=on_core(core),
         ).stdout
     finally:
         Path(script.name).unlink(missing_ok=True)

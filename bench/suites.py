@@ -47,7 +47,11 @@ def http_throughput(tmp: Path, sizes: Sizes) -> list[Figure]:
         seed(url, machines=sizes.machines, groups=sizes.groups, runs=sizes.runs)
     )
     figures = []
-    with processes.deskfleet(tmp, url) as subject, processes.baseline(tmp) as base:
+    server_core, load_core = processes.cores()
+    with (
+        processes.deskfleet(tmp, url, core=server_core) as subject,
+        processes.baseline(tmp, core=server_core) as base,
+    ):
         subject.wait_ready()
         base.wait_ready()
         cases = [
@@ -61,12 +65,16 @@ def http_throughput(tmp: Path, sizes: Sizes) -> list[Figure]:
                 sizes.rounds,
                 lambda q=query: (
                     post_throughput(
-                        subject.url + "/graphql", q, fleet.admin_token, seconds=sizes.seconds
+                        subject.url + "/graphql",
+                        q,
+                        fleet.admin_token,
+                        seconds=sizes.seconds,
+                        core=load_core,
                     ).requests_per_second
                 ),
                 lambda q=base_query: (
                     post_throughput(
-                        base.url + "/graphql", q, None, seconds=sizes.seconds
+                        base.url + "/graphql", q, None, seconds=sizes.seconds, core=load_core
                     ).requests_per_second
                 ),
             )
