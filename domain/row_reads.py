@@ -13,10 +13,10 @@ PostgreSQL's driver reads rows on the loop's own thread, so there the statement 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from sqlalchemy import Float, LargeBinary, Numeric, Select, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import TypeDecorator
@@ -55,7 +55,8 @@ class RowReader:
         packed = select(func.json_group_array(func.json(literal_column("packed")))).select_from(
             shape(self._packed).subquery()
         )
-        rows: list[Row] = json.loads((await connection.execute(packed)).scalar_one())
+        # orjson: a page of 100 machines spent ~0.4 ms in json.loads alone.
+        rows: list[Row] = orjson.loads((await connection.execute(packed)).scalar_one())
         processors = self._processors.get(dialect.name)
         if processors is None:
             processors = self._processors[dialect.name] = [
