@@ -109,17 +109,18 @@ def _enum_names_by_member(built: strawberry.Schema) -> None:
             for name, value in graphql_type.values.items()
         }
 
-        def serialize(
+        def coerce_output_value(
             output_value: Any,
             names: dict[Any, str] = names,
-            slow: Callable[[Any], str] = graphql_type.serialize,
+            slow: Callable[[Any], str] = graphql_type.coerce_output_value,
         ) -> str:
             try:
                 return names[output_value]
             except (KeyError, TypeError):  # TypeError: an unhashable value
                 return slow(output_value)
 
-        graphql_type.serialize = serialize  # type: ignore[method-assign]
+        # What graphql-core's executor calls (Strawberry's serialize() calls it too).
+        graphql_type.coerce_output_value = coerce_output_value  # type: ignore[method-assign]
 
 
 schema = build_schema()
