@@ -403,11 +403,14 @@ def dispatch_sqlite(tmp: Path, sizes: Sizes) -> list[Figure]:
     template = tmp / "dispatch-template.db"
     fleet = asyncio.run(_template(f"sqlite:///{template}", tmp, sizes))
     values, baselines = [], []
-    for r in range(sizes.rounds):  # subject and baseline take turns
-        url = _sqlite_copy(template, tmp / f"dispatch-{r}.db")
-        values.append(asyncio.run(subject_rate(fleet, url, tmp, sizes)))
-        url = _sqlite_copy(template, tmp / f"dispatch-raw-{r}.db")
-        baselines.append(asyncio.run(baseline_rate(fleet, url, sizes)))
+    for r in range(sizes.rounds):  # subject and baseline take turns, each first every other round
+        for subject in (True, False) if r % 2 == 0 else (False, True):
+            if subject:
+                url = _sqlite_copy(template, tmp / f"dispatch-{r}.db")
+                values.append(asyncio.run(subject_rate(fleet, url, tmp, sizes)))
+            else:
+                url = _sqlite_copy(template, tmp / f"dispatch-raw-{r}.db")
+                baselines.append(asyncio.run(baseline_rate(fleet, url, sizes)))
     return [_figure("dispatch_sqlite", _median(values), _median(baselines))]
 
 
@@ -416,11 +419,13 @@ async def _pg_rounds(url: str, tmp: Path, sizes: Sizes) -> tuple[list[float], li
     async with _pg_database(url) as template_url:
         fleet = await _template(template_url, tmp, sizes)
         template = make_url(template_url).database
-        for _ in range(sizes.rounds):
-            async with _pg_database(url, template=template) as copy:
-                values.append(await subject_rate(fleet, copy, tmp, sizes))
-            async with _pg_database(url, template=template) as copy:
-                baselines.append(await baseline_rate(fleet, copy, sizes))
+        for r in range(sizes.rounds):  # each first every other round
+            for subject in (True, False) if r % 2 == 0 else (False, True):
+                async with _pg_database(url, template=template) as copy:
+                    if subject:
+                        values.append(await subject_rate(fleet, copy, tmp, sizes))
+                    else:
+                        baselines.append(await baseline_rate(fleet, copy, sizes))
     return values, baselines
 
 

@@ -25,7 +25,7 @@ class Sizes:
 
     @classmethod
     def quick(cls) -> Sizes:
-        return cls("quick", 1000, 20, 5000, 3, 5, 600, 200, 300, 20)
+        return cls("quick", 1000, 20, 5000, 3, 9, 600, 200, 300, 20)
 
     @classmethod
     def tiny(cls) -> Sizes:

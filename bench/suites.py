@@ -33,11 +33,16 @@ def _check(url: str, query: str, token: str | None) -> None:
 def _alternate(
     rounds: int, subject: Callable[[], float], base: Callable[[], float]
 ) -> tuple[float, float]:
-    """Subject and baseline take turns, so drift on a noisy machine hits both alike."""
+    """Subject and baseline take turns, each going first every other round, so drift on a noisy
+    machine hits both alike."""
     s, b = [], []
-    for _ in range(rounds):
-        s.append(subject())
-        b.append(base())
+    for r in range(rounds):
+        if r % 2:
+            b.append(base())
+            s.append(subject())
+        else:
+            s.append(subject())
+            b.append(base())
     return statistics.median(s), statistics.median(b)
 
 
