@@ -24,13 +24,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from statistics import median
 
 from cryptography.fernet import Fernet
 from sqlalchemy import func
 from sqlalchemy.engine import make_url
 from sqlmodel import col, select
 
-from bench.figures import Figure, Sizes
+from bench.figures import Figure, Sizes, turns
 from domain import (
     allocation,
     bootstrap,
@@ -403,15 +404,15 @@ def dispatch_sqlite(tmp: Path, sizes: Sizes) -> list[Figure]:
     template = tmp / "dispatch-template.db"
     fleet = asyncio.run(_template(f"sqlite:///{template}", tmp, sizes))
     values, baselines = [], []
-    for r in range(sizes.rounds):  # subject and baseline take turns, each first every other round
-        for subject in (True, False) if r % 2 == 0 else (False, True):
-            if subject:
+    for r in range(sizes.rounds):
+        for who in turns(r):
+            if who == "subject":
                 url = _sqlite_copy(template, tmp / f"dispatch-{r}.db")
                 values.append(asyncio.run(subject_rate(fleet, url, tmp, sizes)))
             else:
                 url = _sqlite_copy(template, tmp / f"dispatch-raw-{r}.db")
                 baselines.append(asyncio.run(baseline_rate(fleet, url, sizes)))
-    return [_figure("dispatch_sqlite", _median(values), _median(baselines))]
+    return [_figure("dispatch_sqlite", median(values), median(baselines))]
 
 
 async def _pg_rounds(url: str, tmp: Path, sizes: Sizes) -> tuple[list[float], list[float]]:
@@ -419,10 +420,10 @@ async def _pg_rounds(url: str, tmp: Path, sizes: Sizes) -> tuple[list[float], li
     async with _pg_database(url) as template_url:
         fleet = await _template(template_url, tmp, sizes)
         template = make_url(template_url).database
-        for r in range(sizes.rounds):  # each first every other round
-            for subject in (True, False) if r % 2 == 0 else (False, True):
+        for r in range(sizes.rounds):
+            for who in turns(r):
                 async with _pg_database(url, template=template) as copy:
-                    if subject:
+                    if who == "subject":
                         values.append(await subject_rate(fleet, copy, tmp, sizes))
                     else:
                         baselines.append(await baseline_rate(fleet, copy, sizes))
@@ -442,10 +443,4 @@ def dispatch_pg(tmp: Path, sizes: Sizes) -> list[Figure]:
             )
         ]
     values, baselines = asyncio.run(_pg_rounds(url, tmp, sizes))
-    return [_figure("dispatch_pg", _median(values), _median(baselines))]
-
-
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+    return [_figure("dispatch_pg", median(values), median(baselines))]

@@ -74,3 +74,9 @@ class Figure:
         if self.skipped is not None:
             return {**data, "value": None, "ratio": None, "passed": None}
         return {**data, "ratio": self.ratio, "passed": self.passed}
+
+
+def turns(round_: int) -> tuple[str, str]:
+    """Who is measured first in ``round_``: subject and baseline take turns, so drift on a noisy
+    machine does not always favour the one measured first."""
+    return ("subject", "baseline") if round_ % 2 == 0 else ("baseline", "subject")

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 
 from bench import processes
-from bench.figures import Figure, Sizes
+from bench.figures import Figure, Sizes, turns
 from bench.load import post_throughput
 from bench.seed import SeededFleet, seed
 
@@ -33,17 +33,13 @@ def _check(url: str, query: str, token: str | None) -> None:
 def _alternate(
     rounds: int, subject: Callable[[], float], base: Callable[[], float]
 ) -> tuple[float, float]:
-    """Subject and baseline take turns, each going first every other round, so drift on a noisy
-    machine hits both alike."""
-    s, b = [], []
+    """Subject and baseline take turns (:func:`bench.figures.turns`)."""
+    measured: dict[str, list[float]] = {"subject": [], "baseline": []}
+    measure = {"subject": subject, "baseline": base}
     for r in range(rounds):
-        if r % 2:
-            b.append(base())
-            s.append(subject())
-        else:
-            s.append(subject())
-            b.append(base())
-    return statistics.median(s), statistics.median(b)
+        for who in turns(r):
+            measured[who].append(measure[who]())
+    return statistics.median(measured["subject"]), statistics.median(measured["baseline"])
 
 
 def http_throughput(tmp: Path, sizes: Sizes) -> list[Figure]:

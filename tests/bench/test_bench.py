@@ -65,3 +65,14 @@ def test_every_figure_is_measured_and_reported(tmp_path: Path) -> None:
         assert isinstance(figure["passed"], bool)
         if name not in ("sub_memory",):
             assert figure["baseline"] and figure["baseline"] > 0, figure
+
+
+def test_subject_and_baseline_each_go_first_every_other_round() -> None:
+    from bench.figures import turns
+
+    assert [turns(r) for r in range(4)] == [
+        ("subject", "baseline"),
+        ("baseline", "subject"),
+        ("subject", "baseline"),
+        ("baseline", "subject"),
+    ]
