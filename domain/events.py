@@ -182,6 +182,14 @@ class Inbox:
         self._ready.clear()
         return Batch(events=events)
 
+    def wake(self) -> None:
+        """Let whoever waits in :meth:`wait` look again, with nothing new to take."""
+        self._ready.set()
+
+    async def wait(self) -> None:
+        """Until something may be pending (or :meth:`wake`); nothing is taken."""
+        await self._ready.wait()
+
     async def next_batch(self) -> Batch:
         """Wait for at least one event (or a resync), then take everything pending at once."""
         while True:

@@ -1,0 +1,123 @@
+"""The dispatcher's task wakes for what can change a decision (R25-R28), and only for that.
+
+It reads its own inbox on the event bus instead of running a listener task per event; these
+tests pin what that inbox wakes it for. Passes are counted by a spy that calls the real
+``dispatch_once`` on the test's database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from domain import dispatcher as dispatcher_module
+from domain.context import DomainContext
+from domain.dispatcher import Dispatcher
+from domain.events import (
+    Inbox,
+    MachineWorkChanged,
+    QueueChanged,
+    RecommendationChanged,
+)
+
+QUIET = 0.3  # seconds: several coalescing windows (MIN_COALESCE) with nothing to do
+
+
+async def test_an_inbox_wait_returns_on_an_event_or_a_wake_and_takes_nothing() -> None:
+    inbox = Inbox(limit=4)
+    waiting = asyncio.create_task(inbox.wait())
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    inbox.put(QueueChanged("e1"))
+    await asyncio.wait_for(waiting, 1)
+    assert len(inbox) == 1  # wait() took nothing
+    batch = inbox.take()
+    assert batch is not None and batch.events == (QueueChanged("e1"),)
+
+    waiting = asyncio.create_task(inbox.wait())
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    inbox.wake()
+    await asyncio.wait_for(waiting, 1)
+    assert inbox.take() is None  # woken with nothing new
+
+
+@pytest.fixture
+async def passes(
+    domain: DomainContext, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[tuple[Dispatcher, list[bool]]]:
+    """A started dispatcher on the test's database, and the ``plan_first`` of every pass it
+    has made."""
+    made: list[bool] = []
+    real = dispatcher_module.dispatch_once
+
+    async def counted(ctx: DomainContext, **kwargs: object) -> list[dispatcher_module.Dispatched]:
+        made.append(bool(kwargs.get("plan_first", True)))
+        return await real(ctx, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(dispatcher_module, "dispatch_once", counted)
+    dispatcher = Dispatcher(domain)
+    await dispatcher.start()
+    try:
+        await _until(lambda: len(made) >= 1, "the pass at start")
+        await asyncio.sleep(QUIET)
+        yield dispatcher, made
+    finally:
+        await dispatcher.stop()
+
+
+async def _until(predicate: Callable[[], bool], what: str, within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.rule("R26")
+async def test_events_that_cannot_change_a_decision_start_no_pass(
+    domain: DomainContext, passes: tuple[Dispatcher, list[bool]]
+) -> None:
+    _, made = passes
+    before = len(made)
+    for _ in range(20):
+        await domain.events.publish(MachineWorkChanged("m1"))
+        await domain.events.publish(RecommendationChanged("e1", "u1"))
+    await asyncio.sleep(QUIET)
+    assert len(made) == before
+
+
+@pytest.mark.rule("R26")
+async def test_a_queue_change_starts_one_pass_for_a_burst(
+    domain: DomainContext, passes: tuple[Dispatcher, list[bool]]
+) -> None:
+    _, made = passes
+    before = len(made)
+    for _ in range(50):  # one burst
+        await domain.events.publish(QueueChanged("e1"))
+    await _until(lambda: len(made) > before, "a pass after the queue changed")
+    await asyncio.sleep(QUIET)
+    assert len(made) == before + 1
+    assert made[-1] is True  # nothing was claimed before: it plans before taking the lock
+
+
+@pytest.mark.rule("R26")
+async def test_a_poke_starts_a_pass(passes: tuple[Dispatcher, list[bool]]) -> None:
+    dispatcher, made = passes
+    before = len(made)
+    dispatcher.poke()
+    await _until(lambda: len(made) > before, "a pass after the poke")
+
+
+@pytest.mark.rule("R37")
+async def test_an_overflowing_inbox_wakes_it_as_a_resync(
+    domain: DomainContext, passes: tuple[Dispatcher, list[bool]]
+) -> None:
+    """More idle events than its inbox holds: events were dropped, so it must look again."""
+    _, made = passes
+    before = len(made)
+    for _ in range(600):  # past the inbox's bound, without a pause
+        domain.events.deliver(MachineWorkChanged("m1"))  # type: ignore[attr-defined]
+    await _until(lambda: len(made) > before, "a pass after the resync")
