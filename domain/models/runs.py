@@ -56,10 +56,13 @@ class FlowRun(SQLModel, table=True):
         Index("ix_flow_runs_assigned", "machine_id", "status"),
         # R26's "least recently assigned": the latest dispatch per machine is one index probe.
         Index("ix_flow_runs_last_assigned", "machine_id", "dispatched_at"),
+        # An environment's queued runs (every dispatcher pass reads them) without walking its
+        # whole run history; the foreign key's cascade uses it as well.
+        Index("ix_flow_runs_environment_status", "environment_id", "status"),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
-    environment_id: str = Field(foreign_key="environments.id", index=True, ondelete="CASCADE")
+    environment_id: str = Field(foreign_key="environments.id", ondelete="CASCADE")
     flow_id: str = Field(foreign_key="desktop_flows.id", index=True, ondelete="CASCADE")
     connection_id: str | None = Field(
         default=None, foreign_key="connections.id", index=True, ondelete="SET NULL"
