@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ColumnElement, and_, exists, not_, or_
+from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, exists, not_, or_
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -85,7 +85,9 @@ def machine_lock(
 # --- the same rule, in SQL -----------------------------------------------------------------
 
 
-def key_action_clause(machine: type[Machine], now: datetime) -> ColumnElement[bool]:
+def key_action_clause(
+    machine: type[Machine], now: datetime | BindParameter[datetime]
+) -> ColumnElement[bool]:
     return or_(col(machine.key_rotation_pending), col(machine.key_expires_at) <= now)
 
 
@@ -112,18 +114,28 @@ def in_maintenance_clause(now: datetime) -> ColumnElement[bool]:
 # --- batched reads for what is shown ---------------------------------------------------------
 
 
+# Built once, the ids and the instant bound per call: a page of machines asks, and building and
+# keying the statement each time cost twice what SQLite spends on it (~0.5 ms a page).
+_NEEDING_KEY_ACTION = (
+    select(col(Machine.group_id))
+    .where(
+        col(Machine.group_id).in_(bindparam("group_ids", expanding=True)),
+        key_action_clause(Machine, bindparam("now")),
+    )
+    .distinct()
+)
+
+
 async def groups_needing_key_action(
     session: AsyncSession, group_ids: Iterable[str], now: datetime
 ) -> set[str]:
+    """R10: which of ``group_ids`` hold a machine that needs a key action."""
     ids = sorted(set(group_ids))
     if not ids:
         return set()
-    rows = await session.exec(
-        select(Machine.group_id)
-        .where(col(Machine.group_id).in_(ids), key_action_clause(Machine, now))
-        .distinct()
-    )
-    return {gid for gid in rows.all() if gid is not None}
+    connection = await session.connection()
+    rows = await connection.execute(_NEEDING_KEY_ACTION, {"group_ids": ids, "now": now})
+    return {gid for gid in rows.scalars().all() if gid is not None}
 
 
 async def machine_maintenance(
