@@ -182,15 +182,14 @@ async def list_machine_views(
 ) -> Page[MachineView]:
     """R8: a page of the machines the caller may see, with everything the list shows.
 
-    The page, its owners, groups and run counts come in one statement; with the total, the
-    groups needing a key action and the caller's access, four whatever the page size.
+    The page, its owners, groups, run counts and the total come in one statement; with the
+    groups needing a key action and the caller's access, three whatever the page size.
     """
     user = require_user(principal)
     async with ctx.db.read() as session:
         query = await page_query(session, ctx, user, flt, first=first, after=after)
-        total = await query.total(session)
         connection = await session.connection()
-        found = await _LISTED_ROWS.all(connection, query.rows)
+        found, total = await _LISTED_ROWS.counted(connection, query.rows, query.count())
         rows = [_row(values) for values in found]
         page = Page.of(rows, query.first, total, lambda row: encode_cursor(row[0].name, row[0].id))
         views = await _views(session, ctx, user, page.items)

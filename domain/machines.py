@@ -299,10 +299,12 @@ class PageQuery:
             stmt = stmt.where(self.after)
         return stmt.order_by(col(Machine.name), col(Machine.id)).limit(self.first + 1)
 
+    def count(self) -> Select[tuple[int]]:
+        """How many machines match, whatever the page: the total."""
+        return select(func.count()).select_from(Machine).where(self.where)
+
     async def total(self, session: AsyncSession) -> int:
-        return int(
-            (await session.exec(select(func.count()).select_from(Machine).where(self.where))).one()
-        )
+        return int((await session.exec(self.count())).one())
 
 
 async def page_query(

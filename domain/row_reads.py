@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Float, LargeBinary, Numeric, Select, func, literal_column, select
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import TypeDecorator
 
@@ -51,12 +52,31 @@ class RowReader:
         dialect = connection.dialect
         if dialect.name != "sqlite":
             return [list(row) for row in (await connection.execute(shape(self._statement))).all()]
+        packed = await connection.execute(self._packed_rows(shape))
+        return self._unpack(dialect, packed.scalar_one())
+
+    async def counted(
+        self, connection: AsyncConnection, shape: Shape, count: Select[tuple[int]]
+    ) -> tuple[list[Row], int]:
+        """:meth:`all`, and the one value of ``count`` (such as the total a page is a part of):
+        on SQLite in the same statement, one trip to the database thread instead of two."""
+        dialect = connection.dialect
+        if dialect.name != "sqlite":
+            rows = await self.all(connection, shape)
+            return rows, int((await connection.execute(count)).scalar_one())
+        statement = self._packed_rows(shape).add_columns(count.scalar_subquery())
+        packed, counted = (await connection.execute(statement)).one()
+        return self._unpack(dialect, packed), int(counted)
+
+    def _packed_rows(self, shape: Shape) -> Select[Any]:
         # json(): out of a subquery the arrays are plain text again, which would be quoted.
-        packed = select(func.json_group_array(func.json(literal_column("packed")))).select_from(
+        return select(func.json_group_array(func.json(literal_column("packed")))).select_from(
             shape(self._packed).subquery()
         )
+
+    def _unpack(self, dialect: Dialect, packed: str) -> list[Row]:
         # orjson: a page of 100 machines spent ~0.4 ms in json.loads alone.
-        rows: list[Row] = orjson.loads((await connection.execute(packed)).scalar_one())
+        rows: list[Row] = orjson.loads(packed)
         processors = self._processors.get(dialect.name)
         if processors is None:
             processors = self._processors[dialect.name] = [

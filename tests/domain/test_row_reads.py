@@ -19,6 +19,7 @@ from sqlalchemy import (
     Select,
     String,
     Table,
+    func,
     insert,
     literal,
     select,
@@ -110,3 +111,15 @@ def test_a_column_json_would_not_carry_exactly_is_refused() -> None:
         RowReader(select(_robots.c.id, _robots.c.score))
     with pytest.raises(TypeError, match="photo"):
         RowReader(select(_robots.c.id, literal(b"\x89PNG", LargeBinary).label("photo")))
+
+
+async def test_counted_reads_the_same_rows_and_a_count_of_its_own(db: Database) -> None:
+    """The count is its own statement's (all busy robots), not limited by the page's shape."""
+    busy = select(func.count()).select_from(_robots).where(_robots.c.busy)
+    async with db.read() as session:
+        connection = await session.connection()
+        page, total = await _READER.counted(connection, _page(after=10, size=25), busy)
+        assert page == await _READER.all(connection, _page(after=10, size=25))
+        assert len(page) == 25 and total == 500
+        empty, total = await _READER.counted(connection, _page(after=1000, size=10), busy)
+        assert empty == [] and total == 500
