@@ -223,20 +223,20 @@ def _check_target(
         if machine is None:
             raise NotFound("machine", connection.machine_id)
         _run_access(user, machine, "machine")
-        bots, where = machine.unattended_bots, f"machine {machine.name!r}"
+        bots, where = machine.has_unattended_bots, f"machine {machine.name!r}"
     elif connection.group_id is not None:
         group = facts.group
         if group is None:
             raise NotFound("machine group", connection.group_id)
         _run_access(user, group, "machine group")
-        bots, where = group.unattended_bots, f"group {group.name!r}"
+        bots, where = group.has_unattended_bots, f"group {group.name!r}"
     else:
         raise RuleViolation(
             ErrorCode.GATEWAY_NOT_SUPPORTED,
             "this connection targets no machine or group; switch it to a direct connection",
             rule="R22",
         )
-    if mode is RunMode.UNATTENDED and bots <= 0:
+    if mode is RunMode.UNATTENDED and not bots:
         raise RuleViolation(
             ErrorCode.NO_UNATTENDED_BOTS,
             f"unattended runs need unattended bots: {where} has none allocated",

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, String, bindparam, func, select
+from sqlalchemy import Select, String, bindparam, exists, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -43,7 +43,7 @@ class TargetFacts:
     owner_id: str
     shared: AccessLevel | None  # the caller's share on it, if any
     roles: frozenset[Role]  # the caller's roles in its environment (from role assignments)
-    unattended_bots: int  # the machine's, or the sum over the group's machines
+    has_unattended_bots: bool  # the machine has some, or one of the group's machines has
 
 
 @dataclass(frozen=True)
@@ -122,10 +122,9 @@ def _statement() -> Select[tuple[object, ...]]:
     u = User.__table__.c
     s = Share.__table__.c
     members = Machine.__table__.alias("members")
-    group_bots = (
-        select(func.coalesce(func.sum(members.c.unattended_bots), 0))
-        .where(members.c.group_id == g.id)
-        .scalar_subquery()
+    # Whether, not how many: the first member with bots ends the look (a sum read them all).
+    group_bots = exists(
+        select(members.c.id).where(members.c.group_id == g.id, members.c.unattended_bots > 0)
     )
     flows = DesktopFlow.__table__
     return (
@@ -227,5 +226,5 @@ def _target(row: Mapping[str, Any], kind: str) -> TargetFacts | None:
         owner_id=row[f"{kind}_owner_id"],
         shared=_access(row[f"{kind}_share"]),
         roles=_roles(row[f"{kind}_roles"]),
-        unattended_bots=int(row[f"{kind}_bots"]),
+        has_unattended_bots=(row[f"{kind}_bots"] or 0) > 0,
     )
