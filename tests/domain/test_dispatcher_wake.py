@@ -1,4 +1,4 @@
-"""The dispatcher's task wakes for what can change a decision (R25-R28), and only for that.
+"""The dispatcher's task wakes for what can change a decision (R25-R28, R30), and only for that.
 
 It reads its own inbox on the event bus instead of running a listener task per event; these
 tests pin what that inbox wakes it for. Passes are counted by a spy that calls the real
@@ -112,11 +112,12 @@ async def test_a_poke_starts_a_pass(passes: tuple[Dispatcher, list[bool]]) -> No
     await _until(lambda: len(made) > before, "a pass after the poke")
 
 
-@pytest.mark.rule("R37")
+@pytest.mark.rule("R30")
 async def test_an_overflowing_inbox_wakes_it_as_a_resync(
     domain: DomainContext, passes: tuple[Dispatcher, list[bool]]
 ) -> None:
-    """More idle events than its inbox holds: events were dropped, so it must look again."""
+    """More idle events than its inbox holds: events were dropped, and one of them might have
+    been a queued run's, so it must look again rather than leave the run waiting (R30)."""
     _, made = passes
     before = len(made)
     for _ in range(600):  # past the inbox's bound, without a pause
