@@ -21,7 +21,8 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.http.exceptions import WebSocketDisconnected
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from api.acyclic_execution import AcyclicExecution
 
 _RESULTS = "_deskfleet_shared_results"
 _FRAMES = "_deskfleet_shared_frames"
@@ -95,7 +96,7 @@ async def send_shared(payload: object) -> bool:
     return True
 
 
-class SharedEventExecution(StrawberryGraphQLCoreExecutionContext):
+class SharedEventExecution(AcyclicExecution):
     def build_per_event_executor(self, payload: Any) -> Any:
         # Called on the subscription's own executor: the one send_shared executes events with.
         socket = _SOCKET.get()
