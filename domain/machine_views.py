@@ -189,7 +189,9 @@ async def list_machine_views(
     async with ctx.db.read() as session:
         query = await page_query(session, ctx, user, flt, first=first, after=after)
         connection = await session.connection()
-        found, total = await _LISTED_ROWS.counted(connection, query.rows, query.count())
+        found, total = await _LISTED_ROWS.counted(
+            connection, query.rows, query.count(), params=query.params, kept_as=query.shape
+        )
         rows = [_row(values) for values in found]
         page = Page.of(rows, query.first, total, lambda row: encode_cursor(row[0].name, row[0].id))
         views = await _views(session, ctx, user, page.items)

@@ -91,7 +91,7 @@ def key_action_clause(
     return or_(col(machine.key_rotation_pending), col(machine.key_expires_at) <= now)
 
 
-def in_maintenance_clause(now: datetime) -> ColumnElement[bool]:
+def in_maintenance_clause(now: datetime | BindParameter[datetime]) -> ColumnElement[bool]:
     """``Machine`` rows in effective maintenance (filters, and the dispatcher's "active" test)."""
     member = aliased(Machine)
     group_on = exists(

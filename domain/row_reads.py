@@ -13,7 +13,7 @@ PostgreSQL's driver reads rows on the loop's own thread, so there the statement 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import orjson
@@ -46,6 +46,7 @@ class RowReader:
         self._columns = columns
         self._packed = statement.with_only_columns(func.json_array(*columns).label("packed"))
         self._processors: dict[str, list[tuple[int, Any]]] = {}
+        self._kept: dict[tuple[str, Hashable], tuple[Select[Any], ...]] = {}
 
     async def all(self, connection: AsyncConnection, shape: Shape) -> list[Row]:
         """Every row of ``shape(statement)``, in its order, each value as its column reads it."""
@@ -56,17 +57,44 @@ class RowReader:
         return self._unpack(dialect, packed.scalar_one())
 
     async def counted(
-        self, connection: AsyncConnection, shape: Shape, count: Select[tuple[int]]
+        self,
+        connection: AsyncConnection,
+        shape: Shape,
+        count: Select[tuple[int]],
+        *,
+        params: dict[str, Any] | None = None,
+        kept_as: Hashable = None,
     ) -> tuple[list[Row], int]:
         """:meth:`all`, and the one value of ``count`` (such as the total a page is a part of):
-        on SQLite in the same statement, one trip to the database thread instead of two."""
+        on SQLite in the same statement, one trip to the database thread instead of two.
+
+        ``params`` are bound when the statements run. With ``kept_as`` (one of a few names of
+        shapes, such as domain/machines.py's ``PageQuery.shape``) the statements are built
+        once and kept under that name: the same name must always mean the same ``shape`` and
+        ``count``.
+        """
         dialect = connection.dialect
+        key = (dialect.name, kept_as)
+        statements = self._kept.get(key) if kept_as is not None else None
+        if statements is None:
+            statements = self._counted_statements(dialect, shape, count)
+            if kept_as is not None:
+                self._kept[key] = statements
         if dialect.name != "sqlite":
-            rows = await self.all(connection, shape)
-            return rows, int((await connection.execute(count)).scalar_one())
-        statement = self._packed_rows(shape).add_columns(count.scalar_subquery())
-        packed, counted = (await connection.execute(statement)).one()
+            rows_statement, count_statement = statements
+            rows = (await connection.execute(rows_statement, params)).all()
+            total = (await connection.execute(count_statement, params)).scalar_one()
+            return [list(row) for row in rows], int(total)
+        (statement,) = statements
+        packed, counted = (await connection.execute(statement, params)).one()
         return self._unpack(dialect, packed), int(counted)
+
+    def _counted_statements(
+        self, dialect: Dialect, shape: Shape, count: Select[tuple[int]]
+    ) -> tuple[Select[Any], ...]:
+        if dialect.name != "sqlite":
+            return shape(self._statement), count
+        return (self._packed_rows(shape).add_columns(count.scalar_subquery()),)
 
     def _packed_rows(self, shape: Shape) -> Select[Any]:
         # json(): out of a subquery the arrays are plain text again, which would be quoted.

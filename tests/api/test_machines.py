@@ -214,6 +214,41 @@ async def test_r8_filters_by_text_status_and_environment(
     assert await names({"maintenance": True}) == []
 
 
+@pytest.mark.rule("R8")
+@pytest.mark.rule("R9")
+async def test_r8_a_kept_page_statement_binds_each_callers_values(
+    fleet: Fleet, api: GraphQLClient, clock: ManualClock
+) -> None:
+    """A listing's statement is built once per shape and kept (domain/machines.PageQuery): the
+    caller, the filter's values, the instant and the cursor must still be each call's own."""
+    ann = await fleet.person("MACHINE_OWNER", name="ann")
+    bob = await fleet.person("MACHINE_OWNER", name="bob")
+    ann_bot = await fleet.machine(ann, "ann-1")
+    await fleet.machine(ann, "ann-2")
+    await fleet.machine(bob, "bob-1")
+    await fleet.heartbeat(ann_bot)
+
+    async def names(person, flt: dict, first: int = 50, after: str | None = None) -> list[str]:
+        data = await api.data(
+            """query($f: MachineFilterInput, $first: Int!, $after: String) {
+              machines(first: $first, after: $after, filter: $f) {
+                totalCount nodes { name } } }""",
+            {"f": flt, "first": first, "after": after},
+            token=person.token,
+        )
+        return [m["name"] for m in data["machines"]["nodes"]]
+
+    assert await names(ann, {}) == ["ann-1", "ann-2"]
+    assert await names(bob, {}) == ["bob-1"]  # same shape, another caller
+    assert await names(ann, {}, first=1) == ["ann-1"]  # same shape, another page size
+    assert await names(ann, {"text": "2"}) == ["ann-2"]
+    assert await names(ann, {"text": "1"}) == ["ann-1"]
+    assert await names(ann, {"status": "CONNECTED"}) == ["ann-1"]
+    clock.advance(timedelta(seconds=121))  # R9: silent past the timeout
+    assert await names(ann, {"status": "CONNECTED"}) == []
+    assert await names(ann, {"status": "DISCONNECTED"}) == ["ann-1", "ann-2"]
+
+
 @pytest.mark.rule("R9")
 async def test_r9_status_follows_heartbeats(
     fleet: Fleet, api: GraphQLClient, clock: ManualClock
