@@ -11,6 +11,9 @@ from domain.context import DomainContext
 from tests.api.group_steps import ROTATE_KEY, Steps, snapshot
 from tests.graphql import Fleet
 
+LISTED = """{ machines(first: 10) { nodes {
+  id name maintenance maintenanceInherited maintenanceLock drained keyActionRequired } } }"""
+
 pytestmark = pytest.mark.asyncio
 
 IN_MAINTENANCE = """
@@ -138,6 +141,13 @@ async def test_r10_key_action_blocks_the_toggle_and_shows_maintenance_off(
     # A group needs a key action when one of its machines does: its maintenance is off too.
     assert group["keyActionRequired"] is True and group["maintenance"] is False
     assert await names(steps, IN_MAINTENANCE, True, owner) == []
+    # The list reads R10 for a whole page at once: it shows what each machine's
+    # own view shows, for the machine that needs the key action and for its group's other one.
+    listed = await fleet.api.data(LISTED, token=owner.token)
+    for node in listed["machines"]["nodes"]:
+        own = await steps.machine(owner, node["id"])
+        assert own is not None
+        assert node == {k: own[k] for k in node}, node["name"]
 
     before = await snapshot(domain)
     refused_machine = await steps.machine_maintenance(owner, machine.id, True)
