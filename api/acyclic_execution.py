@@ -13,6 +13,7 @@ own resolvers and completions, which it awaits.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Awaitable, Sequence
 from typing import Any, Self
 
 from graphql.type.definition import GraphQLResolveInfoHelpers
@@ -33,9 +34,19 @@ class AcyclicExecution(StrawberryGraphQLCoreExecutionContext):
 
 
 def _weak_helpers(executor: AcyclicExecution) -> GraphQLResolveInfoHelpers:
-    gather = weakref.WeakMethod(executor.gather_async_work)
-    track = weakref.WeakMethod(executor.track_async_work)
-    return GraphQLResolveInfoHelpers(
-        gather=lambda values: gather()(values),  # type: ignore[misc]
-        track=lambda values: track()(values),  # type: ignore[misc]
-    )
+    ref = weakref.ref(executor)
+
+    def gather(values: Sequence[Awaitable[Any]]) -> Awaitable[list[Any]]:
+        return _alive(ref).gather_async_work(values)
+
+    def track(values: Sequence[Any]) -> None:
+        _alive(ref).track_async_work(values)
+
+    return GraphQLResolveInfoHelpers(gather=gather, track=track)
+
+
+def _alive(ref: weakref.ReferenceType[AcyclicExecution]) -> AcyclicExecution:
+    executor = ref()
+    if executor is None:
+        raise RuntimeError("a GraphQL operation's async helpers were used after it ended")
+    return executor

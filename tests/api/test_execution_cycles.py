@@ -9,12 +9,17 @@ a small query's time. api/acyclic_execution.py holds the executor's helpers weak
 
 from __future__ import annotations
 
+import copy
 import gc
 from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
+from graphql import parse
 from graphql.execution import Executor
 
+from api.schema import build_schema
+from api.shared_execution import SharedEventExecution
+from domain.settings import Settings
 from tests.graphql import Fleet, GraphQLClient
 
 pytestmark = pytest.mark.asyncio
@@ -70,3 +75,22 @@ async def test_a_mutation_with_a_typed_error_leaves_no_executor(
         return result
 
     assert await executors_left(saved_garbage, refused) == []
+
+
+async def test_the_weak_helpers_work_while_the_operation_lives_and_say_when_it_has_ended() -> None:
+    executor = SharedEventExecution.build(build_schema(Settings())._schema, parse("{ __typename }"))
+    assert isinstance(executor, SharedEventExecution)
+
+    async def one() -> int:
+        return 1
+
+    helpers = executor.async_helpers
+    assert await helpers.gather([one()]) == [1]
+    helpers.track([1, "not awaitable"])
+    clone = copy.copy(executor)  # a subscription event's executor
+    assert clone.async_helpers is not helpers
+    assert await clone.async_helpers.gather([one(), one()]) == [1, 1]
+
+    del executor, clone  # no cycle: reference counting frees them here
+    with pytest.raises(RuntimeError, match="after it ended"):
+        helpers.track([])
