@@ -19,6 +19,7 @@ from domain.models import TERMINAL_STATUSES, DesktopFlow, FlowRun
 from domain.pagination import Page, decode_cursor, encode_cursor, page_size
 from domain.permissions import Action, Role, privileges
 from domain.principals import Principal, UserPrincipal
+from domain.text_search import contains_pattern
 
 
 async def _managed_flow(session: AsyncSession, user: UserPrincipal, flow_id: str) -> DesktopFlow:
@@ -134,7 +135,7 @@ async def list_flows(
         clauses.append(col(DesktopFlow.environment_id) == environment_id)
     if text:
         text = validation.text(text, field="text")
-        needle = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        needle = contains_pattern(text)
         clauses.append(col(DesktopFlow.name).ilike(needle, escape="\\"))
     async with ctx.db.read() as session:
         admin_of = await admin_environment_ids(session, user)

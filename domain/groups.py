@@ -37,6 +37,7 @@ from domain.pagination import Page, decode_cursor, encode_cursor, page_size
 from domain.permissions import Action, privileges
 from domain.principals import Principal, UserPrincipal
 from domain.requeue import withdraw_group_assignments
+from domain.text_search import contains_pattern
 
 if TYPE_CHECKING:
     from domain.machine_views import GroupRecord
@@ -326,7 +327,7 @@ def _filtered(flt: GroupFilter, now: datetime) -> list[ColumnElement[bool]]:
         on = and_(col(MachineGroup.maintenance), ~member.exists())
         clauses.append(on if flt.maintenance else ~on)
     if flt.text:
-        needle = "%" + flt.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        needle = contains_pattern(flt.text)
         clauses.append(
             or_(
                 col(MachineGroup.name).ilike(needle, escape="\\"),

@@ -54,6 +54,7 @@ from domain.principals import Principal, UserPrincipal
 from domain.requeue import withdraw_group_assignments
 from domain.secrets import MACHINE_KEY_PREFIX, digest, new_secret
 from domain.sessions import ReportedSession, check_sessions, replace_sessions
+from domain.text_search import contains_pattern
 from domain.versions import MIN_FLOW_EXTENSIONS, MIN_MACHINE_RUNTIME, Version
 
 if TYPE_CHECKING:
@@ -307,8 +308,7 @@ def _filter_values(flt: MachineFilter, now: datetime, timeout: float) -> dict[st
         "fresh_since": now - timedelta(seconds=timeout),
     }
     if flt.text:
-        escaped = flt.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        values["needle"] = f"%{escaped}%"
+        values["needle"] = contains_pattern(flt.text)
     return values
 
 
