@@ -27,7 +27,7 @@ from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.util import greenlet_spawn
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from domain import sqlite_driver
+from domain import sqlite_driver, wal_checkpoints
 from domain.prepared import DriverTransaction, PostgresTransaction, SQLiteTransaction
 
 AfterCommit = Callable[[], Awaitable[None]]
@@ -70,6 +70,8 @@ def _sqlite_engine(url: str, begin: str) -> AsyncEngine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        for pragma in wal_checkpoints.CONNECTION_PRAGMAS:
+            cursor.execute(pragma)
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -116,6 +118,9 @@ class Database:
         # Connections kept for direct writes (see _direct_connection): a few of the pool's.
         self._kept: list[PoolProxiedConnection] = []
         self._keep = 1 if self.is_sqlite else 4
+        # SQLite's checkpoints run beside the writers, not in their commits (a file only).
+        path = make_url(self.url).database if self.is_sqlite else None
+        self.checkpoints = wal_checkpoints.WalCheckpoints(path) if path else None
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
@@ -131,6 +136,8 @@ class Database:
                 raise
             callbacks: list[AfterCommit] = session.info.pop("after_commit", [])
             session.info.pop("emitted", None)
+        if self.checkpoints is not None:
+            self.checkpoints.committed()
         for callback in callbacks:
             await callback()
 
@@ -184,6 +191,8 @@ class Database:
             if not transaction.committed:
                 await transaction.commit()
             await self._release(pooled)
+            if self.checkpoints is not None:
+                self.checkpoints.committed()
         callbacks: list[AfterCommit] = transaction.info.pop("after_commit", [])
         for callback in callbacks:
             await callback()
@@ -194,6 +203,8 @@ class Database:
             yield session
 
     async def dispose(self) -> None:
+        if self.checkpoints is not None:
+            await self.checkpoints.settled()
         kept, self._kept = self._kept, []
         for pooled in kept:
             await greenlet_spawn(pooled.close)

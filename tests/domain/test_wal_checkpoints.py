@@ -1,0 +1,97 @@
+"""SQLite's WAL checkpoints run beside the writers (domain/wal_checkpoints.py): the committed rows
+reach the database file without a writer copying them there in its commit, and nothing
+committed is lost whichever way they get there."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, insert, text
+
+from domain import wal_checkpoints
+from domain.db import Database
+from domain.prepared import Prepared
+
+_notes = Table("notes", MetaData(), Column("id", Integer, primary_key=True), Column("body", String))
+_ADD = Prepared(insert(_notes).values(id=bindparam("id"), body=bindparam("body")))
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database(f"sqlite:///{tmp_path / 'checkpoints.db'}")
+    async with database.write() as session:
+        await session.exec(text("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)"))
+    yield database
+    await database.dispose()
+
+
+async def _write_notes(db: Database, count: int, first: int = 0) -> None:
+    """``count`` commits, one note each: every other one a direct write (the trigger's path)."""
+    for i in range(first, first + count):
+        if i % 2:
+            async with db.write_direct() as transaction:
+                await transaction.execute_and_commit(_ADD, {"id": i, "body": "direct"})
+        else:
+            async with db.write() as session:
+                await session.exec(text("INSERT INTO notes VALUES (:id, 'x')").bindparams(id=i))
+
+
+def _in_database_file(db: Database) -> int | None:
+    """Notes in the database file itself, the WAL ignored: what checkpoints copied there
+    (``None``: not even the table is there yet)."""
+    assert db.checkpoints is not None
+    uri = f"file:{db.checkpoints.path}?immutable=1"
+    connection = sqlite3.connect(uri, uri=True)
+    try:
+        tables = connection.execute("SELECT name FROM sqlite_master WHERE name = 'notes'")
+        if tables.fetchone() is None:
+            return None
+        return int(connection.execute("SELECT count(*) FROM notes").fetchone()[0])
+    finally:
+        connection.close()
+
+
+async def test_writers_leave_checkpoints_to_the_background_below_the_backstop(
+    db: Database,
+) -> None:
+    async with db.read() as session:
+        backstop = (await session.exec(text("PRAGMA wal_autocheckpoint"))).one()[0]
+        limit = (await session.exec(text("PRAGMA journal_size_limit"))).one()[0]
+    assert backstop == wal_checkpoints.BACKSTOP_PAGES
+    assert limit == wal_checkpoints.WAL_SIZE_LIMIT_BYTES
+    # With the table's creation, one commit short of a background checkpoint: all of it is only
+    # in the WAL; the next commit starts one.
+    await _write_notes(db, wal_checkpoints.COMMITS_PER_CHECKPOINT - 2)
+    assert db.checkpoints is not None
+    await db.checkpoints.settled()
+    assert _in_database_file(db) is None
+    await _write_notes(db, 1, first=wal_checkpoints.COMMITS_PER_CHECKPOINT)
+    await db.checkpoints.settled()
+    assert _in_database_file(db) == wal_checkpoints.COMMITS_PER_CHECKPOINT - 1
+
+
+async def test_nothing_committed_is_lost_while_checkpoints_run(db: Database) -> None:
+    total = 3 * wal_checkpoints.COMMITS_PER_CHECKPOINT + 17
+    await _write_notes(db, total)
+    async with db.read() as session:
+        seen = (await session.exec(text("SELECT count(*) FROM notes"))).one()[0]
+    assert seen == total
+    assert db.checkpoints is not None
+    await db.checkpoints.settled()
+    # The last background checkpoint began at the 300th commit: the file has at least that.
+    assert _in_database_file(db) >= 3 * wal_checkpoints.COMMITS_PER_CHECKPOINT - 1
+
+
+async def test_a_failed_checkpoint_is_logged_and_the_next_one_still_runs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    checkpoints = wal_checkpoints.WalCheckpoints(str(tmp_path / "nowhere" / "gone.db"))
+    for _ in range(2):
+        for _ in range(wal_checkpoints.COMMITS_PER_CHECKPOINT):
+            checkpoints.committed()  # never raises into the writer that committed
+        await checkpoints.settled()
+    failures = [r for r in caplog.records if "background WAL checkpoint" in r.getMessage()]
+    assert len(failures) == 2
