@@ -282,6 +282,13 @@ def _clauses(shape: PageShape) -> tuple[ColumnElement[bool], ColumnElement[bool]
     return and_(*clauses), after if shape.after else None
 
 
+@cache
+def _total_of(shape: PageShape) -> Select[tuple[int]]:
+    """The statement counting a shape's matching machines (built once, as its clauses are)."""
+    where, _ = _clauses(shape)
+    return select(func.count()).select_from(Machine).where(where)
+
+
 def _visible(sees: str) -> ColumnElement[bool]:
     """R8: what the caller (``viewer``) may see: everything, or in the environments it
     administers (``admin_of``), its own machines and those shared with it."""
@@ -349,7 +356,7 @@ class PageQuery:
 
     def count(self) -> Select[tuple[int]]:
         """How many machines match, whatever the page: the total."""
-        return select(func.count()).select_from(Machine).where(self.where)
+        return _total_of(self.shape)
 
     async def total(self, session: AsyncSession) -> int:
         return int((await session.exec(self.count(), params=self.params)).one())
