@@ -53,11 +53,19 @@ class WalCheckpoints:
     def committed(self) -> None:
         """A write transaction on the database committed."""
         self._commits += 1
-        if self._commits >= COMMITS_PER_CHECKPOINT and self._running is None:
+        if self._commits >= COMMITS_PER_CHECKPOINT and self._under_way() is None:
             self._commits = 0
             self._running = asyncio.get_running_loop().create_task(
                 self._checkpoint(), name="deskfleet-wal-checkpoint"
             )
+
+    def _under_way(self) -> asyncio.Task[None] | None:
+        """The checkpoint running on this event loop, if any. One started on a loop that has
+        since ended (a database used by one ``asyncio.run`` after another) is no longer awaited."""
+        running = self._running
+        if running is None or running.done():
+            return None
+        return running if running.get_loop() is asyncio.get_running_loop() else None
 
     async def _checkpoint(self) -> None:
         try:
@@ -65,11 +73,15 @@ class WalCheckpoints:
         except sqlite3.Error:
             # The writers' backstop checkpoints in its place; nothing is lost meanwhile.
             log.warning("background WAL checkpoint of %s failed", self.path, exc_info=True)
+        except RuntimeError:
+            # The loop is shutting down its worker threads: the last connection to close
+            # checkpoints the database anyway.
+            log.debug("background WAL checkpoint of %s skipped at shutdown", self.path)
         finally:
             self._running = None
 
     async def settled(self) -> None:
         """Until the checkpoint under way (if any) has ended: before the database closes."""
-        running = self._running
+        running = self._under_way()
         if running is not None:
             await asyncio.shield(running)

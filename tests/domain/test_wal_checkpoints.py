@@ -95,3 +95,35 @@ async def test_a_failed_checkpoint_is_logged_and_the_next_one_still_runs(
         await checkpoints.settled()
     failures = [r for r in caplog.records if "background WAL checkpoint" in r.getMessage()]
     assert len(failures) == 2
+
+
+def test_a_database_used_by_one_event_loop_after_another_still_checkpoints(
+    tmp_path: Path,
+) -> None:
+    """A loop closed with its checkpoint task never run (``run_until_complete`` then
+    ``close``, not ``asyncio.run``) must not stop the next loop's checkpoints, nor its close."""
+    import asyncio
+
+    database = Database(f"sqlite:///{tmp_path / 'loops.db'}")
+    assert database.checkpoints is not None
+    checkpoints = database.checkpoints
+
+    async def first() -> None:
+        async with database.write() as session:
+            await session.exec(text("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)"))
+        await _write_notes(database, wal_checkpoints.COMMITS_PER_CHECKPOINT - 1)
+
+    async def second() -> int | None:
+        more = wal_checkpoints.COMMITS_PER_CHECKPOINT
+        await _write_notes(database, more, first=more)
+        await checkpoints.settled()
+        found = _in_database_file(database)
+        await database.dispose()
+        return found
+
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(first())  # its checkpoint task is created, never run
+    finally:
+        loop.close()
+    assert asyncio.run(second()) == 2 * wal_checkpoints.COMMITS_PER_CHECKPOINT - 1
