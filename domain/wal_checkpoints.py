@@ -33,7 +33,10 @@ CONNECTION_PRAGMAS = (
 def checkpoint(path: str) -> tuple[int, int, int]:
     """On a worker thread: one passive checkpoint of the database at ``path``; SQLite's
     (busy, frames in the WAL, frames checkpointed)."""
-    connection = sqlite3.connect(path, timeout=0, isolation_level=None)
+    # A database named by a URI (``sqlite:///file:...?uri=true``) is opened as one: whether a
+    # bare ``file:`` name is read as a URI depends on how SQLite was built.
+    uri = path.startswith("file:")
+    connection = sqlite3.connect(path, timeout=0, isolation_level=None, uri=uri)
     try:
         row = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
     finally:

@@ -4,6 +4,7 @@ committed is lost whichever way they get there."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -43,7 +44,8 @@ def _in_database_file(db: Database) -> int | None:
     """Notes in the database file itself, the WAL ignored: what checkpoints copied there
     (``None``: not even the table is there yet)."""
     assert db.checkpoints is not None
-    uri = f"file:{db.checkpoints.path}?immutable=1"
+    path = db.checkpoints.path.removeprefix("file:")
+    uri = f"file:{path}?immutable=1"
     connection = sqlite3.connect(uri, uri=True)
     try:
         tables = connection.execute("SELECT name FROM sqlite_master WHERE name = 'notes'")
@@ -102,8 +104,6 @@ def test_a_database_used_by_one_event_loop_after_another_still_checkpoints(
 ) -> None:
     """A loop closed with its checkpoint task never run (``run_until_complete`` then
     ``close``, not ``asyncio.run``) must not stop the next loop's checkpoints, nor its close."""
-    import asyncio
-
     database = Database(f"sqlite:///{tmp_path / 'loops.db'}")
     assert database.checkpoints is not None
     checkpoints = database.checkpoints
@@ -127,3 +127,22 @@ def test_a_database_used_by_one_event_loop_after_another_still_checkpoints(
     finally:
         loop.close()
     assert asyncio.run(second()) == 2 * wal_checkpoints.COMMITS_PER_CHECKPOINT - 1
+
+
+def _files_beside(folder: Path, prefix: str) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith(prefix))
+
+
+async def test_a_database_named_by_a_uri_is_checkpointed_in_its_own_file(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///file:{tmp_path / 'by-uri.db'}?uri=true")
+    try:
+        async with database.write() as session:
+            await session.exec(text("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)"))
+        await _write_notes(database, wal_checkpoints.COMMITS_PER_CHECKPOINT - 1)
+        assert database.checkpoints is not None
+        await database.checkpoints.settled()
+        assert _in_database_file(database) == wal_checkpoints.COMMITS_PER_CHECKPOINT - 1
+        # Nothing else was opened: no file named after the URI's text.
+        assert _files_beside(tmp_path, "by-uri") == []
+    finally:
+        await database.dispose()
