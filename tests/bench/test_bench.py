@@ -76,3 +76,37 @@ def test_subject_and_baseline_each_go_first_every_other_round() -> None:
         ("subject", "baseline"),
         ("baseline", "subject"),
     ]
+
+
+def test_one_core_puts_the_benchmark_and_the_threads_it_starts_on_one_core() -> None:
+    """``--one-core``: the event loop's thread and the database threads started under it share a
+    core (the dispatch figures' hard case), and the process's cores come back afterwards."""
+    import os
+    import threading
+
+    from bench.__main__ import _cores
+
+    before = os.sched_getaffinity(0)
+    seen: list[set[int]] = []
+    with _cores(True):
+        inside = os.sched_getaffinity(0)
+        worker = threading.Thread(target=lambda: seen.append(os.sched_getaffinity(0)))
+        worker.start()
+        worker.join()
+    assert inside == {min(before)}
+    assert seen == [{min(before)}]
+    assert os.sched_getaffinity(0) == before
+
+
+def test_one_core_run_says_so(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--tiny", "--one-core", "--only", "dispatch_sqlite"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    figure, summary = done.stdout.strip().splitlines()
+    assert LINE.match(figure) and figure.startswith("dispatch_sqlite"), figure
+    assert summary.startswith("summary: ") and summary.endswith("(tiny, one core)"), summary
