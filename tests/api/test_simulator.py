@@ -20,6 +20,7 @@ def settings(settings: Settings) -> Settings:
     # The simulator works through the API while the lifespan's dispatcher assigns its runs.
     return settings.model_copy(update={"dispatcher_enabled": True})
 
+
 TRIGGER = """
 mutation($input: TriggerRunInput!) {
   triggerRun(input: $input) {
