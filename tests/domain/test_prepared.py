@@ -20,6 +20,13 @@ _notes = Table(
 _ADD = Prepared(insert(_notes).values(id=bindparam("id"), body=bindparam("body")))
 _READ = Prepared(select(_notes.c.id, _notes.c.body).where(_notes.c.id == bindparam("id")))
 _COUNT = Prepared(select(_notes.c.id).order_by(_notes.c.id))
+# The statement binds a value of its own ("first" is a literal it was built with), the caller the
+# id: both reach the driver, each in its place.
+_READ_FIRSTS = Prepared(
+    select(_notes.c.id)
+    .where(_notes.c.body == "first", _notes.c.id >= bindparam("from_id"))
+    .order_by(_notes.c.id)
+)
 
 
 @pytest.fixture
@@ -55,6 +62,15 @@ async def test_a_script_commits_all_of_its_statements(db: Database) -> None:
     async with db.write_direct() as transaction:
         rows = await transaction.fetch(_READ, {"id": 2})
     assert rows == [{"id": 2, "body": "first again"}]
+
+
+async def test_a_statements_own_values_are_bound_beside_the_callers(db: Database) -> None:
+    async with db.write_direct() as transaction:
+        await transaction.run(_add_then(1, 2))
+        await transaction.run(_add_then(3, 4))
+    async with db.write_direct() as transaction:
+        assert await transaction.fetch(_READ_FIRSTS, {"from_id": 2}) == [{"id": 3}]
+        assert await transaction.fetch(_READ_FIRSTS, {"from_id": 1}) == [{"id": 1}, {"id": 3}]
 
 
 async def test_a_script_refused_midway_leaves_nothing(db: Database) -> None:
