@@ -33,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
         help="run the in-process benchmarks (dispatch) with every thread on one core",
     )
     args = parser.parse_args(argv)
+    if args.one_core and not hasattr(os, "sched_setaffinity"):
+        parser.error("--one-core needs a system with os.sched_setaffinity (Linux)")
     sizes = Sizes.tiny() if args.tiny else Sizes.quick() if args.quick else Sizes.full()
 
     figures: list[Figure] = []

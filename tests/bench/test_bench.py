@@ -110,3 +110,17 @@ def test_one_core_run_says_so(tmp_path: Path) -> None:
     figure, summary = done.stdout.strip().splitlines()
     assert LINE.match(figure) and figure.startswith("dispatch_sqlite"), figure
     assert summary.startswith("summary: ") and summary.endswith("(tiny, one core)"), summary
+
+
+def test_one_core_where_cores_cannot_be_chosen_is_a_clear_usage_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+
+    from bench.__main__ import main
+
+    monkeypatch.delattr(os, "sched_setaffinity")
+    with pytest.raises(SystemExit) as exited:
+        main(["--tiny", "--one-core", "--only", "dispatch_sqlite"])
+    assert exited.value.code == 2
+    assert "--one-core needs a system with os.sched_setaffinity" in capsys.readouterr().err
