@@ -17,22 +17,24 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.types import ExecutionResult
 
-from api import dashboard, guards, realtime
+from api import dashboard
 from api.auth import bearer_from_header, principal_for
-from api.body_limit import RequestBodyLimit
 from api.context import Context
-from api.deadlines import RequestDeadlines
 from api.errors import ApiError
-from api.http_transport import JSONPostTransport
-from api.limits import check_document_size
 from api.observability import Metrics, RequestIdMiddleware, endpoints
 from api.schema import build_schema
-from domain import bootstrap, schema_version
-from domain.clock import Clock, SystemClock
+from api.transport import guards, websocket
+from api.transport.body_limit import RequestBodyLimit
+from api.transport.deadlines import RequestDeadlines
+from api.transport.http_transport import JSONPostTransport
+from api.transport.limits import check_document_size
 from domain.context import DomainContext
-from domain.db import Database
-from domain.dispatcher import Dispatcher
-from domain.settings import Settings
+from domain.dispatch.dispatcher import Dispatcher
+from domain.identity import bootstrap
+from domain.kernel.clock import Clock, SystemClock
+from domain.kernel.settings import Settings
+from domain.store import schema_version
+from domain.store.db import Database
 
 log = logging.getLogger("deskfleet")
 
@@ -41,12 +43,12 @@ class SchemaOutdated(RuntimeError):
     pass
 
 
-class DeskFleetGraphQL(realtime.RealtimeView, JSONPostTransport, GraphQL[Context, None]):
+class DeskFleetGraphQL(websocket.RealtimeView, JSONPostTransport, GraphQL[Context, None]):
     def __init__(self, domain: DomainContext) -> None:
         super().__init__(
             build_schema(domain.settings),
             graphql_ide=None if domain.settings.production else "graphiql",
-            **realtime.websocket_options(domain.settings),  # R37
+            **websocket.websocket_options(domain.settings),  # R37
         )
         self.domain = domain
         self.deadlines = RequestDeadlines()  # request_timeout_seconds, one timer for all
@@ -73,7 +75,7 @@ class DeskFleetGraphQL(realtime.RealtimeView, JSONPostTransport, GraphQL[Context
         return principal is not None
 
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> Any:
-        # The body's own size is refused as it arrives (api/body_limit.py).
+        # The body's own size is refused as it arrives (api/transport/body_limit.py).
         data = await super().parse_http_body(request)  # a batch (a list) is refused in there
         check_document_size(data.query, self.domain.settings)
         return data
@@ -91,7 +93,7 @@ class DeskFleetGraphQL(realtime.RealtimeView, JSONPostTransport, GraphQL[Context
             )
 
     async def get_context(self, request: Request | WebSocket, response: Any = None) -> Context:
-        # A websocket authenticates in on_ws_connect (api/realtime.py), from connection_init.
+        # A websocket authenticates in on_ws_connect (api/transport/websocket.py), from connection_init.
         is_http = not isinstance(request, WebSocket)
         credential = bearer_from_header(request.headers.get("authorization")) if is_http else None
         try:
@@ -142,7 +144,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         db=Database(settings.database_url),
         settings=settings,
         clock=clock or SystemClock(),
-        events=realtime.event_bus(settings),  # memory:// or redis:// (R35-R37)
+        events=websocket.event_bus(settings),  # memory:// or redis:// (R35-R37)
     )
     graphql = DeskFleetGraphQL(domain)
 
@@ -158,7 +160,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             else None
         )
         try:
-            async with realtime.running(domain):  # the event bus's listener, R9's presence watcher
+            async with websocket.running(domain):  # the event bus's listener, R9's presence watcher
                 if dispatcher is not None:
                     await dispatcher.start()  # R25-R30: queued runs go to bots
                 await graphql.connections.start(graphql.credential_still_valid)
@@ -183,7 +185,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                 guards.WebSocketMessageLimit(graphql, max_bytes=settings.ws_max_message_bytes),
             ),
             *(Route(path, handler) for path, handler in operations.items()),
-            dashboard.mount("/"),  # issue 10: the fleet dashboard; last, it takes what is left
+            dashboard.mount("/"),  # the fleet dashboard; last, it takes what is left
         ],
         middleware=[
             Middleware(RequestIdMiddleware, metrics=metrics),

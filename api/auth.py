@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from domain.context import DomainContext
-from domain.errors import AuthenticationFailed, ErrorCode
-from domain.identity import authenticate
-from domain.principals import Principal
+from domain.identity.identity import authenticate
+from domain.kernel.errors import AuthenticationFailed, ErrorCode
+from domain.kernel.principals import Principal
 
 
 def bearer_from_header(value: str | None) -> str | None:

@@ -8,10 +8,10 @@ from typing import Any
 
 from api.errors import unauthenticated
 from api.loaders import Loaders
-from domain.access import require_user
 from domain.context import DomainContext
-from domain.errors import DomainError
-from domain.principals import Principal, UserPrincipal
+from domain.identity.authorization import require_user
+from domain.kernel.errors import DomainError
+from domain.kernel.principals import Principal, UserPrincipal
 
 
 @dataclass
@@ -21,7 +21,7 @@ class Context:
     response: Any = None
     credential: Principal | None = None
     credential_error: DomainError | None = None
-    # Websockets (api/realtime.py): the connection_init payload, and the credential it carried,
+    # Websockets (api/transport/websocket.py): the connection_init payload, and the credential it carried,
     # re-checked at each subscription event.
     connection_params: dict[str, Any] | None = None
     bearer: str | None = None

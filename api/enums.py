@@ -2,10 +2,10 @@
 
 import strawberry
 
-from domain.errors import ErrorCode
-from domain.maintenance import MaintenanceLock
-from domain.models import Connectivity, EnvironmentKind, MachineStatus
-from domain.permissions import AccessLevel, Action, Role
+from domain.fleet.maintenance import MaintenanceLock
+from domain.kernel.errors import ErrorCode
+from domain.kernel.permissions import AccessLevel, Action, Role
+from domain.store.models import Connectivity, EnvironmentKind, MachineStatus
 
 ErrorCodeEnum = strawberry.enum(ErrorCode, name="ErrorCode")
 EnvironmentKindEnum = strawberry.enum(EnvironmentKind, name="EnvironmentKind")

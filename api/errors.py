@@ -9,7 +9,7 @@ from typing import Annotated, Any, TypeVar, Union
 import strawberry
 from graphql import GraphQLError
 
-from domain.errors import DomainError, ErrorCode, ErrorKind, NotFound
+from domain.kernel.errors import DomainError, ErrorCode, ErrorKind, NotFound
 
 log = logging.getLogger("deskfleet.api")
 
@@ -42,7 +42,7 @@ class ConflictError(UserError):
     pass
 
 
-@strawberry.type(description="A product rule refuses this; `rule` cites the SPEC rule (R1...).")
+@strawberry.type(description="A product rule refuses this; `rule` cites the product rule (R1..., docs/rules.md).")
 class RuleViolationError(UserError):
     rule: str | None
 

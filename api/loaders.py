@@ -8,20 +8,15 @@ from typing import Any, Generic, TypeVar
 
 from strawberry.dataloader import DataLoader
 
-from domain import (
-    connections,
-    environments,
-    flows,
-    groups,
-    identity,
-    machines,
-    maintenance,
-    runs,
-    sharing,
-)
+from domain.connections import connections
 from domain.context import DomainContext
-from domain.machine_views import GroupRecord, MachineRecord
-from domain.models import (
+from domain.fleet import environments, groups, machines, maintenance, sharing
+from domain.fleet.machine_views import GroupRecord, MachineRecord
+from domain.identity import identity
+from domain.kernel.permissions import AccessLevel, Action
+from domain.kernel.principals import Principal, UserPrincipal
+from domain.runs import flows, runs
+from domain.store.models import (
     Connection,
     DesktopFlow,
     Environment,
@@ -31,8 +26,6 @@ from domain.models import (
     MachineGroup,
     User,
 )
-from domain.permissions import AccessLevel, Action
-from domain.principals import Principal, UserPrincipal
 
 T = TypeVar("T")
 R = TypeVar("R", MachineRecord, GroupRecord)

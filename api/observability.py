@@ -19,8 +19,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from domain import health
 from domain.context import DomainContext
-from domain.dispatcher import Dispatched
-from domain.models import RunStatus
+from domain.dispatch.dispatcher import Dispatched
+from domain.store.models import RunStatus
 
 API_PATHS = frozenset({"/graphql", "/healthz", "/readyz", "/metrics"})
 

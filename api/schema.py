@@ -11,27 +11,27 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema_converter import CustomGraphQLEnumType
 from strawberry.tools import merge_types
 
-from api.agent import AgentMutation, AgentQuery
-from api.audit import AuditQuery
-from api.connections import ConnectionMutation, ConnectionQuery
-from api.environments import EnvironmentMutation, EnvironmentQuery
+from api.audit.audit import AuditQuery
+from api.connections.connections import ConnectionMutation, ConnectionQuery
 from api.errors import ERROR_TYPES, mask_unexpected
-from api.flows import FlowMutation, FlowQuery
-from api.groups import GroupMutation, GroupQuery
-from api.identity import IdentityMutation, IdentityQuery
-from api.limits import extensions
-from api.machines import MachineMutation, MachineQuery
-from api.maintenance import MaintenanceMutation
-from api.recommendations import (
+from api.fleet.environments import EnvironmentMutation, EnvironmentQuery
+from api.fleet.groups import GroupMutation, GroupQuery
+from api.fleet.machines import MachineMutation, MachineQuery
+from api.fleet.maintenance import MaintenanceMutation
+from api.fleet.sharing import SharingMutation
+from api.identity.identity import IdentityMutation, IdentityQuery
+from api.realtime.subscriptions import Subscription
+from api.recommendations.recommendations import (
     RecommendationMutation,
     RecommendationQuery,
     RecommendationSubscription,
 )
-from api.runs import RunMutation, RunQuery
-from api.shared_execution import SharedEventExecution
-from api.sharing import SharingMutation
-from api.subscriptions import Subscription
-from domain.settings import Settings
+from api.runs.agent import AgentMutation, AgentQuery
+from api.runs.flows import FlowMutation, FlowQuery
+from api.runs.runs import RunMutation, RunQuery
+from api.transport.limits import extensions
+from api.transport.shared_execution import SharedEventExecution
+from domain.kernel.settings import Settings
 
 Query = merge_types(
     "Query",

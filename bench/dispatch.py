@@ -2,10 +2,10 @@
 
 Subject: the real domain, in process. Simulated machines are registered, given two unattended bots
 each and heartbeat through the domain (grouped by R11's group limit, one connection per group);
-runs are triggered one after another through ``domain.runs.trigger_run`` while the app's own
-``domain.dispatcher.Dispatcher`` task dispatches them. Runs go in rounds of at most the free bots:
+runs are triggered one after another through ``domain.runs.runs.trigger_run`` while the app's own
+``domain.dispatch.dispatcher.Dispatcher`` task dispatches them. Runs go in rounds of at most the free bots:
 a round is timed from its first trigger to its last run DISPATCHED; between rounds (not timed)
-every simulated machine reports its runs finished through ``domain.runtime``, freeing its bots.
+every simulated machine reports its runs finished through ``domain.runs.runtime``, freeing its bots.
 A first, untimed round of one run per connection warms the dispatcher up (its connections and
 compiled statements), as the baseline connects before its clock starts.
 
@@ -34,25 +34,17 @@ from sqlalchemy.engine import make_url
 from sqlmodel import col, select
 
 from bench.figures import Figure, Sizes, turns
-from domain import (
-    allocation,
-    bootstrap,
-    connections,
-    environments,
-    flows,
-    groups,
-    identity,
-    machines,
-    runs,
-    runtime,
-    schema_version,
-)
+from domain.connections import connections
 from domain.context import DomainContext
-from domain.db import Database
-from domain.dispatcher import Dispatched, Dispatcher
-from domain.models import FlowRun, RunMode, RunStatus
-from domain.principals import Principal
-from domain.settings import Settings
+from domain.dispatch.dispatcher import Dispatched, Dispatcher
+from domain.fleet import allocation, environments, groups, machines
+from domain.identity import bootstrap, identity
+from domain.kernel.principals import Principal
+from domain.kernel.settings import Settings
+from domain.runs import flows, runs, runtime
+from domain.store import schema_version
+from domain.store.db import Database
+from domain.store.models import FlowRun, RunMode, RunStatus
 
 RUNTIME = "2.8.73.21119"
 EDITION = "Windows 11 Pro"

@@ -108,7 +108,7 @@ class Server:
 
 def deskfleet(workdir: Path, database_url: str, core: int | None = None) -> Server:
     return Server(
-        ["-m", "api.cli", "serve", "--no-access-log"],
+        ["-m", "deskfleet.cli", "serve", "--no-access-log"],
         workdir,
         env={"DESKFLEET_DATABASE_URL": database_url, "DESKFLEET_PRODUCTION": "true"},
         core=core,

@@ -7,11 +7,15 @@ from datetime import timedelta
 
 from sqlmodel import select
 
-from domain import bootstrap, schema_version
 from domain.context import DomainContext
-from domain.db import Database
-from domain.identity import add_token
-from domain.models import (
+from domain.identity import bootstrap
+from domain.identity.identity import add_token
+from domain.identity.secrets import MACHINE_KEY_PREFIX, digest, new_secret
+from domain.kernel.permissions import Role
+from domain.kernel.settings import Settings
+from domain.store import schema_version
+from domain.store.db import Database
+from domain.store.models import (
     Connection,
     Connectivity,
     DesktopFlow,
@@ -25,9 +29,6 @@ from domain.models import (
     RunStatus,
     User,
 )
-from domain.permissions import Role
-from domain.secrets import MACHINE_KEY_PREFIX, digest, new_secret
-from domain.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from sqlalchemy import event
 
 from api.app import create_app
 from bench.suites import LIST100
-from domain.settings import Settings
+from domain.kernel.settings import Settings
 
 
 async def statements_per_page(database_url: str, token: str) -> tuple[int, int]:

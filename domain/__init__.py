@@ -1,1 +1,1 @@
-"""DeskFleet's domain: every rule (R1-R37) and every permission check lives here."""
+"""DeskFleet's domain: every rule (docs/rules.md) and every permission check lives here."""

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from domain.clock import Clock, SystemClock
-from domain.credential_cache import CredentialCache
-from domain.db import Database
-from domain.events import EventBus, LocalEventBus
-from domain.settings import Settings
+from domain.bus.events import EventBus, LocalEventBus
+from domain.kernel.clock import Clock, SystemClock
+from domain.kernel.credential_cache import CredentialCache
+from domain.kernel.settings import Settings
+from domain.store.db import Database
 
 
 @dataclass

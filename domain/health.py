@@ -9,9 +9,9 @@ from datetime import timedelta
 from sqlalchemy import func, text
 from sqlmodel import col, select
 
-from domain import schema_version
 from domain.context import DomainContext
-from domain.models import FlowRun, Machine, RunStatus
+from domain.store import schema_version
+from domain.store.models import FlowRun, Machine, RunStatus
 
 CHECK_TIMEOUT_SECONDS = 3.0
 

@@ -11,10 +11,10 @@ from sqlalchemy import event
 from starlette.applications import Starlette
 
 from api.app import create_app
-from domain import bootstrap
-from domain.clock import ManualClock
 from domain.context import DomainContext
-from domain.settings import Settings
+from domain.identity import bootstrap
+from domain.kernel.clock import ManualClock
+from domain.kernel.settings import Settings
 from tests.databases import TestDatabases, backend_name
 from tests.graphql import Fleet, GraphQLClient
 
@@ -42,7 +42,7 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    # Tests drive the dispatcher themselves (domain.dispatcher.dispatch_once / sweep_once) so
+    # Tests drive the dispatcher themselves (domain.dispatch.dispatcher.dispatch_once / sweep_once) so
     # outcomes and statement counts never depend on a background pass; a test that wants the
     # lifespan's dispatcher turns it on.
     return Settings(

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from domain.context import DomainContext
-from domain.models import Connection, FlowRun, RunMode, RunPriority, RunStatus
+from domain.store.models import Connection, FlowRun, RunMode, RunPriority, RunStatus
 from tests.graphql import Fleet, Person
 
 CONNECTION_FIELDS = """
@@ -161,7 +161,7 @@ async def insert_run(
 ) -> str:
     """Arrange-only: write a run in a given state straight into ``flow_runs``.
 
-    Triggering goes through domain/runs.py (built alongside), and DISPATCHED / RUNNING states need
+    Triggering goes through domain/runs/runs.py (built alongside), and DISPATCHED / RUNNING states need
     the dispatcher and a machine runtime; these tests are about what connection changes do to runs
     in each state, so they place the runs directly. Runs are UNATTENDED on machines without bots,
     so the dispatcher leaves QUEUED ones alone. Gateway connections cannot be triggered through any

@@ -14,7 +14,7 @@ from pathlib import Path
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from domain import schema_version
+from domain.store import schema_version
 
 POSTGRES_URL = os.environ.get("DESKFLEET_TEST_DATABASE_URL")
 TEMPLATE = "deskfleet_test_template"

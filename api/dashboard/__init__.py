@@ -1,4 +1,4 @@
-"""The fleet dashboard: static files served at ``/`` (issue 10).
+"""The fleet dashboard: static files served at ``/``.
 
 ``index.html``, the ES modules (``app.js`` and what it imports; no build step, no Node.js at run
 time) and ``style.css`` live beside this file and ship in the wheel with the ``api`` package. The

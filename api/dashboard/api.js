@@ -18,7 +18,7 @@ export class RequestFailed extends Error {
   }
 }
 
-/** An expected failure a mutation returned as a `UserError` (SPEC §9): nothing changed. */
+/** An expected failure a mutation returned as a `UserError` (docs/api.md): nothing changed. */
 export class Refused extends Error {
   constructor(result) {
     super(result.message);

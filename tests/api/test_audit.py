@@ -1,4 +1,4 @@
-"""The audit trail (issue 9): every change of machines, groups, shares, roles, maintenance and
+"""The audit trail: every change of machines, groups, shares, roles, maintenance and
 connections is recorded with its actor in the transaction of the change; environment admins read
 it a page at a time, newest first; a refused change leaves no entry."""
 
@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from domain import connections
-from domain.clock import ManualClock
+from domain.connections import connections
 from domain.context import DomainContext
+from domain.kernel.clock import ManualClock
 from tests import connection_steps as steps
 from tests.api.test_gateways import switch
 from tests.graphql import Fleet, GraphQLClient

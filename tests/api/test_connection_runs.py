@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from domain.context import DomainContext
-from domain.dispatcher import dispatch_once
-from domain.settings import Settings
+from domain.dispatch.dispatcher import dispatch_once
+from domain.kernel.settings import Settings
 from tests.connection_steps import DELETE_CONNECTION
 from tests.graphql import Fleet
 from tests.runs_given import Runs

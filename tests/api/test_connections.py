@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from domain.context import DomainContext
-from domain.models import RunStatus
+from domain.store.models import RunStatus
 from tests.connection_steps import (
     DELETE_CONNECTION,
     GET_CONNECTION,

@@ -1,4 +1,4 @@
-"""Credentials under attack (issue 9): failed attempts rate-limited per client address, and no
+"""Credentials under attack: failed attempts rate-limited per client address, and no
 token, machine key or password ever in clear in the database files, the logs or a response."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from domain.clock import ManualClock
 from domain.context import DomainContext
-from domain.secrets import digest
-from domain.settings import Settings
+from domain.identity.secrets import digest
+from domain.kernel.clock import ManualClock
+from domain.kernel.settings import Settings
 from tests import connection_steps as steps
 from tests.databases import backend_name
 from tests.graphql import ISSUE_TOKEN, Fleet, GraphQLClient
@@ -89,7 +89,7 @@ async def test_successful_and_anonymous_requests_do_not_count(
     assert (await post(api, person.token)).status_code == 429
 
 
-# --- secrets at rest, in logs and in responses (R5, R20, issue 9) --------------------------------
+# --- secrets at rest, in logs and in responses (R5, R20) --------------------------------
 
 ROTATE = "mutation($id: ID!) { rotateMachineKey(id: $id) { __typename } }"
 COMPLETE_ROTATION = """mutation { completeMachineKeyRotation {

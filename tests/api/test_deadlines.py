@@ -1,4 +1,4 @@
-"""The request time limit's watcher (api/deadlines.py): what asyncio.timeout did, one timer for all.
+"""The request time limit's watcher (api/transport/deadlines.py): what asyncio.timeout did, one timer for all.
 
 The HTTP path (a request answered TIMEOUT while a writer holds the lock) is in test_limits.py.
 """
@@ -9,7 +9,7 @@ import asyncio
 
 import pytest
 
-from api.deadlines import RequestDeadlines
+from api.transport.deadlines import RequestDeadlines
 
 
 async def test_a_request_past_its_limit_gets_timeout_error_within_a_tick() -> None:

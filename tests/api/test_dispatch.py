@@ -13,11 +13,11 @@ import httpx
 import pytest
 
 from api.app import create_app
-from domain.clock import ManualClock
 from domain.context import DomainContext
-from domain.db import Database
-from domain.dispatcher import dispatch_once, sweep_once
-from domain.settings import Settings
+from domain.dispatch.dispatcher import dispatch_once, sweep_once
+from domain.kernel.clock import ManualClock
+from domain.kernel.settings import Settings
+from domain.store.db import Database
 from tests.graphql import Fleet, GraphQLClient
 from tests.runs_given import CANCEL_RUN, COMMANDS, PASSWORD, Runs
 

@@ -1,4 +1,4 @@
-"""/metrics times dispatching: each run's wait from queued to dispatched (issue 7), observed by the
+"""/metrics times dispatching: each run's wait from queued to dispatched, observed by the
 lifespan's dispatcher through a callback, so domain/ stays free of Prometheus."""
 
 import asyncio
@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from api.app import create_app
-from domain.clock import ManualClock
-from domain.settings import Settings
+from domain.kernel.clock import ManualClock
+from domain.kernel.settings import Settings
 from tests.graphql import Fleet, GraphQLClient
 from tests.runs_given import Runs
 

@@ -1,4 +1,4 @@
-"""Graceful shutdown (issue 7): stopping the event bus is prompt even when it is in the middle of
+"""Graceful shutdown: stopping the event bus is prompt even when it is in the middle of
 closing a failed backend connection (a Redis that went away), so SIGTERM never hangs on it."""
 
 import asyncio
@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from domain.events import BroadcastEventBus, QueueChanged
+from domain.bus.events import BroadcastEventBus, QueueChanged
 
 pytestmark = pytest.mark.asyncio
 

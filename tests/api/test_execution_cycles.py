@@ -2,9 +2,9 @@
 
 graphql-core's executor keeps bound methods of itself (its ``async_helpers``), a cycle that only
 the garbage collector frees, and with it everything the operation touched: the request, the
-context, the loaders and the result. With DeskFleet's young-generation threshold (api/cli.py)
+context, the loaders and the result. With DeskFleet's young-generation threshold (deskfleet/cli.py)
 each collection then found some 40,000 dead objects and took ~70 ms; under load that was ~20% of
-a small query's time. api/acyclic_execution.py holds the executor's helpers weakly.
+a small query's time. api/transport/acyclic_execution.py holds the executor's helpers weakly.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from graphql import parse
 from graphql.execution import Executor
 
 from api.schema import build_schema
-from api.shared_execution import SharedEventExecution
-from domain.settings import Settings
+from api.transport.shared_execution import SharedEventExecution
+from domain.kernel.settings import Settings
 from tests.graphql import Fleet, GraphQLClient
 
 pytestmark = pytest.mark.asyncio

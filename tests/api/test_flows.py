@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from domain.context import DomainContext
-from domain.models import RunStatus
+from domain.store.models import RunStatus
 from tests.connection_steps import CREATE_FLOW, connection, flow, insert_run
 from tests.graphql import Fleet
 

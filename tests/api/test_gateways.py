@@ -6,10 +6,10 @@ from datetime import timedelta
 
 import pytest
 
-from domain import connections
+from domain.connections import connections
+from domain.connections.credentials import vault_for
 from domain.context import DomainContext
-from domain.credentials import vault_for
-from domain.models import RunStatus
+from domain.store.models import RunStatus
 from tests.connection_steps import (
     CONNECTION_FIELDS,
     LIST_CONNECTIONS,

@@ -8,10 +8,10 @@ from datetime import timedelta
 
 import pytest
 
-from domain.clock import ManualClock
 from domain.context import DomainContext
-from domain.dispatcher import dispatch_once
-from domain.settings import Settings
+from domain.dispatch.dispatcher import dispatch_once
+from domain.kernel.clock import ManualClock
+from domain.kernel.settings import Settings
 from tests.graphql import Fleet
 from tests.runs_given import MOVE_RUN_TO_TOP, Runs
 

@@ -1,4 +1,4 @@
-"""GraphQL over HTTP (api/http_transport.py): a POST of one JSON operation is answered by
+"""GraphQL over HTTP (api/transport/http_transport.py): a POST of one JSON operation is answered by
 DeskFleet's own hooks; every answer and error is the one Strawberry's view gives, and any other
 request shape still goes to Strawberry."""
 
@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from starlette.responses import Response
 
-from api.http_transport import JSONPostTransport, SubResponse
+from api.transport.http_transport import JSONPostTransport, SubResponse
 from tests.graphql import Fleet, GraphQLClient
 
 pytestmark = pytest.mark.asyncio

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from domain.clock import ManualClock
+from domain.kernel.clock import ManualClock
 from tests.graphql import ISSUE_TOKEN, Fleet, GraphQLClient
 
 pytestmark = pytest.mark.asyncio

@@ -1,4 +1,4 @@
-"""Input validation at the domain boundary (issue 9, item 5), mutation by mutation.
+"""Input validation at the domain boundary, mutation by mutation.
 
 The audit walked every mutation argument in schema.graphql (strings, numbers, lists, ids; enums
 are checked by GraphQL itself). For each, one value the domain must refuse: the answer is a typed

@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import text
 
 from domain.context import DomainContext
-from domain.db import SQLITE_BUSY_TIMEOUT_MS
-from domain.settings import Settings
+from domain.kernel.settings import Settings
+from domain.store.db import SQLITE_BUSY_TIMEOUT_MS
 from tests.graphql import Fleet, GraphQLClient
 
 pytestmark = pytest.mark.asyncio

@@ -4,8 +4,8 @@ from datetime import timedelta
 
 import pytest
 
-from domain.clock import ManualClock
-from domain.settings import Settings
+from domain.kernel.clock import ManualClock
+from domain.kernel.settings import Settings
 from tests.graphql import Fleet, GraphQLClient
 
 pytestmark = pytest.mark.asyncio

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from domain.clock import ManualClock
 from domain.context import DomainContext
+from domain.kernel.clock import ManualClock
 from tests.api.group_steps import ROTATE_KEY, Steps, snapshot
 from tests.graphql import Fleet
 

@@ -1,4 +1,4 @@
-"""R12 x R13, exhaustively, generated from the tables the domain reads (domain/permissions.py).
+"""R12 x R13, exhaustively, generated from the tables the domain reads (domain/kernel/permissions.py).
 
 For every action on a machine and on a group, every security role (and none), and every access
 level the caller can hold on the resource (owner, co-owner, user, none), plus a DeskFleet
@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from domain.context import DomainContext
-from domain.permissions import (
+from domain.kernel.permissions import (
     RESOURCE_ACCESS,
     ROLE_PRIVILEGES,
     ROLE_RESOURCE_ACCESS,

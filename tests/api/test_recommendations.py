@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from api.simulator import Simulator, SimulatorConfig
-from domain.clock import ManualClock
+from deskfleet.simulator import Simulator, SimulatorConfig
 from domain.context import DomainContext
-from domain.dispatcher import dispatch_once, sweep_once
-from domain.settings import Settings
+from domain.dispatch.dispatcher import dispatch_once, sweep_once
+from domain.kernel.clock import ManualClock
+from domain.kernel.settings import Settings
 from tests.graphql import Fleet, Person, RegisteredMachine
 from tests.runs_given import COMMANDS, UPDATE_ENVIRONMENT, Runs, Target
 

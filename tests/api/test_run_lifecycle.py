@@ -8,10 +8,10 @@ from datetime import timedelta
 
 import pytest
 
-from domain.clock import ManualClock
 from domain.context import DomainContext
-from domain.dispatcher import dispatch_once, sweep_once
-from domain.settings import Settings
+from domain.dispatch.dispatcher import dispatch_once, sweep_once
+from domain.kernel.clock import ManualClock
+from domain.kernel.settings import Settings
 from tests.graphql import Fleet, Person, RegisteredMachine
 from tests.runs_given import (
     CANCEL_RUN,
@@ -115,7 +115,7 @@ async def test_r28_only_the_machine_a_run_was_dispatched_to_may_start_or_finish_
         await runs.confirm(other, dispatched, 1),
         await runs.finish(other, dispatched, 1),
         await runs.confirm(machine, dispatched, 2),  # an attempt that was never given
-        await runs.finish(machine, dispatched, 0),  # no attempt at all: a bad value (issue 9)
+        await runs.finish(machine, dispatched, 0),  # no attempt at all: a bad value
     ]
     after = await runs.run(dispatched)
 

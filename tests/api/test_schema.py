@@ -1,4 +1,4 @@
-"""schema.graphql at the root is the exported schema and never drifts (SPEC section 9)."""
+"""schema.graphql at the root is the exported schema and never drifts (docs/api.md)."""
 
 from pathlib import Path
 

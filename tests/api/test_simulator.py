@@ -1,4 +1,4 @@
-"""The machine-runtime simulator works runs end to end through the real API (issue 4, item 6)."""
+"""The machine-runtime simulator works runs end to end through the real API."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from api.simulator import Simulator, SimulatorConfig, check_log, read_log
-from domain.settings import Settings
+from deskfleet.simulator import Simulator, SimulatorConfig, check_log, read_log
+from domain.kernel.settings import Settings
 from tests.connection_steps import connection, flow, group
 from tests.graphql import UPDATE_ENVIRONMENT, Fleet
 

@@ -1,4 +1,4 @@
-"""The benchmark harness itself, at its tiny size: every figure runs and is reported (issue 8).
+"""The benchmark harness itself, at its tiny size: every figure runs and is reported.
 
 Not a timed assertion: a shared, noisy machine says nothing about speed at this size. It checks
 that each line has the agreed shape and that every figure produced a value (or says why not).

@@ -1,4 +1,4 @@
-"""Two DeskFleet instances on one PostgreSQL database and one Redis (issue 7, R30).
+"""Two DeskFleet instances on one PostgreSQL database and one Redis (R30).
 
 Instances ``a`` and ``b`` run ``deskfleet serve`` on different ports. The simulator's machines are
 split between them (half talk to ``a``, half to ``b``), all in one group. First a probe run is
@@ -43,7 +43,7 @@ import httpx
 import pytest
 import websockets
 
-from api.simulator import Simulator, SimulatorConfig, check_log, read_log
+from deskfleet.simulator import Simulator, SimulatorConfig, check_log, read_log
 from tests.cluster.conftest import CLUSTER_ENV, Cluster, Instance
 from tests.connection_steps import SECRET, connection, flow, group
 from tests.graphql import UPDATE_ENVIRONMENT, Fleet, GraphQLClient

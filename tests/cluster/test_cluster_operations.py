@@ -1,4 +1,4 @@
-"""Operating a cluster (issue 7): /readyz follows PostgreSQL and Redis going away and coming back,
+"""Operating a cluster: /readyz follows PostgreSQL and Redis going away and coming back,
 SIGTERM finishes in-flight requests and leaves the work to the other instances, and instances
 started together on a new database agree on one first run."""
 
@@ -229,12 +229,12 @@ async def test_two_first_runs_racing_on_one_database_make_one_admin(
     postgres_url: str, tmp_path: Path
 ) -> None:
     """The race above, made certain: two instances' first-run transactions at the same moment."""
-    from domain import bootstrap
-    from domain.clock import SystemClock
+    from domain.bus.events import LocalEventBus
     from domain.context import DomainContext
-    from domain.db import Database
-    from domain.events import LocalEventBus
-    from domain.settings import Settings
+    from domain.identity import bootstrap
+    from domain.kernel.clock import SystemClock
+    from domain.kernel.settings import Settings
+    from domain.store.db import Database
 
     url = await asyncio.to_thread(fresh_database, postgres_url)
     contexts = [
@@ -251,7 +251,7 @@ async def test_two_first_runs_racing_on_one_database_make_one_admin(
         async with contexts[0].db.read() as session:
             from sqlmodel import select
 
-            from domain.models import Environment, User
+            from domain.store.models import Environment, User
 
             users = (await session.exec(select(User))).all()
             environments = (await session.exec(select(Environment))).all()

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.candidates import (
+from domain.fleet.sessions import user_key
+from domain.runs.candidates import (
     MachineState,
     QueuedRun,
     RunRequest,
@@ -19,9 +20,8 @@ from domain.candidates import (
     check,
     choose,
     plan,
-    user_key,
 )
-from domain.models import RunMode, SessionState
+from domain.store.models import RunMode, SessionState
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 USER = r"CONTOSO\robot"
@@ -174,7 +174,7 @@ def _plan_as_written(queued: list[QueuedRun], machines: dict[str, MachineState])
     """R25 + R26 read literally: each run in queue order checks every candidate as the runs
     ahead of it left them; a waiting run's reason is BEHIND_IN_QUEUE if a candidate was free
     before the pass, else what the machines said before the pass."""
-    from domain.candidates import take
+    from domain.runs.candidates import take
 
     current = dict(machines)
     out: dict[str, object] = {}
@@ -254,7 +254,7 @@ def test_take_keeps_every_other_field_of_the_machine(mode: RunMode) -> None:
     (take() builds the new state field by field, so a field added later must be kept too)."""
     from dataclasses import fields
 
-    from domain.candidates import take
+    from domain.runs.candidates import take
 
     before = machine(session=ACTIVE, bots=3, busy=1, running=2, last=NOW - timedelta(hours=1))
     run = RunRequest(id="r", mode=mode, run_as="someone else")

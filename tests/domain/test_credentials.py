@@ -10,16 +10,16 @@ from cryptography.fernet import Fernet
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from domain.context import DomainContext
-from domain.credentials import (
+from domain.connections.credentials import (
     SecretKeyError,
     Vault,
     load_or_create_key_file,
     password,
     vault_for,
 )
-from domain.errors import ValidationFailed
-from domain.settings import Settings
+from domain.context import DomainContext
+from domain.kernel.errors import ValidationFailed
+from domain.kernel.settings import Settings
 from tests.connection_steps import SECRET, connection
 from tests.graphql import Fleet
 

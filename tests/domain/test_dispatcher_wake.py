@@ -14,15 +14,15 @@ from typing import Any
 
 import pytest
 
-from domain import dispatcher as dispatcher_module
-from domain.context import DomainContext
-from domain.dispatcher import Dispatcher
-from domain.events import (
+from domain.bus.events import (
     Inbox,
     MachineWorkChanged,
     QueueChanged,
     RecommendationChanged,
 )
+from domain.context import DomainContext
+from domain.dispatch import dispatcher as dispatcher_module
+from domain.dispatch.dispatcher import Dispatcher
 
 QUIET = 0.3  # seconds: several coalescing windows (MIN_COALESCE) with nothing to do
 

@@ -12,10 +12,10 @@ from alembic.migration import MigrationContext
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
-import domain.models  # noqa: F401  (every table on the metadata)
-from domain import schema_version
-from domain.db import async_url
-from domain.queue_state import _QUEUED
+import domain.store.models  # noqa: F401  (every table on the metadata)
+from domain.runs.queue_state import _QUEUED
+from domain.store import schema_version
+from domain.store.db import async_url
 from tests.databases import backend_name
 
 

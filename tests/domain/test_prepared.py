@@ -1,4 +1,4 @@
-"""Driver transactions (domain/prepared.py): prepared statements and scripts keep what a
+"""Driver transactions (domain/store/prepared.py): prepared statements and scripts keep what a
 transaction promises on both databases: all of it commits, or none of it does (DoD 5)."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, insert, select, text
 
-from domain.db import Database
-from domain.errors import ErrorCode, ValidationFailed
-from domain.prepared import Execute, Fetch, Prepared, Script
+from domain.kernel.errors import ErrorCode, ValidationFailed
+from domain.store.db import Database
+from domain.store.prepared import Execute, Fetch, Prepared, Script
 
 _tables = MetaData()
 _notes = Table(
@@ -101,7 +101,7 @@ async def test_an_error_after_the_statements_rolls_them_back(db: Database) -> No
 
 
 async def test_callbacks_run_only_after_commit(db: Database) -> None:
-    from domain.db import after_commit
+    from domain.store.db import after_commit
 
     seen: list[list[int]] = []
 

@@ -1,4 +1,4 @@
-"""Many rows read in one step (domain/row_reads.py): the same rows, in the same order and with
+"""Many rows read in one step (domain/store/row_reads.py): the same rows, in the same order and with
 the same values as the statement itself returns, on both databases."""
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from sqlalchemy import (
     text,
 )
 
-from domain.db import Database
-from domain.models.columns import UTCDateTime
-from domain.row_reads import RowReader, Shape
+from domain.store.db import Database
+from domain.store.models.columns import UTCDateTime
+from domain.store.row_reads import RowReader, Shape
 
 _tables = MetaData()
 _robots = Table(

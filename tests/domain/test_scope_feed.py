@@ -1,4 +1,4 @@
-"""Admins watching a scope share one feed (issue 8): one read and one diff per change for all of
+"""Admins watching a scope share one feed: one read and one diff per change for all of
 them, and a subscriber that fell behind gets the whole view, never a stale one (R36)."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from domain import watch
 from domain.context import DomainContext
-from domain.identity import authenticate
-from domain.principals import Principal
+from domain.identity.identity import authenticate
+from domain.kernel.principals import Principal
+from domain.realtime import watch
 from tests.conftest import StatementCounter
 from tests.graphql import Fleet
 

@@ -1,4 +1,4 @@
-"""Ids at the domain boundary (domain/validation.py): every spelling of a UUID names the same row,
+"""Ids at the domain boundary (domain/kernel/validation.py): every spelling of a UUID names the same row,
 anything else is refused with the field's name."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from domain.errors import ErrorCode, ValidationFailed
-from domain.validation import ident
+from domain.kernel.errors import ErrorCode, ValidationFailed
+from domain.kernel.validation import ident
 
 _ID = uuid.UUID("0b5e6f7a-1c2d-4e3f-8a9b-0c1d2e3f4a5b")
 _WRITTEN = str(_ID)

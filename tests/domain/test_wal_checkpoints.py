@@ -1,4 +1,4 @@
-"""SQLite's WAL checkpoints run beside the writers (domain/wal_checkpoints.py): the committed rows
+"""SQLite's WAL checkpoints run beside the writers (domain/store/wal_checkpoints.py): the committed rows
 reach the database file without a writer copying them there in its commit, and nothing
 committed is lost whichever way they get there."""
 
@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, insert, text
 
-from domain import wal_checkpoints
-from domain.db import Database
-from domain.prepared import Prepared
+from domain.store import wal_checkpoints
+from domain.store.db import Database
+from domain.store.prepared import Prepared
 
 _notes = Table("notes", MetaData(), Column("id", Integer, primary_key=True), Column("body", String))
 _ADD = Prepared(insert(_notes).values(id=bindparam("id"), body=bindparam("body")))

@@ -1,4 +1,4 @@
-"""Given-steps for the browser tests (issue 10): a fleet seeded through the public GraphQL API,
+"""Given-steps for the browser tests: a fleet seeded through the public GraphQL API,
 and Debian's headless Chromium driven by Playwright (never a downloaded browser).
 
 A test module makes its fixtures from :func:`launch_browser` and :func:`open_page`.

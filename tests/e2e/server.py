@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-DESKFLEET = [sys.executable, "-m", "api.cli"]
+DESKFLEET = [sys.executable, "-m", "deskfleet.cli"]
 ROOT = Path(__file__).resolve().parents[2]
 
 

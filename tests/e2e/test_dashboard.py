@@ -1,5 +1,5 @@
 """The dashboard at `/` in a real headless Chromium (Debian's `chromium`, driven by Playwright),
-against a real `deskfleet serve` seeded through the public GraphQL API (issue 10).
+against a real `deskfleet serve` seeded through the public GraphQL API.
 
 A second client (GraphQL over HTTP, as another operator or a script would) changes the fleet
 while the page is open; the page must follow over its `graphql-transport-ws` subscriptions without

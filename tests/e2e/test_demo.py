@@ -1,4 +1,4 @@
-"""`deskfleet demo`: one command gives a live fleet (issue 4, item 6)."""
+"""`deskfleet demo`: one command gives a live fleet."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from api.simulator import check_log, read_log
+from deskfleet.simulator import check_log, read_log
 from tests.e2e.server import DESKFLEET, ROOT, free_port
 
 pytestmark = pytest.mark.e2e

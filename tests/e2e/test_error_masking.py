@@ -1,4 +1,4 @@
-"""Unexpected errors are masked on every transport of a real `deskfleet serve` (issue 9): plain
+"""Unexpected errors are masked on every transport of a real `deskfleet serve`: plain
 HTTP, and an operation over a websocket (Strawberry's streamed path), both answer "Unexpected
 error." without the database's message. Masking lives in DeskFleetSchema.process_errors."""
 

@@ -31,7 +31,7 @@ from typing import Any
 
 import pytest
 
-from api.simulator import check_log, read_log
+from deskfleet.simulator import check_log, read_log
 from tests import databases as test_databases
 from tests.databases import POSTGRES_URL
 from tests.e2e.server import DESKFLEET, ROOT, Served, first_run_token

@@ -1,4 +1,4 @@
-"""The examples a frontend team copies (issue 10), run against a live server:
+"""The examples a frontend team copies, run against a live server:
 
 - every operation in examples/operations/*.graphql validates against the schema and executes
   (queries and mutations over HTTP, subscriptions over graphql-transport-ws) on a seeded fleet;

@@ -260,7 +260,7 @@ mutation($input: RoleInput!) {
 async def test_an_environment_admin_demoted_while_subscribed_stops_seeing_the_others(
     realtime_server: LiveServer,
 ) -> None:
-    """Environment admins share one read of their environment (issue 8); one who loses the role
+    """Environment admins share one read of their environment; one who loses the role
     gets only what they may see from the next change on, never another owner's machine."""
     given = Given(realtime_server)
     env = given.default_environment()
@@ -303,7 +303,7 @@ async def test_an_environment_admin_demoted_while_subscribed_stops_seeing_the_ot
 async def test_every_operation_gets_its_own_id_on_a_shared_change(
     realtime_server: LiveServer,
 ) -> None:
-    """A change is encoded once for everyone subscribed alike (issue 8), yet each operation's
+    """A change is encoded once for everyone subscribed alike, yet each operation's
     message carries its own id, on both protocols, shaped as the first message was."""
     given = Given(realtime_server)
     env = given.default_environment()
@@ -596,7 +596,7 @@ subscription($groupId: ID) {
 async def test_the_assignment_stream_drives_the_simulator_to_finish_runs(
     realtime_server: LiveServer, tmp_path: Any
 ) -> None:
-    from api.simulator import Simulator, SimulatorConfig, check_log, read_log
+    from deskfleet.simulator import Simulator, SimulatorConfig, check_log, read_log
     from tests.api.test_simulator import TRIGGER
     from tests.connection_steps import connection, flow, group
     from tests.graphql import UPDATE_ENVIRONMENT, Fleet, GraphQLClient

@@ -1,4 +1,4 @@
-"""Websocket guards against a real `deskfleet serve` (issue 9): message size (1009), open
+"""Websocket guards against a real `deskfleet serve`: message size (1009), open
 connections per user (4429), failed attempts per address (4429) and a token revoked while
 connected ending its idle connection (4403) without waiting for an event."""
 

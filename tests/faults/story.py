@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from api.simulator import MASKED_ERROR, check_log, read_log
+from deskfleet.simulator import MASKED_ERROR, check_log, read_log
 from tests.e2e.server import DESKFLEET, ROOT
 
 TERMINAL = {"SUCCEEDED", "FAILED", "CANCELLED", "TIMED_OUT"}

@@ -1,4 +1,4 @@
-"""Faults (issue 9): the SQLite database held locked by another process for longer than the busy
+"""Faults: the SQLite database held locked by another process for longer than the busy
 timeout. Writes in that time fail cleanly (a masked error, logged; no 5xx, nothing half-written),
 reads go on (WAL), and once the lock is released everything works again by itself."""
 
@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from api.observability import request_id
-from domain.db import SQLITE_BUSY_TIMEOUT_MS
-from domain.settings import Settings
+from domain.kernel.settings import Settings
+from domain.store.db import SQLITE_BUSY_TIMEOUT_MS
 from tests.databases import backend_name
 from tests.graphql import Fleet, GraphQLClient
 

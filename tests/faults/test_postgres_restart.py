@@ -1,4 +1,4 @@
-"""Faults (issue 9): PostgreSQL stopped for a while under a working fleet, then started again.
+"""Faults: PostgreSQL stopped for a while under a working fleet, then started again.
 
 Runs with ``DESKFLEET_TEST_DATABASE_URL`` set (the PostgreSQL pass); it stops PostgreSQL, so it
 starts its OWN server (initdb + pg_ctl as the ``postgres`` user, like .ci/services.sh) on a port
@@ -32,7 +32,7 @@ import asyncpg
 import httpx
 import pytest
 
-from api.simulator import MASKED_ERROR
+from deskfleet.simulator import MASKED_ERROR
 from tests.databases import POSTGRES_URL
 from tests.e2e.server import DESKFLEET, ROOT, Served, first_run_token, free_port
 from tests.faults.story import (

@@ -1,4 +1,4 @@
-"""Faults (issue 9): the dispatcher through a period of SQLite's ``database is locked``.
+"""Faults: the dispatcher through a period of SQLite's ``database is locked``.
 
 tests/faults/test_database_busy.py shows requests failing cleanly while another process holds the
 write lock; this is the dispatcher's side (R30). Runs are queued, another process takes SQLite's
@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 
 from domain.context import DomainContext
-from domain.db import SQLITE_BUSY_TIMEOUT_MS
-from domain.dispatcher import Dispatcher
-from domain.settings import Settings
+from domain.dispatch.dispatcher import Dispatcher
+from domain.kernel.settings import Settings
+from domain.store.db import SQLITE_BUSY_TIMEOUT_MS
 from tests.databases import backend_name
 from tests.graphql import Fleet
 from tests.runs_given import Runs

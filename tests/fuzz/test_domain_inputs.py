@@ -1,4 +1,4 @@
-"""Hypothesis on the domain's inputs (issue 9), through the GraphQL API in process: strings of any
+"""Hypothesis on the domain's inputs, through the GraphQL API in process: strings of any
 length and alphabet, numbers past their ranges, ids that are not ids. Every answer is the success
 type or a typed UserError — never an error in ``errors``, never a half-written change — and the
 invariants hold after each batch (counts never negative, groups never over 50)."""

@@ -1,4 +1,4 @@
-"""Schemathesis in GraphQL mode against a live `deskfleet serve` (issue 9): every query and
+"""Schemathesis in GraphQL mode against a live `deskfleet serve`: every query and
 mutation with generated arguments, authenticated as an administrator, a bounded number of cases
 each (DESKFLEET_FUZZ_EXAMPLES, 5 by default; CI keeps it small). Nothing may answer 5xx, nothing
 may leak a traceback or an unmasked internal error, and the fleet's invariants hold afterwards."""

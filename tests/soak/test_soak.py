@@ -1,4 +1,4 @@
-"""Sustained load (issue 9): a bounded soak of a real ``deskfleet serve`` on 127.0.0.1.
+"""Sustained load: a bounded soak of a real ``deskfleet serve`` on 127.0.0.1.
 
 For ``DESKFLEET_SOAK_SECONDS`` (default 60) the server carries at once:
 

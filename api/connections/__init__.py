@@ -1,0 +1,1 @@
+"""GraphQL for connections and gateways."""

@@ -1,0 +1,1 @@
+"""GraphQL for the fleet: environments, machines, groups, maintenance, sharing."""

@@ -1,0 +1,126 @@
+"""Environments and their settings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from strawberry.types import Info
+
+import api.enums  # noqa: F401  (registers the domain enums with Strawberry)
+from api.context import Context
+from api.errors import attempt, payload, read
+from domain.fleet import environments
+from domain.store.models import Environment, EnvironmentKind
+
+
+@strawberry.type(name="Environment")
+class EnvironmentType:
+    id: strawberry.ID
+    name: str
+    kind: EnvironmentKind
+    flow_extensions_version: str
+    restrict_registration: bool = strawberry.field(
+        description="R4: registration is restricted to Machine Owner holders."
+    )
+    max_queue_seconds: int = strawberry.field(description="R27: how long a run may stay queued.")
+    session_recommendations: bool = strawberry.field(
+        description="R31: receive user session related recommendations."
+    )
+    unattended_capacity: int = strawberry.field(
+        description="R24: unattended bots this environment can allocate to its machines."
+    )
+    created_at: datetime
+
+    @classmethod
+    def from_model(cls, environment: Environment) -> EnvironmentType:
+        return cls(
+            id=strawberry.ID(environment.id),
+            name=environment.name,
+            kind=environment.kind,
+            flow_extensions_version=environment.flow_extensions_version,
+            restrict_registration=environment.restrict_registration,
+            max_queue_seconds=environment.max_queue_seconds,
+            session_recommendations=environment.session_recommendations,
+            unattended_capacity=environment.unattended_capacity,
+            created_at=environment.created_at,
+        )
+
+
+@strawberry.type
+class EnvironmentPayload:
+    environment: EnvironmentType
+
+
+CreateEnvironmentResult = payload("CreateEnvironmentResult", EnvironmentPayload)
+UpdateEnvironmentResult = payload("UpdateEnvironmentResult", EnvironmentPayload)
+
+
+@strawberry.input
+class CreateEnvironmentInput:
+    name: str
+    kind: EnvironmentKind
+    flow_extensions_version: str
+
+
+@strawberry.input
+class UpdateEnvironmentInput:
+    id: strawberry.ID
+    name: str | None = None
+    flow_extensions_version: str | None = None
+    restrict_registration: bool | None = None
+    max_queue_seconds: int | None = None
+    session_recommendations: bool | None = None
+    unattended_capacity: int | None = None
+
+
+@strawberry.type
+class EnvironmentQuery:
+    @strawberry.field(description="Environments where the caller holds a role (admins: all).")
+    async def environments(self, info: Info[Context, None]) -> list[EnvironmentType]:
+        ctx = info.context
+        found = await read(lambda: environments.list_environments(ctx.domain, ctx.principal))
+        return [EnvironmentType.from_model(e) for e in found]
+
+
+@strawberry.type
+class EnvironmentMutation:
+    @strawberry.mutation(description="DeskFleet administrators create an environment.")
+    async def create_environment(
+        self, info: Info[Context, None], input: CreateEnvironmentInput
+    ) -> CreateEnvironmentResult:
+        ctx = info.context
+
+        async def run() -> EnvironmentPayload:
+            environment = await environments.create_environment(
+                ctx.domain,
+                ctx.principal,
+                name=input.name,
+                kind=input.kind,
+                flow_extensions_version=input.flow_extensions_version,
+            )
+            return EnvironmentPayload(environment=EnvironmentType.from_model(environment))
+
+        return await attempt(run)
+
+    @strawberry.mutation(description="Environment admins change its version or settings.")
+    async def update_environment(
+        self, info: Info[Context, None], input: UpdateEnvironmentInput
+    ) -> UpdateEnvironmentResult:
+        ctx = info.context
+
+        async def run() -> EnvironmentPayload:
+            environment = await environments.update_environment(
+                ctx.domain,
+                ctx.principal,
+                input.id,
+                name=input.name,
+                flow_extensions_version=input.flow_extensions_version,
+                restrict_registration=input.restrict_registration,
+                max_queue_seconds=input.max_queue_seconds,
+                session_recommendations=input.session_recommendations,
+                unattended_capacity=input.unattended_capacity,
+            )
+            return EnvironmentPayload(environment=EnvironmentType.from_model(environment))
+
+        return await attempt(run)

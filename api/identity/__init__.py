@@ -1,0 +1,1 @@
+"""GraphQL for people: users, tokens, roles."""

@@ -1,0 +1,1 @@
+"""GraphQL subscriptions (R35-R37)."""

@@ -1,0 +1,1 @@
+"""GraphQL for session-lock recommendations."""

@@ -1,0 +1,1 @@
+"""GraphQL for desktop flows, runs and the machine runtime's own operations."""

@@ -1,0 +1,334 @@
+"""Desktop-flow runs, their queues and unattended bots (R23-R29)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from strawberry.types import Info
+
+from api.connections.connections import ConnectionType
+from api.context import Context
+from api.errors import attempt, lookup, payload, read
+from api.fleet.environments import EnvironmentType
+from api.fleet.groups import MachineGroupType
+from api.fleet.machines import MachinePayload, MachineType
+from api.identity.identity import UserType
+from api.pagination import PageInfo
+from api.runs.flows import DesktopFlowType
+from domain.fleet import allocation
+from domain.runs import runs
+from domain.runs.candidates import WaitReason
+from domain.store.models import FlowRun, RunMode, RunPriority, RunStatus, SessionState
+
+RunModeEnum = strawberry.enum(RunMode, name="RunMode")
+RunPriorityEnum = strawberry.enum(RunPriority, name="RunPriority")
+RunStatusEnum = strawberry.enum(RunStatus, name="RunStatus", description="R28.")
+SessionStateEnum = strawberry.enum(SessionState, name="SessionState")
+WaitReasonEnum = strawberry.enum(
+    WaitReason, name="WaitReason", description="R29: why a queued run is not running yet."
+)
+
+
+@strawberry.type(name="FlowRun", description="One run of a desktop flow through a connection.")
+class FlowRunType:
+    id: strawberry.ID
+    mode: RunMode
+    priority: RunPriority
+    status: RunStatus
+    run_as: str = strawberry.field(description="The Windows user the run signs in as.")
+    attempt: int = strawberry.field(description="How many times it was dispatched (R28, R30).")
+    queued_at: datetime
+    dispatched_at: datetime | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    wait_seconds: float | None = strawberry.field(
+        description="Queued until started (or ended, or now while it waits)."
+    )
+    run_seconds: float | None = strawberry.field(
+        description="Started until ended (or now while it runs); null if it never started."
+    )
+    error_code: str | None = strawberry.field(
+        description="NO_CANDIDATE_MACHINE (R27), MACHINE_LOST (R28), SESSION_EXISTS_FOR_USER "
+        "(R33), CANCELLED_BY_USER, CONNECTION_REMOVED (R6), or the runtime's own."
+    )
+    error_message: str | None
+    reported_runtime_version: str | None
+    model: strawberry.Private[FlowRun]
+
+    @classmethod
+    def from_model(cls, run: FlowRun, ctx: Context) -> FlowRunType:
+        timings = runs.timings(run, ctx.now)
+        return cls(
+            id=strawberry.ID(run.id),
+            mode=run.mode,
+            priority=run.priority,
+            status=run.status,
+            run_as=run.run_as,
+            attempt=run.attempt,
+            queued_at=run.queued_at,
+            dispatched_at=run.dispatched_at,
+            started_at=run.started_at,
+            ended_at=run.ended_at,
+            wait_seconds=timings.wait_seconds,
+            run_seconds=timings.run_seconds,
+            error_code=run.error_code,
+            error_message=run.error_message,
+            reported_runtime_version=run.reported_runtime_version,
+            model=run,
+        )
+
+    @strawberry.field(description="R29: its place in its queue, while queued.")
+    async def queue_position(self, info: Info[Context, None]) -> int | None:
+        wait = await info.context.loaders.run_waits.load(self.model)
+        return wait[0] if wait else None
+
+    @strawberry.field(description="R29: why it waits, while queued; null if starting now.")
+    async def wait_reason(self, info: Info[Context, None]) -> WaitReason | None:
+        wait = await info.context.loaders.run_waits.load(self.model)
+        return wait[1] if wait else None
+
+    @strawberry.field
+    async def flow(self, info: Info[Context, None]) -> DesktopFlowType | None:
+        flow = await info.context.loaders.flows.load(self.model.flow_id)
+        return DesktopFlowType.from_model(flow) if flow else None
+
+    @strawberry.field
+    async def connection(self, info: Info[Context, None]) -> ConnectionType | None:
+        if self.model.connection_id is None:
+            return None
+        found = await info.context.loaders.connections.load(self.model.connection_id)
+        return ConnectionType.from_model(found) if found else None
+
+    @strawberry.field(description="The machine it was dispatched to or runs on.")
+    async def machine(self, info: Info[Context, None]) -> MachineType | None:
+        return await _machine(info, self.model.machine_id)
+
+    @strawberry.field(description="The machine whose queue it is in (or null for a group).")
+    async def target_machine(self, info: Info[Context, None]) -> MachineType | None:
+        return await _machine(info, self.model.target_machine_id)
+
+    @strawberry.field(description="The group whose queue it is in (or null for a machine).")
+    async def target_group(self, info: Info[Context, None]) -> MachineGroupType | None:
+        if self.model.target_group_id is None:
+            return None
+        group = await info.context.loaders.groups.load(self.model.target_group_id)
+        return MachineGroupType.from_model(group) if group else None
+
+    @strawberry.field
+    async def environment(self, info: Info[Context, None]) -> EnvironmentType | None:
+        environment = await info.context.loaders.environments.load(self.model.environment_id)
+        return EnvironmentType.from_model(environment) if environment else None
+
+    @strawberry.field
+    async def triggered_by(self, info: Info[Context, None]) -> UserType | None:
+        user = await info.context.loaders.users.load(self.model.triggered_by_id)
+        return UserType.from_model(user) if user else None
+
+    @strawberry.field
+    async def connection_owner(self, info: Info[Context, None]) -> UserType | None:
+        user = await info.context.loaders.users.load(self.model.connection_owner_id)
+        return UserType.from_model(user) if user else None
+
+
+async def _machine(info: Info[Context, None], machine_id: str | None) -> MachineType | None:
+    if machine_id is None:
+        return None
+    machine = await info.context.loaders.machines.load(machine_id)
+    return MachineType.from_model(machine, info.context) if machine else None
+
+
+@strawberry.type
+class QueueEntry:
+    position: int = strawberry.field(description="1-based place in the queue (R25).")
+    wait_reason: WaitReason | None = strawberry.field(
+        description="R29: why it waits; null when it is being dispatched now."
+    )
+    run: FlowRunType
+
+
+@strawberry.type
+class FlowRunEdge:
+    cursor: str
+    node: FlowRunType
+
+
+@strawberry.type
+class FlowRunConnection:
+    edges: list[FlowRunEdge]
+    page_info: PageInfo
+    total_count: int
+
+    @strawberry.field
+    def nodes(self) -> list[FlowRunType]:
+        return [edge.node for edge in self.edges]
+
+
+@strawberry.input
+class FlowRunFilterInput:
+    environment_id: strawberry.ID | None = None
+    flow_id: strawberry.ID | None = None
+    connection_id: strawberry.ID | None = None
+    machine_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Runs queued for the machine or dispatched to it."
+    )
+    group_id: strawberry.ID | None = None
+    status: RunStatus | None = None
+
+
+@strawberry.input
+class TriggerRunInput:
+    flow_id: strawberry.ID
+    connection_id: strawberry.ID
+    mode: RunMode
+    priority: RunPriority = RunPriority.NORMAL
+
+
+@strawberry.type
+class FlowRunPayload:
+    run: FlowRunType
+
+
+TriggerRunResult = payload("TriggerRunResult", FlowRunPayload)
+CancelRunResult = payload("CancelRunResult", FlowRunPayload)
+ChangeRunPriorityResult = payload("ChangeRunPriorityResult", FlowRunPayload)
+MoveRunToTopResult = payload("MoveRunToTopResult", FlowRunPayload)
+AllocateUnattendedBotsResult = payload("AllocateUnattendedBotsResult", MachinePayload)
+
+
+def _entries(entries: list[runs.QueueEntry], ctx: Context) -> list[QueueEntry]:
+    return [
+        QueueEntry(
+            position=e.position,
+            wait_reason=e.wait_reason,
+            run=FlowRunType.from_model(e.run, ctx),
+        )
+        for e in entries
+    ]
+
+
+@strawberry.type
+class RunQuery:
+    @strawberry.field(description="One run the caller can see, or null.")
+    async def run(self, info: Info[Context, None], id: strawberry.ID) -> FlowRunType | None:
+        ctx = info.context
+        found = await lookup(lambda: runs.get_run(ctx.domain, ctx.principal, id))
+        return FlowRunType.from_model(found, ctx) if found else None
+
+    @strawberry.field(description="Runs the caller can see, newest first. At most 100 a page.")
+    async def flow_runs(
+        self,
+        info: Info[Context, None],
+        first: int = 50,
+        after: str | None = None,
+        filter: FlowRunFilterInput | None = None,
+    ) -> FlowRunConnection:
+        ctx = info.context
+        f = filter or FlowRunFilterInput()
+        flt = runs.RunFilter(
+            environment_id=f.environment_id,
+            flow_id=f.flow_id,
+            connection_id=f.connection_id,
+            machine_id=f.machine_id,
+            group_id=f.group_id,
+            status=f.status,
+        )
+        page = await read(
+            lambda: runs.list_runs(ctx.domain, ctx.principal, flt, first=first, after=after)
+        )
+        return FlowRunConnection(
+            edges=[
+                FlowRunEdge(cursor=c, node=FlowRunType.from_model(r, ctx))
+                for r, c in zip(page.items, page.cursors, strict=True)
+            ],
+            page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
+            total_count=page.total_count,
+        )
+
+    @strawberry.field(description="R25/R29: the runs queued for a machine, in order.")
+    async def machine_queue(
+        self, info: Info[Context, None], machine_id: strawberry.ID
+    ) -> list[QueueEntry]:
+        ctx = info.context
+        found = await read(lambda: runs.machine_queue(ctx.domain, ctx.principal, machine_id))
+        return _entries(found, ctx)
+
+    @strawberry.field(description="R25/R29: the runs queued for a group, in order.")
+    async def group_queue(
+        self, info: Info[Context, None], group_id: strawberry.ID
+    ) -> list[QueueEntry]:
+        ctx = info.context
+        found = await read(lambda: runs.group_queue(ctx.domain, ctx.principal, group_id))
+        return _entries(found, ctx)
+
+
+@strawberry.type
+class RunMutation:
+    @strawberry.mutation(description="Queue a run of a desktop flow through a connection (R23).")
+    async def trigger_run(
+        self, info: Info[Context, None], input: TriggerRunInput
+    ) -> TriggerRunResult:
+        ctx = info.context
+
+        async def run() -> FlowRunPayload:
+            found = await runs.trigger_run(
+                ctx.domain,
+                ctx.principal,
+                flow_id=input.flow_id,
+                connection_id=input.connection_id,
+                mode=input.mode,
+                priority=input.priority,
+            )
+            return FlowRunPayload(run=FlowRunType.from_model(found, ctx))
+
+        return await attempt(run)
+
+    @strawberry.mutation(description="Cancel a run that has not ended (R25, R28).")
+    async def cancel_run(self, info: Info[Context, None], id: strawberry.ID) -> CancelRunResult:
+        ctx = info.context
+
+        async def run() -> FlowRunPayload:
+            found = await runs.cancel_run(ctx.domain, ctx.principal, id)
+            return FlowRunPayload(run=FlowRunType.from_model(found, ctx))
+
+        return await attempt(run)
+
+    @strawberry.mutation(description="Change a queued run's priority (R25).")
+    async def change_run_priority(
+        self, info: Info[Context, None], id: strawberry.ID, priority: RunPriority
+    ) -> ChangeRunPriorityResult:
+        ctx = info.context
+
+        async def run() -> FlowRunPayload:
+            found = await runs.change_priority(ctx.domain, ctx.principal, id, priority)
+            return FlowRunPayload(run=FlowRunType.from_model(found, ctx))
+
+        return await attempt(run)
+
+    @strawberry.mutation(description="Put a queued run first in its queue; last moved first (R25).")
+    async def move_run_to_top(
+        self, info: Info[Context, None], id: strawberry.ID
+    ) -> MoveRunToTopResult:
+        ctx = info.context
+
+        async def run() -> FlowRunPayload:
+            found = await runs.move_to_top(ctx.domain, ctx.principal, id)
+            return FlowRunPayload(run=FlowRunType.from_model(found, ctx))
+
+        return await attempt(run)
+
+    @strawberry.mutation(
+        description="Set a machine's unattended bots, from its environment's pool (R24)."
+    )
+    async def allocate_unattended_bots(
+        self, info: Info[Context, None], machine_id: strawberry.ID, count: int
+    ) -> AllocateUnattendedBotsResult:
+        ctx = info.context
+
+        async def run() -> MachinePayload:
+            machine = await allocation.allocate_unattended_bots(
+                ctx.domain, ctx.principal, machine_id, count
+            )
+            return MachinePayload(machine=MachineType.from_model(machine, ctx))
+
+        return await attempt(run)

@@ -1,0 +1,188 @@
+"""Websockets for the live subscriptions (R35-R37), kept apart from the app factory.
+
+- Authentication comes in the ``connection_init`` payload (``{"Authorization": "Bearer ..."}`` or
+  ``{"token": "..."}``), checked in ``on_ws_connect``: a missing, unknown or revoked credential is
+  refused with the protocol's close code (4403 for graphql-transport-ws; ``connection_error`` then
+  close for the legacy graphql-ws).
+- Strawberry builds one context per websocket: each subscription event re-authenticates the
+  credential and gets fresh loaders (:func:`fresh_principal`), never the connection's.
+- Both protocols get a short init timeout (4408) and a cap on subscriptions per connection;
+  browsers may connect only from the same origin or from ``ws_allowed_origins``.
+- api/transport/guards.py: too many failed attempts from an address or too many open websockets
+  of one user are refused with 4429; a credential revoked while connected closes the socket with
+  4403 within ``ws_credential_check_seconds``; a message over ``ws_max_message_bytes`` gets 1009.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+    Operation,
+)
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+
+from api.auth import bearer_from_header, bearer_from_params, principal_for
+from api.context import Context
+from api.errors import unauthenticated
+from api.loaders import Loaders
+from api.transport import guards
+from api.transport.shared_execution import serve_operation
+from domain.bus.events import BroadcastEventBus
+from domain.context import DomainContext
+from domain.fleet.presence import PresenceWatcher
+from domain.kernel.principals import Principal
+from domain.kernel.settings import Settings
+
+
+def event_bus(settings: Settings) -> BroadcastEventBus:
+    """The bus chosen by ``broadcast_url`` (memory:// or redis://); started by :func:`running`."""
+    return BroadcastEventBus(
+        settings.broadcast_url,
+        queue_size=settings.realtime_queue_size,
+        probe_interval=None
+        if settings.broadcast_url.startswith("memory")
+        else settings.broadcast_probe_seconds,
+    )
+
+
+@contextlib.asynccontextmanager
+async def running(domain: DomainContext) -> AsyncIterator[None]:
+    """For the app's lifespan: the event bus's supervised listener and R9's presence watcher."""
+    bus = domain.events
+    await bus.start()  # type: ignore[attr-defined]
+    presence = PresenceWatcher(domain)
+    await presence.start()
+    try:
+        yield
+    finally:
+        await presence.stop()
+        await bus.stop()  # type: ignore[attr-defined]
+
+
+def websocket_options(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for Strawberry's ASGI view."""
+    return {
+        "connection_init_wait_timeout": timedelta(seconds=settings.ws_init_timeout_seconds),
+        "max_subscriptions_per_connection": settings.ws_max_subscriptions,
+        "allowed_origins": tuple(settings.ws_allowed_origins),
+    }
+
+
+class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws, refusing with guards' close codes and leaving the registry."""
+
+    async def handle(self) -> None:
+        try:
+            await super().handle()
+        finally:
+            self.view.connections.leave(self.context)  # type: ignore[attr-defined]
+
+    async def handle_connection_init(self, message: Any) -> None:
+        try:
+            await super().handle_connection_init(message)
+        except guards.Refused as refused:
+            await self.websocket.close(code=refused.close_code, reason=refused.message)
+
+    async def run_operation(self, operation: Operation[Context, None]) -> None:
+        serve_operation(operation.id, "next", self.websocket.ws)  # type: ignore[attr-defined]
+        await super().run_operation(operation)
+
+
+class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
+    """graphql-ws with the same init timeout as graphql-transport-ws (Strawberry has none)."""
+
+    async def handle(self) -> None:
+        timeout = self.view.connection_init_wait_timeout.total_seconds()  # type: ignore[attr-defined]
+        watchdog = asyncio.create_task(self._close_unless_initialised(timeout))
+        try:
+            await super().handle()
+        finally:
+            self.view.connections.leave(self.context)  # type: ignore[attr-defined]
+            watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watchdog
+
+    async def handle_connection_init(self, message: Any) -> None:
+        try:
+            await super().handle_connection_init(message)
+        except guards.Refused as refused:
+            await self.send_message({"type": "connection_error", "payload": refused.payload})
+            await self.websocket.close(code=refused.close_code, reason=refused.message)
+
+    async def handle_async_results(
+        self,
+        operation_id: str,
+        query: str,
+        operation_name: str | None,
+        variables: dict[str, object] | None,
+    ) -> None:
+        serve_operation(operation_id, "data", self.websocket.ws)  # type: ignore[attr-defined]
+        await super().handle_async_results(operation_id, query, operation_name, variables)
+
+    async def _close_unless_initialised(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        if not self.connection_acknowledged:
+            with contextlib.suppress(Exception):
+                await self.websocket.close(code=4408, reason="Connection initialisation timeout")
+
+
+class RealtimeView:
+    """Mixed into the app's GraphQL view (which provides ``domain``)."""
+
+    domain: DomainContext
+    auth_limiter: guards.FailedAuthLimiter
+    connections: guards.ConnectionRegistry
+    graphql_ws_handler_class = LegacyWSHandler
+    graphql_transport_ws_handler_class = TransportWSHandler
+
+    async def on_ws_connect(self, context: Context) -> Any:
+        credential = bearer_from_params(context.connection_params)
+        if credential is None and context.request is not None:
+            credential = bearer_from_header(context.request.headers.get("authorization"))
+        address = guards.client_address(context.request)
+        try:
+            principal, error = await guards.checked_principal(
+                self.domain, self.auth_limiter, address, credential
+            )
+        except guards.Throttled as exc:
+            raise guards.Refused(guards.TOO_MANY, "TOO_MANY_FAILED_ATTEMPTS", str(exc)) from None
+        if principal is None:
+            raise ConnectionRejectionError(
+                {
+                    "message": error.message
+                    if error
+                    else "authentication required: send {'Authorization': 'Bearer <token>'} "
+                    "in the connection_init payload",
+                    "code": error.code.value if error else "UNAUTHENTICATED",
+                }
+            )
+        assert credential is not None
+        websocket = context.request
+        self.connections.admit(context, principal, credential, websocket.close)
+        context.bearer = credential
+        context.credential = principal
+        context.credential_error = None
+        return None
+
+
+async def fresh_principal(context: Context) -> Principal:
+    """For each subscription event: re-check the connection's credential (a revoked token or a
+    deactivated user stops here) and give the event its own loaders and clock reading."""
+    if context.bearer is None:
+        return context.principal  # over HTTP (tests' in-process execution): per request anyway
+    principal, error = await principal_for(context.domain, context.bearer)
+    if principal is None:
+        message = error.message if error else "the credential is no longer valid"
+        raise unauthenticated(message, error.code) if error else unauthenticated(message)
+    context.credential = principal
+    context.now = context.domain.clock.now()
+    # Loaders make each DataLoader on first use: most events (a machineStatus change) need none.
+    context.loaders = Loaders(context.domain, principal)
+    return principal

@@ -1,0 +1,1 @@
+"""The deskfleet command and the programs that drive DeskFleet as its clients do: the machine-runtime simulator and the demo."""

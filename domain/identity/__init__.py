@@ -1,0 +1,1 @@
+"""People and credentials: users, API tokens, machine keys, security roles per environment, the first run."""

@@ -1,0 +1,338 @@
+"""Users and API tokens; turning a bearer credential into a principal."""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from domain.audit import journal
+from domain.bus.events import GroupChanged, MachineChanged, emit
+from domain.context import DomainContext
+from domain.identity.authorization import admin_environment_ids, require_user
+from domain.identity.secrets import (
+    MACHINE_KEY_PREFIX,
+    USER_TOKEN_PREFIX,
+    digest,
+    new_secret,
+    same_digest,
+)
+from domain.kernel import validation
+from domain.kernel.credential_cache import CredentialCache
+from domain.kernel.errors import (
+    AuthenticationFailed,
+    Conflict,
+    ErrorCode,
+    NotFound,
+    PermissionDenied,
+)
+from domain.kernel.principals import MachinePrincipal, Principal, UserPrincipal
+from domain.store.models import ApiToken, Machine, MachineGroup, RoleAssignment, Share, User
+
+# Recording every use would turn each read into a write; a minute's precision is plenty.
+LAST_USED_PRECISION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: ApiToken
+    secret: str  # shown once, never stored
+
+
+_LOOKUPS: weakref.WeakKeyDictionary[CredentialCache, dict[str, asyncio.Future[Principal]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def authenticate(ctx: DomainContext, credential: str, *, fresh: bool = False) -> Principal:
+    """``fresh``: ask the database even while the cache vouches for the credential (the periodic
+    re-check of open websockets): its entry is renewed, or forgotten once it no longer holds."""
+    credential = credential.strip()
+    hashed = digest(credential)
+    if not fresh:
+        cached = ctx.credentials.get(hashed)
+        if cached is not None:
+            return cached
+    # One look-up per credential at a time: when its cache entry ends, the many subscriptions
+    # of one token re-check it together and would each query the database.
+    pending = _LOOKUPS.setdefault(ctx.credentials, {})
+    lookup = pending.get(hashed)
+    if lookup is None:
+        lookup = asyncio.ensure_future(_look_up(ctx, credential, hashed))
+        pending[hashed] = lookup
+        lookup.add_done_callback(lambda _: pending.pop(hashed, None))
+    try:
+        return await asyncio.shield(lookup)
+    except AuthenticationFailed:
+        ctx.credentials.forget(hashed)  # revoked elsewhere (another instance): not one more use
+        raise
+
+
+async def _look_up(ctx: DomainContext, credential: str, hashed: str) -> Principal:
+    if credential.startswith(MACHINE_KEY_PREFIX):
+        machine = await _authenticate_machine(ctx, credential)
+        ctx.credentials.put(hashed, machine)
+        return machine
+    if not credential.startswith(USER_TOKEN_PREFIX):
+        raise AuthenticationFailed(
+            ErrorCode.UNAUTHENTICATED, "the bearer credential is not a DeskFleet token"
+        )
+    now = ctx.clock.now()
+    async with ctx.db.read() as session:
+        row = (
+            await session.exec(
+                select(ApiToken, User)
+                .join(User, col(User.id) == col(ApiToken.user_id))
+                .where(ApiToken.secret_hash == hashed)
+            )
+        ).first()
+    if row is None or not same_digest(row[0].secret_hash, hashed) or row[0].revoked_at is not None:
+        raise AuthenticationFailed(ErrorCode.UNAUTHENTICATED, "the token is unknown or revoked")
+    token, user = row
+    if not user.active:
+        raise AuthenticationFailed(ErrorCode.USER_DEACTIVATED, "this user is deactivated")
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_PRECISION:
+        async with ctx.db.write() as session:
+            await session.exec(
+                update(ApiToken).where(col(ApiToken.id) == token.id).values(last_used_at=now)
+            )
+    principal = UserPrincipal(user_id=user.id, token_id=token.id, is_admin=user.is_admin)
+    ctx.credentials.put(hashed, principal)
+    return principal
+
+
+async def _authenticate_machine(ctx: DomainContext, key: str) -> MachinePrincipal:
+    async with ctx.db.read() as session:
+        machine = (
+            await session.exec(select(Machine).where(Machine.key_hash == digest(key)))
+        ).first()
+    if machine is None or not same_digest(machine.key_hash, digest(key)):
+        raise AuthenticationFailed(
+            ErrorCode.UNAUTHENTICATED, "the machine key is unknown or was rotated"
+        )
+    return MachinePrincipal(
+        machine_id=machine.id,
+        environment_id=machine.environment_id,
+        key_expired=machine.key_expires_at <= ctx.clock.now(),
+    )
+
+
+def _require_installation_admin(user: UserPrincipal) -> None:
+    if not user.is_admin:
+        raise PermissionDenied(ErrorCode.NOT_ADMIN, "only DeskFleet administrators can do this")
+
+
+async def create_user(
+    ctx: DomainContext,
+    principal: Principal,
+    *,
+    display_name: str,
+    email: str,
+    attended_licence: bool = False,
+    is_admin: bool = False,
+) -> User:
+    caller = require_user(principal)
+    _require_installation_admin(caller)
+    display_name = validation.name(display_name, field="displayName", max_length=200)
+    email = validation.email(email)
+    async with ctx.db.write() as session:
+        taken = (await session.exec(select(User.id).where(User.email == email))).first()
+        if taken is not None:
+            raise Conflict(ErrorCode.EMAIL_TAKEN, f"a user with email {email!r} already exists")
+        user = User(
+            display_name=display_name,
+            email=email,
+            attended_licence=attended_licence,
+            is_admin=is_admin,
+            created_at=ctx.clock.now(),
+        )
+        session.add(user)
+    return user
+
+
+async def update_user(
+    ctx: DomainContext,
+    principal: Principal,
+    user_id: str,
+    *,
+    display_name: str | None = None,
+    attended_licence: bool | None = None,
+) -> User:
+    caller = require_user(principal)
+    _require_installation_admin(caller)
+    user_id = validation.ident(user_id, field="userId")
+    if display_name is not None:
+        display_name = validation.name(display_name, field="displayName", max_length=200)
+    async with ctx.db.write() as session:
+        user = await session.get(User, user_id)
+        if user is None:
+            raise NotFound("user", user_id)
+        if display_name is not None:
+            user.display_name = display_name
+        if attended_licence is not None:
+            user.attended_licence = attended_licence
+        session.add(user)
+    return user
+
+
+async def issue_token(
+    ctx: DomainContext, principal: Principal, *, name: str, user_id: str | None = None
+) -> IssuedToken:
+    """A user mints tokens for themself; administrators may mint one for anyone."""
+    caller = require_user(principal)
+    name = validation.name(name, field="name", max_length=200)
+    target_id = caller.user_id if user_id is None else validation.ident(user_id, field="userId")
+    if target_id != caller.user_id:
+        _require_installation_admin(caller)
+    async with ctx.db.write() as session:
+        user = await session.get(User, target_id)
+        if user is None:
+            raise NotFound("user", target_id)
+        return add_token(ctx, session, user, name)
+
+
+def add_token(ctx: DomainContext, session: AsyncSession, user: User, name: str) -> IssuedToken:
+    secret = new_secret(USER_TOKEN_PREFIX)
+    token = ApiToken(
+        user_id=user.id,
+        name=name,
+        prefix=secret[:8],
+        secret_hash=digest(secret),
+        created_at=ctx.clock.now(),
+    )
+    session.add(token)
+    return IssuedToken(token=token, secret=secret)
+
+
+async def revoke_token(ctx: DomainContext, principal: Principal, token_id: str) -> ApiToken:
+    caller = require_user(principal)
+    token_id = validation.ident(token_id, field="tokenId")
+    async with ctx.db.write() as session:
+        token = await session.get(ApiToken, token_id)
+        if token is None or (token.user_id != caller.user_id and not caller.is_admin):
+            raise NotFound("token", token_id)
+        if token.revoked_at is not None:
+            raise Conflict(ErrorCode.ALREADY_IN_STATE, "the token is already revoked")
+        token.revoked_at = ctx.clock.now()
+        session.add(token)
+    ctx.credentials.forget_token(token.id)
+    return token
+
+
+async def list_tokens(ctx: DomainContext, principal: Principal) -> list[ApiToken]:
+    caller = require_user(principal)
+    async with ctx.db.read() as session:
+        rows = await session.exec(
+            select(ApiToken)
+            .where(ApiToken.user_id == caller.user_id)
+            .order_by(col(ApiToken.created_at), col(ApiToken.id))
+        )
+        return list(rows.all())
+
+
+async def get_user(ctx: DomainContext, principal: Principal, user_id: str) -> User:
+    require_user(principal)
+    user_id = validation.ident(user_id, field="userId")
+    async with ctx.db.read() as session:
+        user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound("user", user_id)
+    return user
+
+
+async def users_by_ids(ctx: DomainContext, ids: list[str]) -> list[User | None]:
+    async with ctx.db.read() as session:
+        rows = await session.exec(select(User).where(col(User.id).in_(ids)))
+        found = {u.id: u for u in rows.all()}
+    return [found.get(i) for i in ids]
+
+
+async def current_user(ctx: DomainContext, principal: Principal) -> User:
+    caller = require_user(principal)
+    async with ctx.db.read() as session:
+        user = await session.get(User, caller.user_id)
+    if user is None:
+        raise NotFound("user", caller.user_id)
+    return user
+
+
+# --- deactivation (R13, R15) -----------------------------------------------------------------
+
+
+async def _authorize_user_administration(
+    session: AsyncSession, caller: UserPrincipal, target: User
+) -> None:
+    """DeskFleet administrators manage anyone. An environment admin manages a user whose every
+    security role is in an environment they administer; nobody switches themself off."""
+    if target.id == caller.user_id:
+        raise PermissionDenied(
+            ErrorCode.PERMISSION_DENIED, "you cannot deactivate or reactivate yourself"
+        )
+    if caller.is_admin:
+        return
+    if target.is_admin:
+        raise PermissionDenied(
+            ErrorCode.NOT_ADMIN, "only DeskFleet administrators manage other administrators"
+        )
+    administered = await admin_environment_ids(session, caller)
+    held = set(
+        (
+            await session.exec(
+                select(RoleAssignment.environment_id).where(RoleAssignment.user_id == target.id)
+            )
+        ).all()
+    )
+    if not administered or not held or not held <= administered:
+        raise PermissionDenied(
+            ErrorCode.NOT_ADMIN,
+            "only admins of every environment where the user holds a security role can do this",
+        )
+
+
+async def _set_active(
+    ctx: DomainContext, principal: Principal, user_id: str, *, active: bool
+) -> User:
+    caller = require_user(principal)
+    user_id = validation.ident(user_id, field="userId")
+    async with ctx.db.write() as session:
+        user = await session.get(User, user_id)
+        if user is None:
+            raise NotFound("user", user_id)
+        await _authorize_user_administration(session, caller, user)
+        if user.active == active:
+            state = "active" if active else "deactivated"
+            raise Conflict(ErrorCode.ALREADY_IN_STATE, f"the user is already {state}")
+        user.active = active
+        user.deactivated_at = None if active else ctx.clock.now()
+        session.add(user)
+        action = (
+            journal.AuditAction.USER_REACTIVATED if active else journal.AuditAction.USER_DEACTIVATED
+        )
+        await journal.on_user(ctx, session, caller, action, user)
+        # R15: every machine and group shared with them now shows (or stops showing) it.
+        shares = await session.exec(select(Share).where(Share.user_id == user.id))
+        for share in shares.all():
+            if share.machine_id is not None:
+                machine = await session.get(Machine, share.machine_id)
+                if machine is not None:
+                    emit(ctx.events, session, MachineChanged(machine.id, machine.environment_id))
+            elif share.group_id is not None:
+                group = await session.get(MachineGroup, share.group_id)
+                if group is not None:
+                    emit(ctx.events, session, GroupChanged(group.id, group.environment_id))
+    ctx.credentials.forget_user(user.id)
+    return user
+
+
+async def deactivate_user(ctx: DomainContext, principal: Principal, user_id: str) -> User:
+    """R15: a deactivated user can do nothing (their tokens stop working) but stays listed."""
+    return await _set_active(ctx, principal, user_id, active=False)
+
+
+async def reactivate_user(ctx: DomainContext, principal: Principal, user_id: str) -> User:
+    return await _set_active(ctx, principal, user_id, active=True)

@@ -1,0 +1,578 @@
+"""Desktop-flow runs: trigger (R23), the queues and their management (R25), what each queued run
+waits for (R29), reads and timings (R28). Dispatching itself is in domain/dispatch/dispatcher.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, bindparam, false, func, insert, or_, true, tuple_
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from domain.bus.events import MachineChanged, MachineWorkChanged, QueueChanged, RunChanged, emit
+from domain.context import DomainContext
+from domain.fleet.access import access_level, authorize_group, authorize_machine, check_access
+from domain.identity.authorization import admin_environment_ids, require_user, roles_in
+from domain.kernel import validation
+from domain.kernel.errors import (
+    Conflict,
+    ErrorCode,
+    NotFound,
+    PermissionDenied,
+    RuleViolation,
+    ValidationFailed,
+)
+from domain.kernel.permissions import Action, Role
+from domain.kernel.principals import Principal, UserPrincipal
+from domain.runs.candidates import WaitReason
+from domain.runs.queue_state import (
+    EnvironmentState,
+    QueuedRunFacts,
+    load_environment_state,
+    queue_key,
+)
+from domain.runs.trigger_facts import (
+    ConnectionFacts,
+    FlowFacts,
+    TargetFacts,
+    TriggerFacts,
+    read_trigger_facts,
+    trigger_facts,
+)
+from domain.store.models import (
+    PRIORITY_RANK,
+    TERMINAL_STATUSES,
+    Connectivity,
+    FlowRun,
+    Machine,
+    MachineCommand,
+    MachineGroup,
+    RunMode,
+    RunPriority,
+    RunStatus,
+    Share,
+)
+from domain.store.models.columns import new_id
+from domain.store.pagination import Page, decode_cursor, encode_cursor, page_size
+from domain.store.prepared import DriverTransaction, Execute, Prepared, Script
+from domain.store.queue_lock import lock_environment_queue
+
+# Error codes a run ends with (R27, R28, R6); the runtime may report its own.
+NO_CANDIDATE_MACHINE = "NO_CANDIDATE_MACHINE"
+MACHINE_LOST = "MACHINE_LOST"
+CANCELLED_BY_USER = "CANCELLED_BY_USER"
+TARGET_REMOVED = "TARGET_REMOVED"
+
+CANCEL_RUN_COMMAND = "CANCEL_RUN"
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    environment_id: str | None = None
+    flow_id: str | None = None
+    connection_id: str | None = None
+    machine_id: str | None = None  # assigned to it, or queued for it
+    group_id: str | None = None
+    status: RunStatus | None = None
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    run: FlowRun
+    position: int  # 1-based, in its own queue (R25)
+    wait_reason: WaitReason | None  # None: it is being dispatched now (R29)
+
+
+@dataclass(frozen=True)
+class Timings:
+    wait_seconds: float | None  # queued -> started (or now, while waiting)
+    run_seconds: float | None  # started -> ended (or now, while running)
+
+
+def timings(run: FlowRun, now: datetime) -> Timings:
+    """R28's durations. A run that never started waited until it ended (or until now)."""
+    waited_until = run.started_at or run.ended_at or now
+    wait = (waited_until - run.queued_at).total_seconds()
+    if run.started_at is None:
+        return Timings(wait_seconds=wait, run_seconds=None)
+    ran = ((run.ended_at or now) - run.started_at).total_seconds()
+    return Timings(wait_seconds=wait, run_seconds=ran)
+
+
+def run_events(
+    ctx: DomainContext,
+    session: AsyncSession | DriverTransaction,
+    run: QueuedRunFacts,
+    *machine_ids: str | None,
+) -> None:
+    """Tell everyone, after commit, that a run changed: its own view, its queue, and the counts
+    of its target machine and of ``machine_ids`` (where it was or is dispatched)."""
+    emit(ctx.events, session, RunChanged(run.id, run.environment_id))
+    emit(
+        ctx.events,
+        session,
+        QueueChanged(run.environment_id, run.target_machine_id, run.target_group_id),
+    )
+    machines = {m for m in (run.target_machine_id, *machine_ids) if m is not None}
+    for machine_id in sorted(machines):
+        emit(ctx.events, session, MachineChanged(machine_id, run.environment_id))
+
+
+# --- visibility and authority ------------------------------------------------------------------
+
+
+def _visible(user: UserPrincipal, admin_of: set[str] | None) -> ColumnElement[bool]:
+    """Runs a user may see: all of the environments they administer, the runs they triggered or
+    that use their connections, and the runs queued for machines and groups they can access."""
+    if admin_of is None:
+        return true()
+    uid = user.user_id
+    machines = (
+        select(Machine.id)
+        .where(Machine.owner_id == uid)
+        .union(
+            select(Share.machine_id).where(Share.user_id == uid, col(Share.machine_id).is_not(None))
+        )
+    )
+    groups = (
+        select(MachineGroup.id)
+        .where(MachineGroup.owner_id == uid)
+        .union(select(Share.group_id).where(Share.user_id == uid, col(Share.group_id).is_not(None)))
+    )
+    return or_(
+        col(FlowRun.environment_id).in_(admin_of) if admin_of else false(),
+        col(FlowRun.triggered_by_id) == uid,
+        col(FlowRun.connection_owner_id) == uid,
+        col(FlowRun.target_machine_id).in_(machines),
+        col(FlowRun.target_group_id).in_(groups),
+    )
+
+
+async def _visible_run(
+    session: AsyncSession, user: UserPrincipal, run_id: str, *, for_update: bool = False
+) -> FlowRun:
+    admin_of = await admin_environment_ids(session, user)
+    stmt = select(FlowRun).where(FlowRun.id == run_id, _visible(user, admin_of))
+    if for_update:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    run = (await session.exec(stmt)).first()
+    if run is None:
+        raise NotFound("run", run_id)
+    return run
+
+
+async def _authorize_manage(session: AsyncSession, user: UserPrincipal, run: FlowRun) -> None:
+    """Cancel, reprioritise, move: who triggered it, the connection's owner, an environment admin,
+    or whoever may edit the machine or group it is queued for (R12 owner / co-owner)."""
+    if user.user_id in (run.triggered_by_id, run.connection_owner_id):
+        return
+    if Role.ENVIRONMENT_ADMIN in await roles_in(session, user, run.environment_id):
+        return
+    try:
+        if run.target_machine_id is not None:
+            await authorize_machine(session, user, run.target_machine_id, Action.EDIT)
+            return
+        if run.target_group_id is not None:
+            await authorize_group(session, user, run.target_group_id, Action.EDIT)
+            return
+    except (NotFound, PermissionDenied):
+        pass
+    raise PermissionDenied(
+        ErrorCode.PERMISSION_DENIED,
+        "only who triggered the run, the connection's owner, an owner or co-owner of its machine "
+        "or group, or an environment admin can manage it",
+    )
+
+
+# --- trigger (R23) -----------------------------------------------------------------------------
+
+
+def _run_access(user: UserPrincipal, target: TargetFacts, what: str) -> None:
+    """R12/R13: the caller may run flows on the connection's machine or group."""
+    roles = _roles(user, target.roles)
+    level = access_level(
+        target.owner_id,
+        user.user_id,
+        target.shared,
+        environment_admin=Role.ENVIRONMENT_ADMIN in roles,
+    )
+    check_access(roles, level, Action.RUN, what, target.name, target.id)
+
+
+def _roles(user: UserPrincipal, assigned: frozenset[Role]) -> frozenset[Role]:
+    """The caller's roles in an environment (installation admins administer every one)."""
+    return frozenset({Role.ENVIRONMENT_ADMIN}) if user.is_admin else assigned
+
+
+def _check_target(
+    user: UserPrincipal, facts: TriggerFacts, connection: ConnectionFacts, mode: RunMode
+) -> None:
+    """R21/R23: run access to the target, and unattended bots on it for unattended runs."""
+    if connection.machine_id is not None:
+        machine = facts.machine
+        if machine is None:
+            raise NotFound("machine", connection.machine_id)
+        _run_access(user, machine, "machine")
+        bots, where = machine.has_unattended_bots, f"machine {machine.name!r}"
+    elif connection.group_id is not None:
+        group = facts.group
+        if group is None:
+            raise NotFound("machine group", connection.group_id)
+        _run_access(user, group, "machine group")
+        bots, where = group.has_unattended_bots, f"group {group.name!r}"
+    else:
+        raise RuleViolation(
+            ErrorCode.GATEWAY_NOT_SUPPORTED,
+            "this connection targets no machine or group; switch it to a direct connection",
+            rule="R22",
+        )
+    if mode is RunMode.UNATTENDED and not bots:
+        raise RuleViolation(
+            ErrorCode.NO_UNATTENDED_BOTS,
+            f"unattended runs need unattended bots: {where} has none allocated",
+            rule="R23",
+        )
+
+
+def _check_trigger(
+    user: UserPrincipal,
+    facts: TriggerFacts,
+    connection_id: str,
+    flow_id: str,
+    mode: RunMode,
+) -> tuple[ConnectionFacts, FlowFacts]:
+    """R21-R23 and who may use the connection and the flow, in the order errors are reported."""
+    connection = facts.connection
+    if connection is None:
+        raise NotFound("connection", connection_id)
+    roles = _roles(user, connection.roles)
+    if connection.owner_id != user.user_id and Role.ENVIRONMENT_ADMIN not in roles:
+        if not roles:
+            raise NotFound("connection", connection_id)
+        raise PermissionDenied(
+            ErrorCode.PERMISSION_DENIED,
+            f"you cannot use connection {connection.name!r}: only its owner or an "
+            "environment admin can run flows through it",
+        )
+    flow = facts.flow
+    if flow is None or (not roles and flow.owner_id != user.user_id):
+        raise NotFound("desktop flow", flow_id)
+    if flow.environment_id != connection.environment_id:
+        raise Conflict(
+            ErrorCode.CROSS_ENVIRONMENT,
+            "the flow and the connection belong to different environments",
+        )
+    if connection.connectivity is Connectivity.GATEWAY:
+        raise RuleViolation(
+            ErrorCode.GATEWAY_NOT_SUPPORTED,
+            f"connection {connection.name!r} goes through a gateway, which is no longer "
+            "supported: switch it to a direct connection first",
+            rule="R22",
+        )
+    _check_target(user, facts, connection, mode)
+    if mode is RunMode.ATTENDED and not connection.owner_attended_licence:
+        raise RuleViolation(
+            ErrorCode.NO_ATTENDED_LICENCE,
+            "attended runs need the connection owner's attended RPA licence, "
+            f"which {connection.owner_name if connection.owner_name is not None else 'its owner'!r} "
+            "does not hold",
+            rule="R23",
+        )
+    return connection, flow
+
+
+_RUN_COLUMNS = tuple(c.key for c in FlowRun.__table__.columns)  # type: ignore[attr-defined]
+_INSERT_RUN = Prepared(
+    insert(FlowRun.__table__).values({key: bindparam(key) for key in _RUN_COLUMNS})  # type: ignore[arg-type]
+)
+# What trigger_run does not set: every other column's default, written out so that the run is
+# built without SQLModel's per-field default look-ups (a fifth of a trigger's time).
+_NEW_RUN = {"top_rank": 0, "machine_id": None, "attempt": 0, "dispatched_at": None}
+_NEW_RUN |= dict.fromkeys(
+    ("started_at", "ended_at", "error_code", "error_message", "reported_runtime_version")
+)
+
+
+async def trigger_run(
+    ctx: DomainContext,
+    principal: Principal,
+    *,
+    flow_id: str,
+    connection_id: str,
+    mode: RunMode,
+    priority: RunPriority = RunPriority.NORMAL,
+) -> FlowRun:
+    """R23: a run queued for the connection's machine or group. One read of every fact the rules
+    need and one insert, in one short write transaction (the hot path of dispatching)."""
+    user = require_user(principal)
+    flow_id = validation.ident(flow_id, field="flowId")
+    connection_id = validation.ident(connection_id, field="connectionId")
+    script = _trigger(user, flow_id, connection_id, mode, priority, ctx.clock.now())
+    async with ctx.db.write_direct() as transaction:
+        run = await transaction.run(script)
+        run_events(ctx, transaction, run)  # published once the transaction has committed
+    return run
+
+
+def _trigger(
+    user: UserPrincipal,
+    flow_id: str,
+    connection_id: str,
+    mode: RunMode,
+    priority: RunPriority,
+    now: datetime,
+) -> Script[FlowRun]:
+    """R21-R23 on the facts, then the insert: one trip to the database thread on SQLite."""
+    facts = trigger_facts((yield read_trigger_facts(user.user_id, connection_id, flow_id)))
+    connection, flow = _check_trigger(user, facts, connection_id, flow_id, mode)
+    # Every value given and none to validate: the rules above checked them.
+    run = FlowRun.model_construct(
+        **_NEW_RUN,
+        id=new_id(),
+        environment_id=connection.environment_id,
+        flow_id=flow.id,
+        connection_id=connection.id,
+        target_machine_id=connection.machine_id,
+        target_group_id=connection.group_id,
+        run_as=connection.windows_username,
+        connection_owner_id=connection.owner_id,
+        triggered_by_id=user.user_id,
+        mode=mode,
+        priority=priority,
+        priority_rank=PRIORITY_RANK[priority],
+        status=RunStatus.QUEUED,
+        queued_at=now,
+        created_at=now,
+    )
+    yield Execute(_INSERT_RUN, run.__dict__, last=True)
+    return run
+
+
+# --- queue management (R25) --------------------------------------------------------------------
+
+
+async def _queued_run_for_change(
+    session: AsyncSession, user: UserPrincipal, run_id: str
+) -> FlowRun:
+    run = await _visible_run(session, user, run_id, for_update=True)
+    await _authorize_manage(session, user, run)
+    if run.status is not RunStatus.QUEUED:
+        raise Conflict(
+            ErrorCode.RUN_NOT_QUEUED,
+            f"the run is {run.status.value}, not queued: it has left the queue",
+        )
+    return run
+
+
+async def change_priority(
+    ctx: DomainContext, principal: Principal, run_id: str, priority: RunPriority
+) -> FlowRun:
+    user = require_user(principal)
+    run_id = validation.ident(run_id, field="runId")
+    async with ctx.db.write() as session:
+        run = await _queued_run_for_change(session, user, run_id)
+        run.priority = priority
+        run.priority_rank = PRIORITY_RANK[priority]
+        session.add(run)
+        run_events(ctx, session, run)
+    return run
+
+
+async def move_to_top(ctx: DomainContext, principal: Principal, run_id: str) -> FlowRun:
+    """R25: the run goes first in its queue; the last one moved is first."""
+    user = require_user(principal)
+    run_id = validation.ident(run_id, field="runId")
+    async with ctx.db.write() as session:
+        # The queue lock first, then the row, in the dispatcher's order: the other way round
+        # the two can deadlock on PostgreSQL.
+        unlocked = await _visible_run(session, user, run_id)
+        await lock_environment_queue(session, ctx.db, unlocked.environment_id)
+        run = await _queued_run_for_change(session, user, run_id)
+        highest = await session.exec(
+            select(func.coalesce(func.max(FlowRun.top_rank), 0)).where(
+                FlowRun.environment_id == run.environment_id, FlowRun.status == RunStatus.QUEUED
+            )
+        )
+        run.top_rank = int(highest.one()) + 1
+        session.add(run)
+        run_events(ctx, session, run)
+    return run
+
+
+async def cancel_run(ctx: DomainContext, principal: Principal, run_id: str) -> FlowRun:
+    """R25/R28: a queued, dispatched or running run ends CANCELLED. A running one's machine is
+    told to stop it (a CANCEL_RUN command)."""
+    user = require_user(principal)
+    run_id = validation.ident(run_id, field="runId")
+    now = ctx.clock.now()
+    async with ctx.db.write() as session:
+        run = await _visible_run(session, user, run_id, for_update=True)
+        await _authorize_manage(session, user, run)
+        if run.status in TERMINAL_STATUSES:
+            raise Conflict(ErrorCode.RUN_FINISHED, f"the run already ended {run.status.value}")
+        if run.status in (RunStatus.DISPATCHED, RunStatus.RUNNING) and run.machine_id:
+            session.add(
+                MachineCommand(
+                    machine_id=run.machine_id,
+                    kind=CANCEL_RUN_COMMAND,
+                    run_id=run.id,
+                    created_at=now,
+                )
+            )
+            emit(ctx.events, session, MachineWorkChanged(run.machine_id))
+        run.status = RunStatus.CANCELLED
+        run.ended_at = now
+        run.error_code = CANCELLED_BY_USER
+        run.error_message = "cancelled by a user"
+        session.add(run)
+        run_events(ctx, session, run, run.machine_id)
+    return run
+
+
+# --- reads -------------------------------------------------------------------------------------
+
+
+async def get_run(ctx: DomainContext, principal: Principal, run_id: str) -> FlowRun:
+    user = require_user(principal)
+    run_id = validation.ident(run_id, field="id")
+    async with ctx.db.read() as session:
+        return await _visible_run(session, user, run_id)
+
+
+def _filtered(flt: RunFilter) -> list[ColumnElement[bool]]:
+    clauses: list[ColumnElement[bool]] = []
+    if flt.environment_id is not None:
+        clauses.append(col(FlowRun.environment_id) == flt.environment_id)
+    if flt.flow_id is not None:
+        clauses.append(col(FlowRun.flow_id) == flt.flow_id)
+    if flt.connection_id is not None:
+        clauses.append(col(FlowRun.connection_id) == flt.connection_id)
+    if flt.machine_id is not None:
+        clauses.append(
+            or_(
+                col(FlowRun.machine_id) == flt.machine_id,
+                col(FlowRun.target_machine_id) == flt.machine_id,
+            )
+        )
+    if flt.group_id is not None:
+        clauses.append(col(FlowRun.target_group_id) == flt.group_id)
+    if flt.status is not None:
+        clauses.append(col(FlowRun.status) == flt.status)
+    return clauses
+
+
+async def list_runs(
+    ctx: DomainContext, principal: Principal, flt: RunFilter, *, first: int, after: str | None
+) -> Page[FlowRun]:
+    """`flowRuns`: the runs the caller may see, newest first, cursor-paginated."""
+    user = require_user(principal)
+    first = page_size(first, ctx.settings.max_page_size)
+    for name in ("environment_id", "flow_id", "connection_id", "machine_id", "group_id"):
+        value = getattr(flt, name)
+        if value is not None:
+            validation.ident(value, field=name)
+    key = decode_cursor(after, 2) if after else None
+    async with ctx.db.read() as session:
+        admin_of = await admin_environment_ids(session, user)
+        where = [_visible(user, admin_of), *_filtered(flt)]
+        total = (await session.exec(select(func.count()).select_from(FlowRun).where(*where))).one()
+        stmt = select(FlowRun).where(*where)
+        if key is not None:
+            stmt = stmt.where(
+                tuple_(col(FlowRun.created_at), col(FlowRun.id))
+                < tuple_(_parse_time(key[0]), key[1])
+            )
+        stmt = stmt.order_by(col(FlowRun.created_at).desc(), col(FlowRun.id).desc())
+        rows = list((await session.exec(stmt.limit(first + 1))).all())
+    items = rows[:first]
+    return Page(
+        items=items,
+        cursors=[encode_cursor(r.created_at.isoformat(), r.id) for r in items],
+        has_next_page=len(rows) > first,
+        total_count=total,
+    )
+
+
+def _parse_time(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise ValidationFailed(
+            ErrorCode.INVALID_CURSOR, "the cursor 'after' is not one this API issued", field="after"
+        )
+    return parsed
+
+
+async def runs_by_ids(ctx: DomainContext, ids: list[str]) -> list[FlowRun | None]:
+    async with ctx.db.read() as session:
+        rows = await session.exec(select(FlowRun).where(col(FlowRun.id).in_(ids)))
+        found = {r.id: r for r in rows.all()}
+    return [found.get(i) for i in ids]
+
+
+# --- the live queue (R25, R29) -----------------------------------------------------------------
+
+
+def _entries(state: EnvironmentState, key: tuple[str | None, str | None]) -> list[QueueEntry]:
+    places = state.positions()
+    return [
+        QueueEntry(run=r, position=places[r.id], wait_reason=state.plan.reasons.get(r.id))
+        for r in state.queued
+        if queue_key(r) == key
+    ]
+
+
+async def machine_queue(
+    ctx: DomainContext, principal: Principal, machine_id: str
+) -> list[QueueEntry]:
+    """R25/R29: the runs queued for a machine, in order, each with why it waits."""
+    user = require_user(principal)
+    machine_id = validation.ident(machine_id, field="machineId")
+    async with ctx.db.read() as session:
+        machine = await authorize_machine(session, user, machine_id, Action.RUN)
+        state = await load_environment_state(
+            session, machine.environment_id, ctx.clock.now(), ctx.settings
+        )
+    return _entries(state, (machine.id, None))
+
+
+async def group_queue(ctx: DomainContext, principal: Principal, group_id: str) -> list[QueueEntry]:
+    user = require_user(principal)
+    group_id = validation.ident(group_id, field="groupId")
+    async with ctx.db.read() as session:
+        group = await authorize_group(session, user, group_id, Action.RUN)
+        state = await load_environment_state(
+            session, group.environment_id, ctx.clock.now(), ctx.settings
+        )
+    return _entries(state, (None, group.id))
+
+
+WaitState = tuple[int, WaitReason | None]  # position, reason
+
+
+async def wait_states(ctx: DomainContext, runs: Iterable[FlowRun]) -> list[WaitState | None]:
+    """Position and wait reason of each run (``None`` for runs not queued): one snapshot per
+    environment, whatever the number of runs (the per-request DataLoader batches them)."""
+    runs = list(runs)
+    environments = sorted({r.environment_id for r in runs if r.status is RunStatus.QUEUED})
+    states: dict[str, EnvironmentState] = {}
+    if environments:
+        async with ctx.db.read() as session:
+            for environment_id in environments:
+                states[environment_id] = await load_environment_state(
+                    session, environment_id, ctx.clock.now(), ctx.settings
+                )
+    places = {env: state.positions() for env, state in states.items()}
+    result: list[WaitState | None] = []
+    for run in runs:
+        state = states.get(run.environment_id)
+        if state is None or run.id not in places[run.environment_id]:
+            result.append(None)
+            continue
+        result.append((places[run.environment_id][run.id], state.plan.reasons.get(run.id)))
+    return result

@@ -1,0 +1,200 @@
+"""The machine runtime's side of runs, authenticated by its machine key (R5): its user sessions
+(R26), its assignments, confirming a start and reporting the end of a run (R7, R28), and the
+commands it must carry out.
+
+Every report carries the run's ``attempt`` (a fencing token): a runtime holding an assignment
+that was withdrawn and given again (R28) is refused, so a run is never held by two bots (R30).
+Reports are idempotent: repeating one after a lost response returns the same run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from domain.bus.events import MachineChanged, emit
+from domain.connections.connections import credentials_for_run
+from domain.context import DomainContext
+from domain.identity.authorization import require_machine
+from domain.kernel import validation
+from domain.kernel.errors import Conflict, DomainError, ErrorCode, NotFound, ValidationFailed
+from domain.kernel.principals import MachinePrincipal, Principal
+from domain.kernel.versions import Version
+from domain.runs.runs import run_events
+from domain.store.models import (
+    DesktopFlow,
+    FlowRun,
+    Machine,
+    MachineCommand,
+    RunStatus,
+)
+
+FINISH_OUTCOMES = (RunStatus.SUCCEEDED, RunStatus.FAILED)
+MAX_SESSIONS = 200
+
+
+@dataclass(frozen=True)
+class Assignment:
+    run: FlowRun
+    flow_name: str
+    username: str
+    password: str | None  # None when the connection is gone or cannot be opened
+
+
+async def assignments(ctx: DomainContext, principal: Principal) -> list[Assignment]:
+    """The runs dispatched to the calling machine and not yet confirmed, oldest first."""
+    caller = require_machine(principal)
+    async with ctx.db.read() as session:
+        rows = (
+            await session.exec(
+                select(FlowRun, DesktopFlow.name)
+                .join(DesktopFlow, col(DesktopFlow.id) == col(FlowRun.flow_id))
+                .where(
+                    FlowRun.machine_id == caller.machine_id,
+                    FlowRun.status == RunStatus.DISPATCHED,
+                )
+                .order_by(col(FlowRun.dispatched_at), col(FlowRun.id))
+            )
+        ).all()
+        found: list[Assignment] = []
+        for run, flow_name in rows:
+            username, password = run.run_as, None
+            if run.connection_id is not None:
+                try:
+                    username, password = await credentials_for_run(
+                        session, run.connection_id, ctx.settings
+                    )
+                except DomainError:
+                    pass  # the connection went away meanwhile: its run is being cancelled
+            found.append(Assignment(run, flow_name, username, password))
+    return found
+
+
+def _attempt(attempt: int) -> None:
+    """Attempts count from 1 (the first dispatch); anything else names no attempt at all."""
+    validation.bounded_int(attempt, field="attempt", minimum=1, maximum=2**31 - 1)
+
+
+async def _own_run(
+    session: AsyncSession, caller: MachinePrincipal, run_id: str, attempt: int
+) -> FlowRun:
+    run = (
+        await session.exec(select(FlowRun).where(FlowRun.id == run_id).with_for_update())
+    ).first()
+    mine = run is not None and run.machine_id == caller.machine_id
+    # R6: a run still running when its machine moved to another environment is still its own.
+    if run is None or (not mine and run.environment_id != caller.environment_id):
+        raise NotFound("run", run_id)
+    if run.machine_id != caller.machine_id or run.attempt != attempt:
+        raise Conflict(
+            ErrorCode.STALE_ATTEMPT,
+            f"attempt {attempt} of this run is no longer yours (it is at attempt {run.attempt}): "
+            "do not run it",
+        )
+    return run
+
+
+async def confirm_run_started(
+    ctx: DomainContext, principal: Principal, run_id: str, attempt: int
+) -> FlowRun:
+    """R28: DISPATCHED -> RUNNING, only for the machine and attempt it was dispatched as."""
+    caller = require_machine(principal)
+    run_id = validation.ident(run_id, field="runId")
+    _attempt(attempt)
+    now = ctx.clock.now()
+    async with ctx.db.write() as session:
+        run = await _own_run(session, caller, run_id, attempt)
+        if run.status is RunStatus.RUNNING:
+            return run  # a repeated confirmation
+        if run.status is not RunStatus.DISPATCHED:
+            raise Conflict(
+                ErrorCode.RUN_FINISHED, f"the run is {run.status.value}: do not start it"
+            )
+        run.status = RunStatus.RUNNING
+        run.started_at = now
+        session.add(run)
+        run_events(ctx, session, run, run.machine_id)
+    return run
+
+
+async def report_run_finished(
+    ctx: DomainContext,
+    principal: Principal,
+    run_id: str,
+    attempt: int,
+    *,
+    outcome: RunStatus,
+    error_code: str | None = None,
+    error_message: str | None = None,
+    runtime_version: str | None = None,
+) -> FlowRun:
+    """R28: RUNNING -> SUCCEEDED | FAILED, and R7: the machine takes the version it reports."""
+    caller = require_machine(principal)
+    run_id = validation.ident(run_id, field="runId")
+    _attempt(attempt)
+    if outcome not in FINISH_OUTCOMES:
+        raise ValidationFailed(
+            ErrorCode.INVALID_VALUE, "outcome must be SUCCEEDED or FAILED", field="outcome"
+        )
+    if error_code is not None:
+        error_code = validation.name(error_code, field="errorCode", max_length=64)
+    if error_message is not None:
+        error_message = validation.text(error_message, field="errorMessage", max_length=2000)
+    version = Version.parse(runtime_version, field="runtimeVersion") if runtime_version else None
+    now = ctx.clock.now()
+    async with ctx.db.write() as session:
+        run = await _own_run(session, caller, run_id, attempt)
+        if run.status is outcome:
+            return run  # a repeated report
+        if run.status not in (RunStatus.RUNNING, RunStatus.DISPATCHED):
+            raise Conflict(
+                ErrorCode.RUN_FINISHED,
+                f"the run already ended {run.status.value}"
+                + (f" ({run.error_code})" if run.error_code else ""),
+            )
+        run.status = outcome
+        run.started_at = run.started_at or now  # finished without confirming: it did start
+        run.ended_at = now
+        run.error_code = error_code if outcome is RunStatus.FAILED else None
+        run.error_message = error_message if outcome is RunStatus.FAILED else None
+        if version is not None:
+            run.reported_runtime_version = str(version)
+            machine = await session.get(Machine, caller.machine_id)
+            if machine is not None and machine.runtime_version != str(version):
+                machine.runtime_version = str(version)  # R7
+                session.add(machine)
+                emit(ctx.events, session, MachineChanged(machine.id, machine.environment_id))
+        session.add(run)
+        run_events(ctx, session, run, run.machine_id)
+    return run
+
+
+async def pending_commands(ctx: DomainContext, principal: Principal) -> list[MachineCommand]:
+    caller = require_machine(principal)
+    async with ctx.db.read() as session:
+        rows = await session.exec(
+            select(MachineCommand)
+            .where(
+                MachineCommand.machine_id == caller.machine_id,
+                col(MachineCommand.completed_at).is_(None),
+            )
+            .order_by(col(MachineCommand.created_at), col(MachineCommand.id))
+        )
+        return list(rows.all())
+
+
+async def complete_command(
+    ctx: DomainContext, principal: Principal, command_id: str
+) -> MachineCommand:
+    caller = require_machine(principal)
+    command_id = validation.ident(command_id, field="commandId")
+    async with ctx.db.write() as session:
+        command = await session.get(MachineCommand, command_id)
+        if command is None or command.machine_id != caller.machine_id:
+            raise NotFound("command", command_id)
+        if command.completed_at is None:
+            command.completed_at = ctx.clock.now()
+            session.add(command)
+    return command

@@ -1,0 +1,56 @@
+"""All tables, imported in one place so Alembic and the metadata see every one."""
+
+from domain.store.models.audit import AuditAction, AuditEntry, AuditTargetKind
+from domain.store.models.connections import Connection, Connectivity, DesktopFlow, Gateway
+from domain.store.models.environments import Environment, EnvironmentKind
+from domain.store.models.identity import ApiToken, RoleAssignment, User
+from domain.store.models.machines import Machine, MachineGroup, MachineStatus, Share
+from domain.store.models.recommendations import (
+    ItemOutcome,
+    RecommendationStatus,
+    SessionRecommendation,
+    SessionRecommendationItem,
+)
+from domain.store.models.runs import (
+    PRIORITY_RANK,
+    TERMINAL_STATUSES,
+    FlowRun,
+    MachineCommand,
+    RunMode,
+    RunPriority,
+    RunStatus,
+    SessionState,
+    UserSession,
+)
+
+__all__ = [
+    "PRIORITY_RANK",
+    "TERMINAL_STATUSES",
+    "ApiToken",
+    "AuditAction",
+    "AuditEntry",
+    "AuditTargetKind",
+    "Connection",
+    "Connectivity",
+    "DesktopFlow",
+    "Environment",
+    "EnvironmentKind",
+    "FlowRun",
+    "Gateway",
+    "ItemOutcome",
+    "Machine",
+    "MachineCommand",
+    "MachineGroup",
+    "MachineStatus",
+    "RecommendationStatus",
+    "RoleAssignment",
+    "RunMode",
+    "RunPriority",
+    "RunStatus",
+    "SessionRecommendation",
+    "SessionRecommendationItem",
+    "SessionState",
+    "Share",
+    "User",
+    "UserSession",
+]
