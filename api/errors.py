@@ -42,7 +42,9 @@ class ConflictError(UserError):
     pass
 
 
-@strawberry.type(description="A product rule refuses this; `rule` cites the product rule (R1..., docs/rules.md).")
+@strawberry.type(
+    description="A product rule refuses this; `rule` cites the product rule (R1..., docs/rules.md)."
+)
 class RuleViolationError(UserError):
     rule: str | None
 
