@@ -1,5 +1,5 @@
 """A DeskFleet cluster for tests: several real ``deskfleet serve`` processes on one PostgreSQL
-database and one Redis, the way docs/deployment.md deploys it.
+database and one Redis, the way docs/operations.md deploys it.
 
 - ``postgres_url``: the server from ``DESKFLEET_TEST_DATABASE_URL`` (skips without it).
 - ``cluster_redis``: the Redis from ``DESKFLEET_TEST_REDIS_URL``, or a throwaway one.

@@ -13,7 +13,7 @@ Then, from the database, the simulator's logs and the subscriber:
 
 - every run ended exactly once, with the outcome the simulator reported (R30);
 - no run was ever held by two bots at once, and no machine ever ran more runs than its bots (R24);
-- the survivor dispatched queued runs within the documented fail-over bound (docs/deployment.md:
+- the survivor dispatched queued runs within the documented fail-over bound (docs/operations.md:
   every instance dispatches, so a queued run waits at most one sweep interval once its instance
   is gone), and the rest finished;
 - the subscriber on ``b`` saw the probe run, worked entirely through ``a``, from queued to its end
@@ -56,7 +56,7 @@ MACHINES = int(os.environ.get("DESKFLEET_CLUSTER_MACHINES", "6"))  # per instanc
 BOTS = 2
 KILL_AFTER = 0.25  # share of all runs ended when `a` is killed (half are triggered by then)
 SWEEP_SECONDS = float(CLUSTER_ENV["DESKFLEET_DISPATCH_SWEEP_INTERVAL_SECONDS"])
-# docs/deployment.md: a queued run waits at most one sweep interval after an instance dies (no
+# docs/operations.md: a queued run waits at most one sweep interval after an instance dies (no
 # election, no lease); the slack covers a 2-core CI machine busy with two servers and the test.
 FAILOVER_BOUND = SWEEP_SECONDS + 5.0
 TERMINAL = {"SUCCEEDED", "FAILED", "CANCELLED", "TIMED_OUT"}

@@ -18,7 +18,7 @@ subscribers are connected; the median of the last window (a minute, or a third o
 soak) exceeds the median of the first by no more than FLAT_TOLERANCE (10 %) or FLAT_SLACK_MIB
 (16 MiB), whichever is larger.
 
-The figures are printed (run with ``-s``); the README's "Hardening" section records a 5-minute run.
+The figures are printed (run with ``-s``); docs/performance.md ("Sustained load") records a 5-minute run.
 """
 
 from __future__ import annotations
