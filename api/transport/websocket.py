@@ -75,6 +75,9 @@ def websocket_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+NOT_AN_OBJECT = "WebSocket message must be a JSON object"
+
+
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     """graphql-transport-ws, refusing with guards' close codes and leaving the registry."""
 
@@ -83,6 +86,14 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await super().handle()
         finally:
             self.view.connections.leave(self.context)  # type: ignore[attr-defined]
+
+    async def handle_message(self, message: Any) -> None:
+        # JSON that is not an object ([1], "x", 42, null) would fail inside Strawberry's lookup of
+        # message["type"]: close as for any malformed message (4400), with no traceback.
+        if not isinstance(message, dict):
+            await self.websocket.close(code=4400, reason=NOT_AN_OBJECT)
+            return
+        await super().handle_message(message)
 
     async def handle_connection_init(self, message: Any) -> None:
         try:
@@ -108,6 +119,12 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
             watchdog.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watchdog
+
+    async def handle_message(self, message: Any) -> None:
+        if not isinstance(message, dict):  # as graphql-transport-ws does above
+            await self.websocket.close(code=4400, reason=NOT_AN_OBJECT)
+            return
+        await super().handle_message(message)
 
     async def handle_connection_init(self, message: Any) -> None:
         try:

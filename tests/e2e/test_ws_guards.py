@@ -171,3 +171,18 @@ async def test_a_token_revoked_by_another_instance_ends_the_idle_connection_with
     assert code == 4403
     assert time.monotonic() - revoked_at < 2.5  # the check period (0.5 s), not 0.5 s + 5 s
     assert after_close["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"  # cache forgot it
+
+
+async def test_a_json_frame_that_is_not_an_object_closes_with_4400_and_no_traceback(
+    server: LiveServer,
+) -> None:
+    for protocol in ("graphql-transport-ws", "graphql-ws"):
+        for frame in ("[1, 2, 3]", '"x"', "42", "null"):
+            ws = await websockets.connect(server.ws_url, subprotocols=[protocol])
+            await ws.send(frame)
+            assert await closed_with(ws) == 4400, (protocol, frame)
+            assert ws.close_reason == "WebSocket message must be a JSON object"
+    ws = await connect(server, server.admin_token)  # the server still serves
+    assert (await first_message(ws))["type"] == "connection_ack"
+    await ws.close()
+    assert "Traceback" not in server.served.output()
