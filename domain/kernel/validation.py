@@ -9,7 +9,11 @@ from domain.kernel.errors import ErrorCode, ValidationFailed
 
 NAME_MAX = 100
 TEXT_MAX = 1000
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1
+# Characters that change how text is shown without being seen: a name holding them can pass for
+# another name (zero-width ones) or show its parts in another order (bidirectional overrides and
+# isolates, as in "Trojan Source").
+_INVISIBLE = re.compile("[\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
 
 
@@ -27,7 +31,19 @@ def name(value: str, *, field: str = "name", max_length: int = NAME_MAX) -> str:
         raise ValidationFailed(
             ErrorCode.INVALID_NAME, f"{field} must not contain control characters", field=field
         )
+    _refuse_invisible(cleaned, field, ErrorCode.INVALID_NAME)
     return cleaned
+
+
+def _refuse_invisible(value: str, field: str, code: ErrorCode) -> None:
+    found = _INVISIBLE.search(value)
+    if found is not None:
+        raise ValidationFailed(
+            code,
+            f"{field} must not contain invisible or text-direction characters "
+            f"(U+{ord(found.group()):04X})",
+            field=field,
+        )
 
 
 def text(value: str, *, field: str = "description", max_length: int = TEXT_MAX) -> str:
@@ -42,6 +58,7 @@ def text(value: str, *, field: str = "description", max_length: int = TEXT_MAX) 
         raise ValidationFailed(
             ErrorCode.INVALID_TEXT, f"{field} must not contain control characters", field=field
         )
+    _refuse_invisible(cleaned, field, ErrorCode.INVALID_TEXT)
     return cleaned
 
 

@@ -8,7 +8,8 @@ from functools import total_ordering
 
 from domain.kernel.errors import ErrorCode, ValidationFailed
 
-_DOTTED = re.compile(r"^\d{1,9}(\.\d{1,9}){0,3}$")
+# ASCII digits only: \d would take other scripts' digits ("٢.٨"), and $ a trailing newline.
+_DOTTED = re.compile(r"[0-9]{1,9}(\.[0-9]{1,9}){0,3}")
 
 MIN_FLOW_EXTENSIONS = "1.2.4.1"
 MIN_MACHINE_RUNTIME = "2.8.73.21119"
@@ -23,7 +24,7 @@ class Version:
     def parse(cls, text: str, *, field: str = "version") -> Version:
         """Parse 1 to 4 dotted non-negative integers; missing parts count as zero."""
         cleaned = text.strip() if isinstance(text, str) else ""
-        if not _DOTTED.match(cleaned):
+        if not _DOTTED.fullmatch(cleaned):
             raise ValidationFailed(
                 ErrorCode.INVALID_VERSION,
                 f"{field} {text!r} is not a dotted version of 1 to 4 numbers, like 2.8.73.21119",

@@ -36,12 +36,19 @@ async def register(fleet: Fleet, token: str, **overrides: str) -> dict:
         ("name", "   ", "INVALID_NAME"),
         ("name", "x" * 10_000, "INVALID_NAME"),
         ("name", "bad\x00name", "INVALID_NAME"),
+        ("name", "bad\x85name", "INVALID_NAME"),  # C1 control
+        ("name", "bot\u202egnp.exe", "INVALID_NAME"),  # right-to-left override
+        ("name", "bo\u200bt", "INVALID_NAME"),  # zero-width space
+        ("name", "\u2066bot\u2069", "INVALID_NAME"),  # bidirectional isolate
+        ("description", "see \u202eereh", "INVALID_TEXT"),
         ("description", "d" * 10_000, "INVALID_TEXT"),
         ("runtimeVersion", "2.x", "INVALID_VERSION"),
         ("runtimeVersion", "", "INVALID_VERSION"),
         ("runtimeVersion", "1.2.3.4.5", "INVALID_VERSION"),
         ("runtimeVersion", "-2.9", "INVALID_VERSION"),
         ("runtimeVersion", "2..9", "INVALID_VERSION"),
+        ("runtimeVersion", "\u0662.\u0668.\u0667\u0663.21119", "INVALID_VERSION"),  # Arabic-Indic
+        ("runtimeVersion", "\uff12.8.73.21119", "INVALID_VERSION"),  # full-width digit
         ("osEdition", "", "INVALID_NAME"),
         ("environmentId", "not-an-id", "INVALID_ID"),
     ],
