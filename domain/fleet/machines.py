@@ -552,6 +552,11 @@ async def complete_key_rotation(ctx: DomainContext, principal: Principal) -> Reg
         machine = await session.get(Machine, caller.machine_id)
         if machine is None:
             raise NotFound("machine", caller.machine_id)
+        if not key_action_required(machine, now):  # R10: only a pending rotation or an expired key
+            raise Conflict(
+                ErrorCode.NO_KEY_ACTION_PENDING,
+                "no key rotation is pending and the machine key has not expired",
+            )
         key = new_secret(MACHINE_KEY_PREFIX)
         machine.key_hash = digest(key)
         machine.key_rotation_pending = False

@@ -307,6 +307,23 @@ async def test_r10_rotation_pending_until_runtime_takes_new_key(
 
 
 @pytest.mark.rule("R10")
+async def test_r10_a_key_is_swapped_only_when_rotation_is_pending_or_the_key_expired(
+    fleet: Fleet, api: GraphQLClient
+) -> None:
+    owner = await fleet.person("MACHINE_OWNER")
+    bot = await fleet.machine(owner, "bot")
+
+    refused = await api.data(COMPLETE_ROTATION, token=bot.key)
+    still = await api.data("{ thisMachine { id keyActionRequired } }", token=bot.key)
+
+    assert refused["completeMachineKeyRotation"] == {
+        "__typename": "ConflictError",
+        "code": "NO_KEY_ACTION_PENDING",
+    }
+    assert still["thisMachine"] == {"id": bot.id, "keyActionRequired": False}  # the key works
+
+
+@pytest.mark.rule("R10")
 async def test_r10_rotation_refused_without_edit_access(fleet: Fleet, api: GraphQLClient) -> None:
     owner = await fleet.person("MACHINE_OWNER")
     stranger = await fleet.person("MACHINE_OWNER")
