@@ -4,7 +4,6 @@ first (entries are written by :mod:`domain.audit.journal`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, func, or_
 from sqlmodel import col, select
@@ -12,10 +11,15 @@ from sqlmodel import col, select
 from domain.context import DomainContext
 from domain.identity.authorization import require_environment_admin, require_user
 from domain.kernel import validation
-from domain.kernel.errors import ErrorCode, ValidationFailed
 from domain.kernel.principals import Principal
 from domain.store.models import AuditAction, AuditEntry
-from domain.store.pagination import Page, decode_cursor, encode_cursor, page_size
+from domain.store.pagination import (
+    Page,
+    cursor_instant,
+    decode_cursor,
+    encode_cursor,
+    page_size,
+)
 
 
 @dataclass(frozen=True)
@@ -64,8 +68,8 @@ async def list_audit(
             # Newest first: strictly older, or as old with a smaller id.
             stmt = stmt.where(
                 or_(
-                    col(AuditEntry.at) < _at(at),
-                    and_(col(AuditEntry.at) == _at(at), col(AuditEntry.id) < entry_id),
+                    col(AuditEntry.at) < cursor_instant(at),
+                    and_(col(AuditEntry.at) == cursor_instant(at), col(AuditEntry.id) < entry_id),
                 )
             )
         stmt = stmt.order_by(col(AuditEntry.at).desc(), col(AuditEntry.id).desc()).limit(first + 1)
@@ -77,18 +81,3 @@ async def list_audit(
         has_next_page=len(rows) > first,
         total_count=total,
     )
-
-
-def _at(value: str) -> datetime:
-    """The time part of a cursor this API issued."""
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValidationFailed(
-            ErrorCode.INVALID_CURSOR, "the cursor 'after' is not one this API issued", field="after"
-        ) from None
-    if parsed.tzinfo is None:
-        raise ValidationFailed(
-            ErrorCode.INVALID_CURSOR, "the cursor 'after' is not one this API issued", field="after"
-        )
-    return parsed

@@ -23,7 +23,6 @@ from domain.kernel.errors import (
     NotFound,
     PermissionDenied,
     RuleViolation,
-    ValidationFailed,
 )
 from domain.kernel.permissions import Action, Role
 from domain.kernel.principals import Principal, UserPrincipal
@@ -56,7 +55,7 @@ from domain.store.models import (
     Share,
 )
 from domain.store.models.columns import new_id
-from domain.store.pagination import Page, decode_cursor, encode_cursor, page_size
+from domain.store.pagination import Page, cursor_instant, decode_cursor, encode_cursor, page_size
 from domain.store.prepared import DriverTransaction, Execute, Prepared, Script
 from domain.store.queue_lock import lock_environment_queue
 
@@ -483,7 +482,7 @@ async def list_runs(
         if key is not None:
             stmt = stmt.where(
                 tuple_(col(FlowRun.created_at), col(FlowRun.id))
-                < tuple_(_parse_time(key[0]), key[1])
+                < tuple_(cursor_instant(key[0]), key[1])
             )
         stmt = stmt.order_by(col(FlowRun.created_at).desc(), col(FlowRun.id).desc())
         rows = list((await session.exec(stmt.limit(first + 1))).all())
@@ -494,18 +493,6 @@ async def list_runs(
         has_next_page=len(rows) > first,
         total_count=total,
     )
-
-
-def _parse_time(value: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        parsed = None
-    if parsed is None or parsed.tzinfo is None:
-        raise ValidationFailed(
-            ErrorCode.INVALID_CURSOR, "the cursor 'after' is not one this API issued", field="after"
-        )
-    return parsed
 
 
 async def runs_by_ids(ctx: DomainContext, ids: list[str]) -> list[FlowRun | None]:

@@ -6,6 +6,7 @@ import base64
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar, overload
 
 from domain.kernel.errors import ErrorCode, ValidationFailed
@@ -73,6 +74,20 @@ def decode_cursor(cursor: str, parts: int) -> tuple[str, ...]:
             ErrorCode.INVALID_CURSOR, "the cursor 'after' is not one this API issued", field="after"
         )
     return tuple(key)
+
+
+def cursor_instant(value: str) -> datetime:
+    """The instant part of a cursor this API issued, in UTC. Anything else (not an instant, no
+    offset, or out of range once in UTC, like year 9999 at -14:00) is INVALID_CURSOR."""
+    try:
+        parsed = datetime.fromisoformat(value)
+        if parsed.tzinfo is None:
+            raise ValueError(value)
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise ValidationFailed(
+            ErrorCode.INVALID_CURSOR, "the cursor 'after' is not one this API issued", field="after"
+        ) from None
 
 
 def page_size(first: int, maximum: int) -> int:

@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import text
 
 from domain.context import DomainContext
+from domain.store.pagination import encode_cursor
 from tests.graphql import GOOD_EDITION, GOOD_RUNTIME, REGISTER_MACHINE, Fleet, GraphQLClient
 
 pytestmark = pytest.mark.asyncio
@@ -153,6 +154,32 @@ async def test_forged_cursor_is_refused(fleet: Fleet, api: GraphQLClient) -> Non
         '{ machines(first: 5, after: "bm90LWEtY3Vyc29y") { totalCount } }', token=fleet.admin_token
     )
     assert result["errors"][0]["extensions"]["code"] == "INVALID_CURSOR"
+
+
+@pytest.mark.parametrize(
+    "instant",
+    ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00", "2026-01-01T00:00:00", "soon"],
+)
+async def test_a_cursor_whose_instant_is_out_of_range_or_unzoned_is_refused(
+    fleet: Fleet, api: GraphQLClient, instant: str
+) -> None:
+    """Audit and run pages order by an instant: one that overflows once in UTC, or has no offset,
+    is INVALID_CURSOR like any cursor the API did not issue, not an unexpected error."""
+    cursor = encode_cursor(instant, str(uuid.uuid4()))
+    audit = await api.execute(
+        "query($e: ID!, $c: String) { auditTrail(environmentId: $e, first: 5, after: $c) "
+        "{ totalCount } }",
+        {"e": fleet.environment_id, "c": cursor},
+        token=fleet.admin_token,
+    )
+    runs = await api.execute(
+        "query($c: String) { flowRuns(first: 5, after: $c) { totalCount } }",
+        {"c": cursor},
+        token=fleet.admin_token,
+    )
+    for result in (audit, runs):
+        assert result["data"] is None, result
+        assert result["errors"][0]["extensions"]["code"] == "INVALID_CURSOR", result
 
 
 async def test_syntax_errors_are_reported_plainly(api: GraphQLClient) -> None:
