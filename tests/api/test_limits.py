@@ -1,6 +1,7 @@
 """Query limits: the boundary is accepted, one past it refused with a clear error."""
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 
 import pytest
@@ -140,9 +141,14 @@ async def test_a_body_without_a_length_is_refused_once_it_passes_the_limit(
 
 
 async def test_request_time_limit(
-    fleet: Fleet, api: GraphQLClient, settings: Settings, domain: DomainContext
+    fleet: Fleet,
+    api: GraphQLClient,
+    settings: Settings,
+    domain: DomainContext,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     owner = await fleet.person("MACHINE_OWNER")
+    caplog.set_level(logging.INFO)
     settings.request_timeout_seconds = 0.5
     # A real fault: another writer holds SQLite's (or PostgreSQL's row) lock for longer.
     async with domain.db.write() as session:
@@ -157,6 +163,10 @@ async def test_request_time_limit(
         elapsed = asyncio.get_running_loop().time() - started
 
     assert result["errors"][0]["extensions"]["code"] == "TIMEOUT"
+    # One WARNING line for the timed-out request, and no error or traceback.
+    logged = [(r.levelno, r.getMessage()) for r in caplog.records if r.levelno >= logging.WARNING]
+    assert logged == [(logging.WARNING, "request ran out of its 0.5s")], caplog.records
+    assert not any(r.exc_info for r in caplog.records)
     # SQLite cannot interrupt a statement waiting on its lock: the answer comes once the busy
     # timeout lets go; PostgreSQL cancels the statement at once.
     assert elapsed < (SQLITE_BUSY_TIMEOUT_MS / 1000 + 5 if domain.db.is_sqlite else 5)
