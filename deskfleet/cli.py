@@ -15,7 +15,14 @@ from domain.kernel.settings import Settings
 def _settings(args: argparse.Namespace) -> Settings:
     overrides = {
         key: value
-        for key in ("host", "port", "database_url", "broadcast_url", "production")
+        for key in (
+            "host",
+            "port",
+            "database_url",
+            "broadcast_url",
+            "production",
+            "forwarded_allow_ips",
+        )
         if (value := getattr(args, key, None)) is not None
     }
     return Settings(**overrides)
@@ -51,6 +58,8 @@ def serve(args: argparse.Namespace) -> int:
         log_config=None,  # keep the handlers configure_logging set (JSON or text)
         timeout_graceful_shutdown=30,  # finish in-flight requests on SIGTERM
         access_log=args.access_log,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         ws="websockets-sansio",
         # Updates are a few hundred bytes of JSON: per-message deflate saves little on the wire
         # and costs a zlib context per connection (most of an idle subscriber's memory) and CPU
@@ -128,6 +137,11 @@ def parser() -> argparse.ArgumentParser:
     _add_database(p)
     p.add_argument("--broadcast-url", help="memory:// (default) or redis://host:6379")
     p.add_argument("--production", action="store_true", default=None)
+    p.add_argument(
+        "--forwarded-allow-ips",
+        help="proxies trusted for X-Forwarded-For: addresses or networks, comma-separated, "
+        "'*' for any, '' for none (default 127.0.0.1; DESKFLEET_FORWARDED_ALLOW_IPS)",
+    )
     p.add_argument(
         "--no-access-log", dest="access_log", action="store_false", help="no line per request"
     )

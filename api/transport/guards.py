@@ -237,17 +237,20 @@ class Throttled(Exception):
 async def checked_principal(
     ctx: DomainContext, limiter: FailedAuthLimiter, address: str, credential: str | None
 ) -> tuple[Principal | None, DomainError | None]:
-    """:func:`api.auth.principal_for`, refused (Throttled) while ``address`` is over its limit of
-    failed attempts; each unknown, revoked or deactivated credential counts as a failure."""
+    """:func:`api.auth.principal_for`. Each unknown, revoked or deactivated credential counts as a
+    failure of ``address``; past its limit such attempts are refused (Throttled). A valid
+    credential is never refused: people behind one proxy or NAT share an address, and one of them
+    guessing must not lock the others out (guessing a 256-bit token gains nothing from this)."""
     if credential is None:
         return None, None  # no credential: nothing guessed, nothing counted
+    principal, error = await principal_for(ctx, credential)
+    if principal is not None or not credential:
+        return principal, error
     wait = limiter.retry_after(address)
     if wait is not None:
         raise Throttled(limiter.refusal_message(wait))
-    principal, error = await principal_for(ctx, credential)
-    if principal is None and credential:
-        limiter.failed(address)
-        log.info("failed authentication attempt from %s", address)
+    limiter.failed(address)
+    log.info("failed authentication attempt from %s", address)
     return principal, error
 
 

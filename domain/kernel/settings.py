@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     # out. Counted per server process: a cluster of N instances allows up to N times as many.
     auth_failure_limit: int = Field(default=10, gt=0)
     auth_failure_window_seconds: float = Field(default=60.0, gt=0)
+    # The proxies whose X-Forwarded-For / X-Forwarded-Proto name the client (uvicorn's
+    # forwarded_allow_ips): comma-separated addresses or networks, "*" for any; "" trusts none.
+    # Behind a load balancer list its addresses, or every client shares the balancer's address.
+    forwarded_allow_ips: str = "127.0.0.1"
 
     max_page_size: int = Field(default=100, gt=0)
     max_query_depth: int = Field(default=10, gt=0)

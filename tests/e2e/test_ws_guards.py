@@ -110,20 +110,24 @@ async def test_failed_websocket_attempts_are_rate_limited_per_address(server: Li
     for n in range(3):
         ws = await connect(server, f"dfu_guess{n}")
         codes.append(await closed_with(ws))
-    blocked = await connect(server, server.admin_token)  # even a good token, from this address
+    blocked = await connect(server, "dfu_guess-again")
     blocked_code = await closed_with(blocked)
+    valid = await connect(server, server.admin_token)  # a valid credential is never refused
+    valid_answer = await first_message(valid)
+    await valid.close()
     async with httpx.AsyncClient() as client:  # the same address over HTTP: the count is shared
-        http = await client.post(
+        http_guess = await client.post(
             f"{server.url}/graphql",
             json={"query": "{ __typename }"},
-            headers={"Authorization": f"Bearer {server.admin_token}"},
+            headers={"Authorization": "Bearer dfu_guess-over-http"},
             timeout=10,
         )
 
     assert codes == [4403, 4403, 4403]
     assert blocked_code == 4429
     assert "too many failed authentication attempts" in blocked.close_reason
-    assert http.status_code == 429
+    assert valid_answer["type"] == "connection_ack"
+    assert http_guess.status_code == 429
 
 
 async def a_person_subscribed(server: LiveServer) -> tuple[Any, str, str]:
@@ -186,3 +190,29 @@ async def test_a_json_frame_that_is_not_an_object_closes_with_4400_and_no_traceb
     assert (await first_message(ws))["type"] == "connection_ack"
     await ws.close()
     assert "Traceback" not in server.served.output()
+
+
+async def failed_http(server: LiveServer, forwarded_for: str) -> int:
+    async with httpx.AsyncClient() as client:
+        answer = await client.post(
+            f"{server.url}/graphql",
+            json={"query": "{ __typename }"},
+            headers={"Authorization": "Bearer dfu_guess", "X-Forwarded-For": forwarded_for},
+            timeout=10,
+        )
+    return answer.status_code
+
+
+@pytest.mark.parametrize(("trusted", "counted_apart"), [("127.0.0.1", True), ("", False)])
+async def test_failed_attempts_count_per_forwarded_client_only_behind_a_trusted_proxy(
+    deskfleet_server: Callable[..., LiveServer], trusted: str, counted_apart: bool
+) -> None:
+    """The tests' client is the proxy here (127.0.0.1): trusted, each forwarded client has its
+    own count; trusting nobody, they all share the proxy's."""
+    server = deskfleet_server(env={**GUARD_ENV, "DESKFLEET_FORWARDED_ALLOW_IPS": trusted})
+
+    first_client = [await failed_http(server, "203.0.113.5") for _ in range(4)]
+    second_client = await failed_http(server, "203.0.113.6")
+
+    assert first_client == [200, 200, 200, 429]
+    assert second_client == (200 if counted_apart else 429)
