@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextvars
+import hmac
+import ipaddress
 import itertools
 import json
 import logging
@@ -20,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from domain import health
 from domain.context import DomainContext
 from domain.dispatch.dispatcher import Dispatched
+from domain.kernel.settings import Settings
 from domain.store.models import RunStatus
 
 API_PATHS = frozenset({"/graphql", "/healthz", "/readyz", "/metrics"})
@@ -174,6 +177,33 @@ class Metrics:
         self.open_subscriptions.set(getattr(ctx.events, "subscriber_count", 0))
 
 
+class MetricsAccess:
+    """Who may read /metrics: a client in ``metrics_allowed_networks`` (loopback by default), or
+    one presenting ``metrics_token`` as a bearer token."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.networks = [
+            ipaddress.ip_network(n, strict=False) for n in settings.metrics_allowed_networks
+        ]
+
+    def allows(self, request: Request) -> bool:
+        host = request.client.host if request.client is not None else ""
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            address = None
+        if address is not None and any(address in network for network in self.networks):
+            return True
+        token = self.settings.metrics_token
+        scheme, _, credential = request.headers.get("authorization", "").partition(" ")
+        return (
+            token is not None
+            and scheme.lower() == "bearer"
+            and hmac.compare_digest(credential.strip().encode(), token.get_secret_value().encode())
+        )
+
+
 def endpoints(
     ctx: DomainContext,
     metrics: Metrics,
@@ -189,7 +219,16 @@ def endpoints(
             status_code=200 if result.ready else 503,
         )
 
-    async def metrics_endpoint(_: Request) -> Response:
+    access = MetricsAccess(ctx.settings)
+
+    async def metrics_endpoint(request: Request) -> Response:
+        if not access.allows(request):
+            return Response(
+                "metrics are served to the networks in DESKFLEET_METRICS_ALLOWED_NETWORKS or "
+                "with the metrics token\n",
+                status_code=403,
+                media_type="text/plain",
+            )
         try:
             await metrics.refresh(ctx)
         except Exception as exc:  # the database away: the last figures, the process's own metrics

@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     # forwarded_allow_ips): comma-separated addresses or networks, "*" for any; "" trusts none.
     # Behind a load balancer list its addresses, or every client shares the balancer's address.
     forwarded_allow_ips: str = "127.0.0.1"
+    # /metrics names every environment's queue depth: served to these networks only, or to a
+    # scraper presenting the metrics token (Authorization: Bearer <token>).
+    metrics_allowed_networks: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
+    metrics_token: SecretStr | None = None
 
     max_page_size: int = Field(default=100, gt=0)
     max_query_depth: int = Field(default=10, gt=0)

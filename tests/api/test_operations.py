@@ -3,11 +3,15 @@
 import json
 import logging
 
+import httpx
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import text
+from starlette.applications import Starlette
 
 from api.observability import JsonFormatter, request_id
 from domain.context import DomainContext
+from domain.kernel.settings import Settings
 from tests.graphql import Fleet, GraphQLClient
 
 pytestmark = pytest.mark.asyncio
@@ -53,6 +57,26 @@ async def test_metrics_show_fleet_figures(fleet: Fleet, api: GraphQLClient) -> N
     assert "deskfleet_http_request_seconds_count" in body
     assert "deskfleet_open_subscriptions" in body
     assert bot.key not in body and fleet.admin_token not in body
+
+
+async def test_metrics_are_served_to_allowed_networks_or_with_the_metrics_token(
+    fleet: Fleet, app: Starlette, settings: Settings
+) -> None:
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 4242))
+    async with httpx.AsyncClient(transport=transport, base_url="http://deskfleet.test") as http:
+        refused = await http.get("/metrics")
+        wrong = await http.get("/metrics", headers={"Authorization": "Bearer not-it"})
+        settings.metrics_token = SecretStr("scrape-me")
+        try:
+            allowed = await http.get("/metrics", headers={"Authorization": "Bearer scrape-me"})
+        finally:
+            settings.metrics_token = None
+
+    assert refused.status_code == wrong.status_code == 403
+    assert fleet.environment_id not in refused.text + wrong.text
+    assert "deskfleet_" not in refused.text + wrong.text
+    assert allowed.status_code == 200
+    assert "deskfleet_queue_depth" in allowed.text or "deskfleet_runs" in allowed.text
 
 
 async def test_request_latency_labels_stay_bounded(api: GraphQLClient) -> None:
