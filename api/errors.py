@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar, Union
+from typing import ParamSpec, TypeAlias, TypeVar, get_args
 
 import strawberry
 from graphql import GraphQLError
@@ -14,6 +15,7 @@ from domain.kernel.errors import DomainError, ErrorCode, ErrorKind, NotFound
 log = logging.getLogger("deskfleet.api")
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 @strawberry.interface(description="An expected failure: nothing was changed.")
@@ -56,19 +58,17 @@ class AuthenticationError(UserError):
     pass
 
 
-ERROR_TYPES: tuple[type, ...] = (
-    ValidationError,
-    NotFoundError,
-    PermissionDeniedError,
-    ConflictError,
-    RuleViolationError,
-    AuthenticationError,
+# The error members of every mutation's result union, in this order:
+# ``Annotated[SomePayload | UserErrors, strawberry.union("SomeResult")]``.
+UserErrors: TypeAlias = (
+    ValidationError
+    | NotFoundError
+    | PermissionDeniedError
+    | ConflictError
+    | RuleViolationError
+    | AuthenticationError
 )
-
-
-def payload(name: str, success: type) -> Any:
-    """A mutation result: ``success`` or one of the error types."""
-    return Annotated[Union[(success, *ERROR_TYPES)], strawberry.union(name)]
+ERROR_TYPES: tuple[type, ...] = get_args(UserErrors)
 
 
 def to_error(exc: DomainError) -> UserError:
@@ -87,12 +87,26 @@ def to_error(exc: DomainError) -> UserError:
             return RuleViolationError(code=exc.code, message=exc.message, rule=exc.rule)
 
 
-async def attempt(action: Callable[[], Awaitable[T]]) -> T | UserError:
-    """Run a use case; an expected failure becomes its typed error."""
-    try:
-        return await action()
-    except DomainError as exc:
-        return to_error(exc)
+def typed_errors(resolver: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T | UserError]]:
+    """Decorate a mutation resolver whose result is a :func:`payload` union: an expected failure
+    (a :class:`DomainError`) it raises is answered as that union's error member; anything else
+    propagates, to be masked (:func:`mask_unexpected`). Put it under ``@strawberry.mutation``::
+
+        @strawberry.mutation(description="...")
+        @typed_errors
+        async def delete_flow(self, info: Info[Context, None], id: ID) -> DeleteFlowResult:
+            flow = await flows.delete_flow(info.context.domain, info.context.principal, id)
+            return DeletedDesktopFlowPayload(id=ID(flow.id))
+    """
+
+    @functools.wraps(resolver)
+    async def resolve(*args: P.args, **kwargs: P.kwargs) -> T | UserError:
+        try:
+            return await resolver(*args, **kwargs)
+        except DomainError as exc:
+            return to_error(exc)
+
+    return resolve
 
 
 class ApiError(GraphQLError):

@@ -6,13 +6,14 @@ The Connection type has no password field, by design: the password is write-only
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
 
 import api.enums  # noqa: F401  (registers the domain enums with Strawberry)
 from api.context import Context
-from api.errors import attempt, lookup, payload, read
+from api.errors import UserErrors, lookup, read, typed_errors
 from api.fleet.environments import EnvironmentType
 from api.fleet.groups import MachineGroupType
 from api.fleet.machines import MachineType
@@ -196,12 +197,18 @@ class SwitchedConnectionPayload:
     )
 
 
-CreateConnectionResult = payload("CreateConnectionResult", ConnectionPayload)
-UpdateConnectionResult = payload("UpdateConnectionResult", ConnectionPayload)
-DeleteConnectionResult = payload("DeleteConnectionResult", DeletedConnectionPayload)
-SwitchConnectionToDirectResult = payload(
-    "SwitchConnectionToDirectResult", SwitchedConnectionPayload
-)
+CreateConnectionResult = Annotated[
+    ConnectionPayload | UserErrors, strawberry.union("CreateConnectionResult")
+]
+UpdateConnectionResult = Annotated[
+    ConnectionPayload | UserErrors, strawberry.union("UpdateConnectionResult")
+]
+DeleteConnectionResult = Annotated[
+    DeletedConnectionPayload | UserErrors, strawberry.union("DeleteConnectionResult")
+]
+SwitchConnectionToDirectResult = Annotated[
+    SwitchedConnectionPayload | UserErrors, strawberry.union("SwitchConnectionToDirectResult")
+]
 
 
 def _target(machine_id: str | None, group_id: str | None) -> connections.Target | None:
@@ -269,84 +276,72 @@ class ConnectionMutation:
     @strawberry.mutation(
         description="Create a direct connection (R20, R21); gateway ones are refused (R22)."
     )
+    @typed_errors
     async def create_connection(
         self, info: Info[Context, None], input: CreateConnectionInput
     ) -> CreateConnectionResult:
         ctx = info.context
-
-        async def run() -> ConnectionPayload:
-            connection = await connections.create_connection(
-                ctx.domain,
-                ctx.principal,
-                name=input.name,
-                target=connections.Target(input.machine_id, input.group_id),
-                windows_username=input.windows_username,
-                password=input.password,
-                connectivity=input.connectivity,
-                gateway_id=input.gateway_id,
-            )
-            return ConnectionPayload(connection=ConnectionType.from_model(connection))
-
-        return await attempt(run)
+        connection = await connections.create_connection(
+            ctx.domain,
+            ctx.principal,
+            name=input.name,
+            target=connections.Target(input.machine_id, input.group_id),
+            windows_username=input.windows_username,
+            password=input.password,
+            connectivity=input.connectivity,
+            gateway_id=input.gateway_id,
+        )
+        return ConnectionPayload(connection=ConnectionType.from_model(connection))
 
     @strawberry.mutation(description="The owner edits name, credentials or target (R21).")
+    @typed_errors
     async def update_connection(
         self, info: Info[Context, None], input: UpdateConnectionInput
     ) -> UpdateConnectionResult:
         ctx = info.context
-
-        async def run() -> ConnectionPayload:
-            connection = await connections.update_connection(
-                ctx.domain,
-                ctx.principal,
-                input.id,
-                name=input.name,
-                windows_username=input.windows_username,
-                password=input.password,
-                target=_target(input.machine_id, input.group_id),
-            )
-            return ConnectionPayload(connection=ConnectionType.from_model(connection))
-
-        return await attempt(run)
+        connection = await connections.update_connection(
+            ctx.domain,
+            ctx.principal,
+            input.id,
+            name=input.name,
+            windows_username=input.windows_username,
+            password=input.password,
+            target=_target(input.machine_id, input.group_id),
+        )
+        return ConnectionPayload(connection=ConnectionType.from_model(connection))
 
     @strawberry.mutation(
         description="Delete a connection (owner or environment admin); its runs not yet "
         "started end CANCELLED."
     )
+    @typed_errors
     async def delete_connection(
         self, info: Info[Context, None], id: strawberry.ID
     ) -> DeleteConnectionResult:
         ctx = info.context
-
-        async def run() -> DeletedConnectionPayload:
-            removed = await connections.delete_connection(ctx.domain, ctx.principal, id)
-            return DeletedConnectionPayload(
-                id=strawberry.ID(removed.connection.id),
-                cancelled_run_ids=[strawberry.ID(r.id) for r in removed.cancelled_runs],
-            )
-
-        return await attempt(run)
+        removed = await connections.delete_connection(ctx.domain, ctx.principal, id)
+        return DeletedConnectionPayload(
+            id=strawberry.ID(removed.connection.id),
+            cancelled_run_ids=[strawberry.ID(r.id) for r in removed.cancelled_runs],
+        )
 
     @strawberry.mutation(
         description="R22: make a gateway connection direct (target and credentials given again)."
     )
+    @typed_errors
     async def switch_connection_to_direct(
         self, info: Info[Context, None], input: SwitchConnectionToDirectInput
     ) -> SwitchConnectionToDirectResult:
         ctx = info.context
-
-        async def run() -> SwitchedConnectionPayload:
-            switched = await connections.switch_connection_to_direct(
-                ctx.domain,
-                ctx.principal,
-                input.connection_id,
-                target=connections.Target(input.machine_id, input.group_id),
-                windows_username=input.windows_username,
-                password=input.password,
-            )
-            return SwitchedConnectionPayload(
-                connection=ConnectionType.from_model(switched.connection),
-                moved_run_count=switched.moved_runs,
-            )
-
-        return await attempt(run)
+        switched = await connections.switch_connection_to_direct(
+            ctx.domain,
+            ctx.principal,
+            input.connection_id,
+            target=connections.Target(input.machine_id, input.group_id),
+            windows_username=input.windows_username,
+            password=input.password,
+        )
+        return SwitchedConnectionPayload(
+            connection=ConnectionType.from_model(switched.connection),
+            moved_run_count=switched.moved_runs,
+        )

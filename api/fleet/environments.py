@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
 
 import api.enums  # noqa: F401  (registers the domain enums with Strawberry)
 from api.context import Context
-from api.errors import attempt, payload, read
+from api.errors import UserErrors, read, typed_errors
 from domain.fleet import environments
 from domain.store.models import Environment, EnvironmentKind
 
@@ -52,8 +53,12 @@ class EnvironmentPayload:
     environment: EnvironmentType
 
 
-CreateEnvironmentResult = payload("CreateEnvironmentResult", EnvironmentPayload)
-UpdateEnvironmentResult = payload("UpdateEnvironmentResult", EnvironmentPayload)
+CreateEnvironmentResult = Annotated[
+    EnvironmentPayload | UserErrors, strawberry.union("CreateEnvironmentResult")
+]
+UpdateEnvironmentResult = Annotated[
+    EnvironmentPayload | UserErrors, strawberry.union("UpdateEnvironmentResult")
+]
 
 
 @strawberry.input
@@ -86,41 +91,35 @@ class EnvironmentQuery:
 @strawberry.type
 class EnvironmentMutation:
     @strawberry.mutation(description="DeskFleet administrators create an environment.")
+    @typed_errors
     async def create_environment(
         self, info: Info[Context, None], input: CreateEnvironmentInput
     ) -> CreateEnvironmentResult:
         ctx = info.context
-
-        async def run() -> EnvironmentPayload:
-            environment = await environments.create_environment(
-                ctx.domain,
-                ctx.principal,
-                name=input.name,
-                kind=input.kind,
-                flow_extensions_version=input.flow_extensions_version,
-            )
-            return EnvironmentPayload(environment=EnvironmentType.from_model(environment))
-
-        return await attempt(run)
+        environment = await environments.create_environment(
+            ctx.domain,
+            ctx.principal,
+            name=input.name,
+            kind=input.kind,
+            flow_extensions_version=input.flow_extensions_version,
+        )
+        return EnvironmentPayload(environment=EnvironmentType.from_model(environment))
 
     @strawberry.mutation(description="Environment admins change its version or settings.")
+    @typed_errors
     async def update_environment(
         self, info: Info[Context, None], input: UpdateEnvironmentInput
     ) -> UpdateEnvironmentResult:
         ctx = info.context
-
-        async def run() -> EnvironmentPayload:
-            environment = await environments.update_environment(
-                ctx.domain,
-                ctx.principal,
-                input.id,
-                name=input.name,
-                flow_extensions_version=input.flow_extensions_version,
-                restrict_registration=input.restrict_registration,
-                max_queue_seconds=input.max_queue_seconds,
-                session_recommendations=input.session_recommendations,
-                unattended_capacity=input.unattended_capacity,
-            )
-            return EnvironmentPayload(environment=EnvironmentType.from_model(environment))
-
-        return await attempt(run)
+        environment = await environments.update_environment(
+            ctx.domain,
+            ctx.principal,
+            input.id,
+            name=input.name,
+            flow_extensions_version=input.flow_extensions_version,
+            restrict_registration=input.restrict_registration,
+            max_queue_seconds=input.max_queue_seconds,
+            session_recommendations=input.session_recommendations,
+            unattended_capacity=input.unattended_capacity,
+        )
+        return EnvironmentPayload(environment=EnvironmentType.from_model(environment))

@@ -13,7 +13,7 @@ from strawberry.types import Info
 
 import api.enums  # noqa: F401  (registers the domain enums with Strawberry)
 from api.context import Context
-from api.errors import attempt, lookup, payload, read
+from api.errors import UserErrors, lookup, read, typed_errors
 from api.fleet.environments import EnvironmentType
 from domain.fleet import groups
 from domain.fleet.machine_views import GroupRecord
@@ -188,12 +188,18 @@ class MachineGroupMembershipPayload:
     )
 
 
-CreateMachineGroupResult = payload("CreateMachineGroupResult", MachineGroupPayload)
-UpdateMachineGroupResult = payload("UpdateMachineGroupResult", MachineGroupPayload)
-DeleteMachineGroupResult = payload("DeleteMachineGroupResult", DeletedMachineGroupPayload)
-MachineGroupMembershipResult = payload(
-    "MachineGroupMembershipResult", MachineGroupMembershipPayload
-)
+CreateMachineGroupResult = Annotated[
+    MachineGroupPayload | UserErrors, strawberry.union("CreateMachineGroupResult")
+]
+UpdateMachineGroupResult = Annotated[
+    MachineGroupPayload | UserErrors, strawberry.union("UpdateMachineGroupResult")
+]
+DeleteMachineGroupResult = Annotated[
+    DeletedMachineGroupPayload | UserErrors, strawberry.union("DeleteMachineGroupResult")
+]
+MachineGroupMembershipResult = Annotated[
+    MachineGroupMembershipPayload | UserErrors, strawberry.union("MachineGroupMembershipResult")
+]
 
 
 def group_page(page: Page[MachineGroup]) -> MachineGroupConnection:
@@ -254,74 +260,59 @@ class GroupQuery:
 @strawberry.type
 class GroupMutation:
     @strawberry.mutation(description="Create an empty machine group (R11).")
+    @typed_errors
     async def create_machine_group(
         self, info: Info[Context, None], input: CreateMachineGroupInput
     ) -> CreateMachineGroupResult:
         ctx = info.context
-
-        async def run() -> MachineGroupPayload:
-            group = await groups.create_group(
-                ctx.domain,
-                ctx.principal,
-                environment_id=input.environment_id,
-                name=input.name,
-                description=input.description,
-            )
-            return MachineGroupPayload(group=MachineGroupType.from_model(group))
-
-        return await attempt(run)
+        group = await groups.create_group(
+            ctx.domain,
+            ctx.principal,
+            environment_id=input.environment_id,
+            name=input.name,
+            description=input.description,
+        )
+        return MachineGroupPayload(group=MachineGroupType.from_model(group))
 
     @strawberry.mutation(description="Edit a group's name or description (R12).")
+    @typed_errors
     async def update_machine_group(
         self, info: Info[Context, None], input: UpdateMachineGroupInput
     ) -> UpdateMachineGroupResult:
         ctx = info.context
-
-        async def run() -> MachineGroupPayload:
-            group = await groups.update_group(
-                ctx.domain, ctx.principal, input.id, name=input.name, description=input.description
-            )
-            return MachineGroupPayload(group=MachineGroupType.from_model(group))
-
-        return await attempt(run)
+        group = await groups.update_group(
+            ctx.domain, ctx.principal, input.id, name=input.name, description=input.description
+        )
+        return MachineGroupPayload(group=MachineGroupType.from_model(group))
 
     @strawberry.mutation(description="Delete a group (R12); its machines become standalone.")
+    @typed_errors
     async def delete_machine_group(
         self, info: Info[Context, None], id: strawberry.ID
     ) -> DeleteMachineGroupResult:
         ctx = info.context
-
-        async def run() -> DeletedMachineGroupPayload:
-            group = await groups.delete_group(ctx.domain, ctx.principal, id)
-            return DeletedMachineGroupPayload(id=strawberry.ID(group.id))
-
-        return await attempt(run)
+        group = await groups.delete_group(ctx.domain, ctx.principal, id)
+        return DeletedMachineGroupPayload(id=strawberry.ID(group.id))
 
     @strawberry.mutation(
         description="Add a machine to a group, or move it there from its group (R11: same "
         "environment, at most 50). Needs ADD_TO_GROUP on the machine and EDIT on the group(s)."
     )
+    @typed_errors
     async def add_machine_to_group(
         self, info: Info[Context, None], group_id: strawberry.ID, machine_id: strawberry.ID
     ) -> MachineGroupMembershipResult:
         ctx = info.context
-
-        async def run() -> MachineGroupMembershipPayload:
-            found = await groups.add_machine(ctx.domain, ctx.principal, group_id, machine_id)
-            return membership(info, found)
-
-        return await attempt(run)
+        found = await groups.add_machine(ctx.domain, ctx.principal, group_id, machine_id)
+        return membership(info, found)
 
     @strawberry.mutation(
         description="Make a machine standalone. Needs EDIT on its group or ADD_TO_GROUP on it."
     )
+    @typed_errors
     async def remove_machine_from_group(
         self, info: Info[Context, None], machine_id: strawberry.ID
     ) -> MachineGroupMembershipResult:
         ctx = info.context
-
-        async def run() -> MachineGroupMembershipPayload:
-            found = await groups.remove_machine(ctx.domain, ctx.principal, machine_id)
-            return membership(info, found)
-
-        return await attempt(run)
+        found = await groups.remove_machine(ctx.domain, ctx.principal, machine_id)
+        return membership(info, found)

@@ -11,7 +11,7 @@ from strawberry.types import Info
 
 import api.enums  # noqa: F401  (registers the domain enums with Strawberry)
 from api.context import Context
-from api.errors import attempt, lookup, payload, read
+from api.errors import UserErrors, lookup, read, typed_errors
 from api.fleet.environments import EnvironmentType
 from api.fleet.groups import MachineGroupType
 from api.identity.identity import UserType
@@ -251,11 +251,21 @@ class DeletedMachinePayload:
     id: strawberry.ID
 
 
-RegisterMachineResult = payload("RegisterMachineResult", RegisteredMachinePayload)
-UpdateMachineResult = payload("UpdateMachineResult", MachinePayload)
-DeleteMachineResult = payload("DeleteMachineResult", DeletedMachinePayload)
-ChangeMachineEnvironmentResult = payload("ChangeMachineEnvironmentResult", MachinePayload)
-RotateMachineKeyResult = payload("RotateMachineKeyResult", MachinePayload)
+RegisterMachineResult = Annotated[
+    RegisteredMachinePayload | UserErrors, strawberry.union("RegisterMachineResult")
+]
+UpdateMachineResult = Annotated[
+    MachinePayload | UserErrors, strawberry.union("UpdateMachineResult")
+]
+DeleteMachineResult = Annotated[
+    DeletedMachinePayload | UserErrors, strawberry.union("DeleteMachineResult")
+]
+ChangeMachineEnvironmentResult = Annotated[
+    MachinePayload | UserErrors, strawberry.union("ChangeMachineEnvironmentResult")
+]
+RotateMachineKeyResult = Annotated[
+    MachinePayload | UserErrors, strawberry.union("RotateMachineKeyResult")
+]
 
 
 @strawberry.input
@@ -325,78 +335,63 @@ class MachineQuery:
 @strawberry.type
 class MachineMutation:
     @strawberry.mutation(description="Register a machine (R1-R5); returns its key once.")
+    @typed_errors
     async def register_machine(
         self, info: Info[Context, None], input: RegisterMachineInput
     ) -> RegisterMachineResult:
         ctx = info.context
-
-        async def run() -> RegisteredMachinePayload:
-            registered = await machines.register_machine(
-                ctx.domain,
-                ctx.principal,
-                environment_id=input.environment_id,
-                name=input.name,
-                runtime_version=input.runtime_version,
-                os_edition=input.os_edition,
-                description=input.description,
-            )
-            return RegisteredMachinePayload(
-                machine=MachineType.from_model(registered.machine, ctx),
-                machine_key=registered.machine_key,
-            )
-
-        return await attempt(run)
+        registered = await machines.register_machine(
+            ctx.domain,
+            ctx.principal,
+            environment_id=input.environment_id,
+            name=input.name,
+            runtime_version=input.runtime_version,
+            os_edition=input.os_edition,
+            description=input.description,
+        )
+        return RegisteredMachinePayload(
+            machine=MachineType.from_model(registered.machine, ctx),
+            machine_key=registered.machine_key,
+        )
 
     @strawberry.mutation(description="Edit a machine's name or description (R12).")
+    @typed_errors
     async def update_machine(
         self, info: Info[Context, None], input: UpdateMachineInput
     ) -> UpdateMachineResult:
         ctx = info.context
-
-        async def run() -> MachinePayload:
-            machine = await machines.update_machine(
-                ctx.domain, ctx.principal, input.id, name=input.name, description=input.description
-            )
-            return MachinePayload(machine=MachineType.from_model(machine, ctx))
-
-        return await attempt(run)
+        machine = await machines.update_machine(
+            ctx.domain, ctx.principal, input.id, name=input.name, description=input.description
+        )
+        return MachinePayload(machine=MachineType.from_model(machine, ctx))
 
     @strawberry.mutation(
         description="Delete a machine (R12); never possible with a machine key (R5)."
     )
+    @typed_errors
     async def delete_machine(
         self, info: Info[Context, None], id: strawberry.ID
     ) -> DeleteMachineResult:
         ctx = info.context
-
-        async def run() -> DeletedMachinePayload:
-            machine = await machines.delete_machine(ctx.domain, ctx.principal, id)
-            return DeletedMachinePayload(id=strawberry.ID(machine.id))
-
-        return await attempt(run)
+        machine = await machines.delete_machine(ctx.domain, ctx.principal, id)
+        return DeletedMachinePayload(id=strawberry.ID(machine.id))
 
     @strawberry.mutation(description="Move a machine to another environment (R6).")
+    @typed_errors
     async def change_machine_environment(
         self, info: Info[Context, None], id: strawberry.ID, environment_id: strawberry.ID
     ) -> ChangeMachineEnvironmentResult:
         ctx = info.context
-
-        async def run() -> MachinePayload:
-            machine = await machines.change_machine_environment(
-                ctx.domain, ctx.principal, id, environment_id
-            )
-            return MachinePayload(machine=MachineType.from_model(machine, ctx))
-
-        return await attempt(run)
+        machine = await machines.change_machine_environment(
+            ctx.domain, ctx.principal, id, environment_id
+        )
+        return MachinePayload(machine=MachineType.from_model(machine, ctx))
 
     @strawberry.mutation(description="Ask the machine runtime to take a new key (R10).")
+    @typed_errors
     async def rotate_machine_key(
         self, info: Info[Context, None], id: strawberry.ID
     ) -> RotateMachineKeyResult:
         ctx = info.context
-
-        async def run() -> MachinePayload:
-            machine = await machines.rotate_machine_key(ctx.domain, ctx.principal, id)
-            return MachinePayload(machine=MachineType.from_model(machine, ctx))
-
-        return await attempt(run)
+        machine = await machines.rotate_machine_key(ctx.domain, ctx.principal, id)
+        return MachinePayload(machine=MachineType.from_model(machine, ctx))

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated, cast
 
 import strawberry
 from strawberry.types import Info
 
 import api.enums  # noqa: F401  (registers the domain enums with Strawberry)
 from api.context import Context
-from api.errors import attempt, payload
+from api.errors import UserErrors, typed_errors
 from api.fleet.groups import MachineGroupPayload, MachineGroupType
 from api.fleet.machines import MachinePayload, MachineType
 from api.identity.identity import UserType
 from domain.fleet import sharing
 from domain.kernel.permissions import AccessLevel
+from domain.store.models import Machine, MachineGroup
 
 
 @strawberry.type(name="AccessEntry", description="One user's access to a machine or group (R15).")
@@ -63,8 +65,10 @@ class ShareMachineGroupInput:
     )
 
 
-ShareMachineResult = payload("ShareMachineResult", MachinePayload)
-ShareMachineGroupResult = payload("ShareMachineGroupResult", MachineGroupPayload)
+ShareMachineResult = Annotated[MachinePayload | UserErrors, strawberry.union("ShareMachineResult")]
+ShareMachineGroupResult = Annotated[
+    MachineGroupPayload | UserErrors, strawberry.union("ShareMachineGroupResult")
+]
 
 
 @strawberry.type
@@ -72,70 +76,58 @@ class SharingMutation:
     @strawberry.mutation(
         description="Share a machine with a user, or change their level (R12, R14)."
     )
+    @typed_errors
     async def share_machine(
         self, info: Info[Context, None], input: ShareMachineInput
     ) -> ShareMachineResult:
         ctx = info.context
-
-        async def run() -> MachinePayload:
-            machine = await sharing.share(
-                ctx.domain,
-                ctx.principal,
-                sharing.MACHINE,
-                input.machine_id,
-                user_id=input.user_id,
-                access=input.access,
-            )
-            return MachinePayload(machine=MachineType.from_model(machine, ctx))
-
-        return await attempt(run)
+        machine = await sharing.share(
+            ctx.domain,
+            ctx.principal,
+            sharing.MACHINE,
+            input.machine_id,
+            user_id=input.user_id,
+            access=input.access,
+        )
+        return MachinePayload(machine=MachineType.from_model(cast(Machine, machine), ctx))
 
     @strawberry.mutation(description="Take a user's access to a machine away (R15).")
+    @typed_errors
     async def unshare_machine(
         self, info: Info[Context, None], machine_id: strawberry.ID, user_id: strawberry.ID
     ) -> ShareMachineResult:
         ctx = info.context
-
-        async def run() -> MachinePayload:
-            machine = await sharing.unshare(
-                ctx.domain, ctx.principal, sharing.MACHINE, machine_id, user_id=user_id
-            )
-            return MachinePayload(machine=MachineType.from_model(machine, ctx))
-
-        return await attempt(run)
+        machine = await sharing.unshare(
+            ctx.domain, ctx.principal, sharing.MACHINE, machine_id, user_id=user_id
+        )
+        return MachinePayload(machine=MachineType.from_model(cast(Machine, machine), ctx))
 
     @strawberry.mutation(
         description="Share a machine group with a user, or change their level (R12, R14). "
         "It gives access to the group, not to each of its machines."
     )
+    @typed_errors
     async def share_machine_group(
         self, info: Info[Context, None], input: ShareMachineGroupInput
     ) -> ShareMachineGroupResult:
         ctx = info.context
-
-        async def run() -> MachineGroupPayload:
-            group = await sharing.share(
-                ctx.domain,
-                ctx.principal,
-                sharing.GROUP,
-                input.group_id,
-                user_id=input.user_id,
-                access=input.access,
-            )
-            return MachineGroupPayload(group=MachineGroupType.from_model(group))
-
-        return await attempt(run)
+        group = await sharing.share(
+            ctx.domain,
+            ctx.principal,
+            sharing.GROUP,
+            input.group_id,
+            user_id=input.user_id,
+            access=input.access,
+        )
+        return MachineGroupPayload(group=MachineGroupType.from_model(cast(MachineGroup, group)))
 
     @strawberry.mutation(description="Take a user's access to a machine group away (R15).")
+    @typed_errors
     async def unshare_machine_group(
         self, info: Info[Context, None], group_id: strawberry.ID, user_id: strawberry.ID
     ) -> ShareMachineGroupResult:
         ctx = info.context
-
-        async def run() -> MachineGroupPayload:
-            group = await sharing.unshare(
-                ctx.domain, ctx.principal, sharing.GROUP, group_id, user_id=user_id
-            )
-            return MachineGroupPayload(group=MachineGroupType.from_model(group))
-
-        return await attempt(run)
+        group = await sharing.unshare(
+            ctx.domain, ctx.principal, sharing.GROUP, group_id, user_id=user_id
+        )
+        return MachineGroupPayload(group=MachineGroupType.from_model(cast(MachineGroup, group)))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
 
 import api.enums  # noqa: F401  (registers the domain enums with Strawberry)
 from api.context import Context
-from api.errors import attempt, payload, read
+from api.errors import UserErrors, read, typed_errors
 from domain.fleet.machine_views import ListedUser
 from domain.identity import identity, roles
 from domain.kernel.permissions import Role
@@ -121,11 +122,15 @@ class RoleGrantPayload:
     grant: RoleGrant
 
 
-CreateUserResult = payload("CreateUserResult", UserPayload)
-UpdateUserResult = payload("UpdateUserResult", UserPayload)
-IssueApiTokenResult = payload("IssueApiTokenResult", IssuedApiToken)
-RevokeApiTokenResult = payload("RevokeApiTokenResult", ApiTokenPayload)
-RoleResult = payload("RoleResult", RoleGrantPayload)
+CreateUserResult = Annotated[UserPayload | UserErrors, strawberry.union("CreateUserResult")]
+UpdateUserResult = Annotated[UserPayload | UserErrors, strawberry.union("UpdateUserResult")]
+IssueApiTokenResult = Annotated[
+    IssuedApiToken | UserErrors, strawberry.union("IssueApiTokenResult")
+]
+RevokeApiTokenResult = Annotated[
+    ApiTokenPayload | UserErrors, strawberry.union("RevokeApiTokenResult")
+]
+RoleResult = Annotated[RoleGrantPayload | UserErrors, strawberry.union("RoleResult")]
 
 
 @strawberry.input
@@ -161,128 +166,102 @@ class IdentityQuery:
 @strawberry.type
 class IdentityMutation:
     @strawberry.mutation(description="Administrators add a user.")
+    @typed_errors
     async def create_user(
         self, info: Info[Context, None], input: CreateUserInput
     ) -> CreateUserResult:
         ctx = info.context
-
-        async def run() -> UserPayload:
-            user = await identity.create_user(
-                ctx.domain,
-                ctx.principal,
-                display_name=input.display_name,
-                email=input.email,
-                attended_licence=input.attended_licence,
-                is_admin=input.is_admin,
-            )
-            return UserPayload(user=UserType.from_model(user))
-
-        return await attempt(run)
+        user = await identity.create_user(
+            ctx.domain,
+            ctx.principal,
+            display_name=input.display_name,
+            email=input.email,
+            attended_licence=input.attended_licence,
+            is_admin=input.is_admin,
+        )
+        return UserPayload(user=UserType.from_model(user))
 
     @strawberry.mutation(description="Administrators edit a user's name or attended-RPA licence.")
+    @typed_errors
     async def update_user(
         self, info: Info[Context, None], input: UpdateUserInput
     ) -> UpdateUserResult:
         ctx = info.context
-
-        async def run() -> UserPayload:
-            user = await identity.update_user(
-                ctx.domain,
-                ctx.principal,
-                input.id,
-                display_name=input.display_name,
-                attended_licence=input.attended_licence,
-            )
-            return UserPayload(user=UserType.from_model(user))
-
-        return await attempt(run)
+        user = await identity.update_user(
+            ctx.domain,
+            ctx.principal,
+            input.id,
+            display_name=input.display_name,
+            attended_licence=input.attended_licence,
+        )
+        return UserPayload(user=UserType.from_model(user))
 
     @strawberry.mutation(description="Mint an API token for yourself (admins: for anyone).")
+    @typed_errors
     async def issue_api_token(
         self, info: Info[Context, None], name: str, user_id: strawberry.ID | None = None
     ) -> IssueApiTokenResult:
         ctx = info.context
-
-        async def run() -> IssuedApiToken:
-            issued = await identity.issue_token(
-                ctx.domain, ctx.principal, name=name, user_id=user_id
-            )
-            return IssuedApiToken(token=ApiTokenType.from_model(issued.token), secret=issued.secret)
-
-        return await attempt(run)
+        issued = await identity.issue_token(ctx.domain, ctx.principal, name=name, user_id=user_id)
+        return IssuedApiToken(token=ApiTokenType.from_model(issued.token), secret=issued.secret)
 
     @strawberry.mutation
+    @typed_errors
     async def revoke_api_token(
         self, info: Info[Context, None], id: strawberry.ID
     ) -> RevokeApiTokenResult:
         ctx = info.context
-
-        async def run() -> ApiTokenPayload:
-            token = await identity.revoke_token(ctx.domain, ctx.principal, id)
-            return ApiTokenPayload(token=ApiTokenType.from_model(token))
-
-        return await attempt(run)
+        token = await identity.revoke_token(ctx.domain, ctx.principal, id)
+        return ApiTokenPayload(token=ApiTokenType.from_model(token))
 
     @strawberry.mutation(description="Environment admins grant a security role (R13).")
+    @typed_errors
     async def assign_role(self, info: Info[Context, None], input: RoleInput) -> RoleResult:
         ctx = info.context
-
-        async def run() -> RoleGrantPayload:
-            grant = await roles.assign_role(
-                ctx.domain,
-                ctx.principal,
-                environment_id=input.environment_id,
-                user_id=input.user_id,
-                role=input.role,
-            )
-            return RoleGrantPayload(
-                user_id=strawberry.ID(grant.user_id), grant=RoleGrant.from_model(grant)
-            )
-
-        return await attempt(run)
+        grant = await roles.assign_role(
+            ctx.domain,
+            ctx.principal,
+            environment_id=input.environment_id,
+            user_id=input.user_id,
+            role=input.role,
+        )
+        return RoleGrantPayload(
+            user_id=strawberry.ID(grant.user_id), grant=RoleGrant.from_model(grant)
+        )
 
     @strawberry.mutation(description="Environment admins take a security role away (R13).")
+    @typed_errors
     async def revoke_role(self, info: Info[Context, None], input: RoleInput) -> RoleResult:
         ctx = info.context
-
-        async def run() -> RoleGrantPayload:
-            grant = await roles.revoke_role(
-                ctx.domain,
-                ctx.principal,
-                environment_id=input.environment_id,
-                user_id=input.user_id,
-                role=input.role,
-            )
-            return RoleGrantPayload(
-                user_id=strawberry.ID(grant.user_id), grant=RoleGrant.from_model(grant)
-            )
-
-        return await attempt(run)
+        grant = await roles.revoke_role(
+            ctx.domain,
+            ctx.principal,
+            environment_id=input.environment_id,
+            user_id=input.user_id,
+            role=input.role,
+        )
+        return RoleGrantPayload(
+            user_id=strawberry.ID(grant.user_id), grant=RoleGrant.from_model(grant)
+        )
 
     @strawberry.mutation(
         description="Deactivate a user (R15): their tokens stop working and they can do nothing; "
         "their shares stay listed, marked deactivated. DeskFleet administrators, or admins of "
         "every environment where the user holds a role."
     )
+    @typed_errors
     async def deactivate_user(
         self, info: Info[Context, None], id: strawberry.ID
     ) -> UpdateUserResult:
         ctx = info.context
-
-        async def run() -> UserPayload:
-            user = await identity.deactivate_user(ctx.domain, ctx.principal, id)
-            return UserPayload(user=UserType.from_model(user))
-
-        return await attempt(run)
+        user = await identity.deactivate_user(ctx.domain, ctx.principal, id)
+        return UserPayload(user=UserType.from_model(user))
 
     @strawberry.mutation(description="Reactivate a deactivated user (same rights as deactivating).")
+    @typed_errors
     async def reactivate_user(
         self, info: Info[Context, None], id: strawberry.ID
     ) -> UpdateUserResult:
         ctx = info.context
-
-        async def run() -> UserPayload:
-            user = await identity.reactivate_user(ctx.domain, ctx.principal, id)
-            return UserPayload(user=UserType.from_model(user))
-
-        return await attempt(run)
+        user = await identity.reactivate_user(ctx.domain, ctx.principal, id)
+        return UserPayload(user=UserType.from_model(user))

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
 
 from api.context import Context
-from api.errors import attempt, lookup, payload, read
+from api.errors import UserErrors, lookup, read, typed_errors
 from api.fleet.environments import EnvironmentType
 from api.fleet.machines import MachineType
 from api.identity.identity import UserType
@@ -140,10 +141,13 @@ class SessionRecommendationPayload:
     recommendation: SessionRecommendationType
 
 
-DisconnectSessionUsersResult = payload("DisconnectSessionUsersResult", SessionRecommendationPayload)
-RefreshSessionRecommendationResult = payload(
-    "RefreshSessionRecommendationResult", SessionRecommendationPayload
-)
+DisconnectSessionUsersResult = Annotated[
+    SessionRecommendationPayload | UserErrors, strawberry.union("DisconnectSessionUsersResult")
+]
+RefreshSessionRecommendationResult = Annotated[
+    SessionRecommendationPayload | UserErrors,
+    strawberry.union("RefreshSessionRecommendationResult"),
+]
 
 
 @strawberry.type(
@@ -197,6 +201,7 @@ class RecommendationMutation:
         description="R34 Disconnect users: the machines of the selected runs are told to end "
         "their users' sessions (END_SESSION); once reported gone, the runs start."
     )
+    @typed_errors
     async def disconnect_session_users(
         self,
         info: Info[Context, None],
@@ -204,30 +209,23 @@ class RecommendationMutation:
         run_ids: list[strawberry.ID],
     ) -> DisconnectSessionUsersResult:
         ctx = info.context
-
-        async def run() -> SessionRecommendationPayload:
-            found = await recommendations.disconnect_users(
-                ctx.domain, ctx.principal, recommendation_id, run_ids
-            )
-            return SessionRecommendationPayload(
-                recommendation=SessionRecommendationType.from_domain(found, ctx)
-            )
-
-        return await attempt(run)
+        found = await recommendations.disconnect_users(
+            ctx.domain, ctx.principal, recommendation_id, run_ids
+        )
+        return SessionRecommendationPayload(
+            recommendation=SessionRecommendationType.from_domain(found, ctx)
+        )
 
     @strawberry.mutation(description="R34 Refresh: re-evaluate the list now and return it.")
+    @typed_errors
     async def refresh_session_recommendation(
         self, info: Info[Context, None], id: strawberry.ID
     ) -> RefreshSessionRecommendationResult:
         ctx = info.context
-
-        async def run() -> SessionRecommendationPayload:
-            found = await recommendations.refresh(ctx.domain, ctx.principal, id)
-            return SessionRecommendationPayload(
-                recommendation=SessionRecommendationType.from_domain(found, ctx)
-            )
-
-        return await attempt(run)
+        found = await recommendations.refresh(ctx.domain, ctx.principal, id)
+        return SessionRecommendationPayload(
+            recommendation=SessionRecommendationType.from_domain(found, ctx)
+        )
 
 
 @strawberry.type

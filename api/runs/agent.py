@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
 
 from api.context import Context
-from api.errors import attempt, payload, read
-from api.errors import attempt as attempt_
+from api.errors import UserErrors, read, typed_errors
 from api.fleet.machines import MachineType
 from api.runs.runs import FlowRunPayload, FlowRunType
 from domain.fleet import machines
@@ -32,8 +32,10 @@ class NewMachineKeyPayload:
     machine_key: str = strawberry.field(description="The new key, shown once; the old one is void.")
 
 
-HeartbeatResult = payload("HeartbeatResult", HeartbeatPayload)
-CompleteMachineKeyRotationResult = payload("CompleteMachineKeyRotationResult", NewMachineKeyPayload)
+HeartbeatResult = Annotated[HeartbeatPayload | UserErrors, strawberry.union("HeartbeatResult")]
+CompleteMachineKeyRotationResult = Annotated[
+    NewMachineKeyPayload | UserErrors, strawberry.union("CompleteMachineKeyRotationResult")
+]
 
 
 @strawberry.input
@@ -95,9 +97,15 @@ class MachineCommandPayload:
     command: MachineCommandType
 
 
-ConfirmRunStartedResult = payload("ConfirmRunStartedResult", FlowRunPayload)
-ReportRunFinishedResult = payload("ReportRunFinishedResult", FlowRunPayload)
-CompleteMachineCommandResult = payload("CompleteMachineCommandResult", MachineCommandPayload)
+ConfirmRunStartedResult = Annotated[
+    FlowRunPayload | UserErrors, strawberry.union("ConfirmRunStartedResult")
+]
+ReportRunFinishedResult = Annotated[
+    FlowRunPayload | UserErrors, strawberry.union("ReportRunFinishedResult")
+]
+CompleteMachineCommandResult = Annotated[
+    MachineCommandPayload | UserErrors, strawberry.union("CompleteMachineCommandResult")
+]
 
 
 def _command(command: MachineCommand) -> MachineCommandType:
@@ -150,84 +158,69 @@ class AgentQuery:
 @strawberry.type
 class AgentMutation:
     @strawberry.mutation(description="The machine runtime reports it is alive (R9).")
+    @typed_errors
     async def machine_heartbeat(
         self, info: Info[Context, None], input: HeartbeatInput
     ) -> HeartbeatResult:
         ctx = info.context
-
-        async def run() -> HeartbeatPayload:
-            ack = await machines.heartbeat(
-                ctx.domain,
-                ctx.principal,
-                runtime_version=input.runtime_version,
-                os_edition=input.os_edition,
-                sessions=None
-                if input.sessions is None
-                else [ReportedSession(s.username, s.state) for s in input.sessions],
-            )
-            return HeartbeatPayload(
-                machine=MachineType.from_model(ack.machine, ctx),
-                key_action_required=ack.key_action_required,
-            )
-
-        return await attempt(run)
+        ack = await machines.heartbeat(
+            ctx.domain,
+            ctx.principal,
+            runtime_version=input.runtime_version,
+            os_edition=input.os_edition,
+            sessions=None
+            if input.sessions is None
+            else [ReportedSession(s.username, s.state) for s in input.sessions],
+        )
+        return HeartbeatPayload(
+            machine=MachineType.from_model(ack.machine, ctx),
+            key_action_required=ack.key_action_required,
+        )
 
     @strawberry.mutation(description="The machine runtime swaps its key (R10).")
+    @typed_errors
     async def complete_machine_key_rotation(
         self, info: Info[Context, None]
     ) -> CompleteMachineKeyRotationResult:
         ctx = info.context
-
-        async def run() -> NewMachineKeyPayload:
-            rotated = await machines.complete_key_rotation(ctx.domain, ctx.principal)
-            return NewMachineKeyPayload(
-                machine=MachineType.from_model(rotated.machine, ctx),
-                machine_key=rotated.machine_key,
-            )
-
-        return await attempt(run)
+        rotated = await machines.complete_key_rotation(ctx.domain, ctx.principal)
+        return NewMachineKeyPayload(
+            machine=MachineType.from_model(rotated.machine, ctx),
+            machine_key=rotated.machine_key,
+        )
 
     @strawberry.mutation(description="R28: the runtime started a dispatched run (same attempt).")
+    @typed_errors
     async def confirm_run_started(
         self, info: Info[Context, None], run_id: strawberry.ID, attempt: int
     ) -> ConfirmRunStartedResult:
         ctx = info.context
-
-        async def run() -> FlowRunPayload:
-            found = await runtime.confirm_run_started(ctx.domain, ctx.principal, run_id, attempt)
-            return FlowRunPayload(run=FlowRunType.from_model(found, ctx))
-
-        return await attempt_(run)
+        found = await runtime.confirm_run_started(ctx.domain, ctx.principal, run_id, attempt)
+        return FlowRunPayload(run=FlowRunType.from_model(found, ctx))
 
     @strawberry.mutation(description="R28, R7: the runtime finished a run.")
+    @typed_errors
     async def report_run_finished(
         self, info: Info[Context, None], input: ReportRunFinishedInput
     ) -> ReportRunFinishedResult:
         ctx = info.context
-
-        async def run() -> FlowRunPayload:
-            found = await runtime.report_run_finished(
-                ctx.domain,
-                ctx.principal,
-                input.run_id,
-                input.attempt,
-                outcome=input.outcome,
-                error_code=input.error_code,
-                error_message=input.error_message,
-                runtime_version=input.runtime_version,
-            )
-            return FlowRunPayload(run=FlowRunType.from_model(found, ctx))
-
-        return await attempt_(run)
+        found = await runtime.report_run_finished(
+            ctx.domain,
+            ctx.principal,
+            input.run_id,
+            input.attempt,
+            outcome=input.outcome,
+            error_code=input.error_code,
+            error_message=input.error_message,
+            runtime_version=input.runtime_version,
+        )
+        return FlowRunPayload(run=FlowRunType.from_model(found, ctx))
 
     @strawberry.mutation(description="The runtime carried out a command.")
+    @typed_errors
     async def complete_machine_command(
         self, info: Info[Context, None], id: strawberry.ID
     ) -> CompleteMachineCommandResult:
         ctx = info.context
-
-        async def run() -> MachineCommandPayload:
-            found = await runtime.complete_command(ctx.domain, ctx.principal, id)
-            return MachineCommandPayload(command=_command(found))
-
-        return await attempt_(run)
+        found = await runtime.complete_command(ctx.domain, ctx.principal, id)
+        return MachineCommandPayload(command=_command(found))

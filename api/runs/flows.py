@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
 
 from api.context import Context
-from api.errors import attempt, lookup, payload, read
+from api.errors import UserErrors, lookup, read, typed_errors
 from api.fleet.environments import EnvironmentType
 from api.identity.identity import UserType
 from api.pagination import PageInfo
@@ -79,9 +80,15 @@ class DeletedDesktopFlowPayload:
     id: strawberry.ID
 
 
-CreateDesktopFlowResult = payload("CreateDesktopFlowResult", DesktopFlowPayload)
-RenameDesktopFlowResult = payload("RenameDesktopFlowResult", DesktopFlowPayload)
-DeleteDesktopFlowResult = payload("DeleteDesktopFlowResult", DeletedDesktopFlowPayload)
+CreateDesktopFlowResult = Annotated[
+    DesktopFlowPayload | UserErrors, strawberry.union("CreateDesktopFlowResult")
+]
+RenameDesktopFlowResult = Annotated[
+    DesktopFlowPayload | UserErrors, strawberry.union("RenameDesktopFlowResult")
+]
+DeleteDesktopFlowResult = Annotated[
+    DeletedDesktopFlowPayload | UserErrors, strawberry.union("DeleteDesktopFlowResult")
+]
 
 
 @strawberry.type
@@ -129,41 +136,32 @@ class FlowQuery:
 @strawberry.type
 class FlowMutation:
     @strawberry.mutation(description="Create a desktop flow (needs the run privilege, R13).")
+    @typed_errors
     async def create_desktop_flow(
         self, info: Info[Context, None], input: CreateDesktopFlowInput
     ) -> CreateDesktopFlowResult:
         ctx = info.context
-
-        async def run() -> DesktopFlowPayload:
-            flow = await flows.create_flow(
-                ctx.domain, ctx.principal, environment_id=input.environment_id, name=input.name
-            )
-            return DesktopFlowPayload(flow=DesktopFlowType.from_model(flow))
-
-        return await attempt(run)
+        flow = await flows.create_flow(
+            ctx.domain, ctx.principal, environment_id=input.environment_id, name=input.name
+        )
+        return DesktopFlowPayload(flow=DesktopFlowType.from_model(flow))
 
     @strawberry.mutation(description="Rename a desktop flow (its owner or an environment admin).")
+    @typed_errors
     async def rename_desktop_flow(
         self, info: Info[Context, None], id: strawberry.ID, name: str
     ) -> RenameDesktopFlowResult:
         ctx = info.context
-
-        async def run() -> DesktopFlowPayload:
-            flow = await flows.rename_flow(ctx.domain, ctx.principal, id, name=name)
-            return DesktopFlowPayload(flow=DesktopFlowType.from_model(flow))
-
-        return await attempt(run)
+        flow = await flows.rename_flow(ctx.domain, ctx.principal, id, name=name)
+        return DesktopFlowPayload(flow=DesktopFlowType.from_model(flow))
 
     @strawberry.mutation(
         description="Delete a desktop flow with no unfinished runs (its owner or an admin)."
     )
+    @typed_errors
     async def delete_desktop_flow(
         self, info: Info[Context, None], id: strawberry.ID
     ) -> DeleteDesktopFlowResult:
         ctx = info.context
-
-        async def run() -> DeletedDesktopFlowPayload:
-            flow = await flows.delete_flow(ctx.domain, ctx.principal, id)
-            return DeletedDesktopFlowPayload(id=strawberry.ID(flow.id))
-
-        return await attempt(run)
+        flow = await flows.delete_flow(ctx.domain, ctx.principal, id)
+        return DeletedDesktopFlowPayload(id=strawberry.ID(flow.id))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
 
 from api.connections.connections import ConnectionType
 from api.context import Context
-from api.errors import attempt, lookup, payload, read
+from api.errors import UserErrors, lookup, read, typed_errors
 from api.fleet.environments import EnvironmentType
 from api.fleet.groups import MachineGroupType
 from api.fleet.machines import MachinePayload, MachineType
@@ -189,11 +190,15 @@ class FlowRunPayload:
     run: FlowRunType
 
 
-TriggerRunResult = payload("TriggerRunResult", FlowRunPayload)
-CancelRunResult = payload("CancelRunResult", FlowRunPayload)
-ChangeRunPriorityResult = payload("ChangeRunPriorityResult", FlowRunPayload)
-MoveRunToTopResult = payload("MoveRunToTopResult", FlowRunPayload)
-AllocateUnattendedBotsResult = payload("AllocateUnattendedBotsResult", MachinePayload)
+TriggerRunResult = Annotated[FlowRunPayload | UserErrors, strawberry.union("TriggerRunResult")]
+CancelRunResult = Annotated[FlowRunPayload | UserErrors, strawberry.union("CancelRunResult")]
+ChangeRunPriorityResult = Annotated[
+    FlowRunPayload | UserErrors, strawberry.union("ChangeRunPriorityResult")
+]
+MoveRunToTopResult = Annotated[FlowRunPayload | UserErrors, strawberry.union("MoveRunToTopResult")]
+AllocateUnattendedBotsResult = Annotated[
+    MachinePayload | UserErrors, strawberry.union("AllocateUnattendedBotsResult")
+]
 
 
 def _entries(entries: list[runs.QueueEntry], ctx: Context) -> list[QueueEntry]:
@@ -265,70 +270,55 @@ class RunQuery:
 @strawberry.type
 class RunMutation:
     @strawberry.mutation(description="Queue a run of a desktop flow through a connection (R23).")
+    @typed_errors
     async def trigger_run(
         self, info: Info[Context, None], input: TriggerRunInput
     ) -> TriggerRunResult:
         ctx = info.context
-
-        async def run() -> FlowRunPayload:
-            found = await runs.trigger_run(
-                ctx.domain,
-                ctx.principal,
-                flow_id=input.flow_id,
-                connection_id=input.connection_id,
-                mode=input.mode,
-                priority=input.priority,
-            )
-            return FlowRunPayload(run=FlowRunType.from_model(found, ctx))
-
-        return await attempt(run)
+        found = await runs.trigger_run(
+            ctx.domain,
+            ctx.principal,
+            flow_id=input.flow_id,
+            connection_id=input.connection_id,
+            mode=input.mode,
+            priority=input.priority,
+        )
+        return FlowRunPayload(run=FlowRunType.from_model(found, ctx))
 
     @strawberry.mutation(description="Cancel a run that has not ended (R25, R28).")
+    @typed_errors
     async def cancel_run(self, info: Info[Context, None], id: strawberry.ID) -> CancelRunResult:
         ctx = info.context
-
-        async def run() -> FlowRunPayload:
-            found = await runs.cancel_run(ctx.domain, ctx.principal, id)
-            return FlowRunPayload(run=FlowRunType.from_model(found, ctx))
-
-        return await attempt(run)
+        found = await runs.cancel_run(ctx.domain, ctx.principal, id)
+        return FlowRunPayload(run=FlowRunType.from_model(found, ctx))
 
     @strawberry.mutation(description="Change a queued run's priority (R25).")
+    @typed_errors
     async def change_run_priority(
         self, info: Info[Context, None], id: strawberry.ID, priority: RunPriority
     ) -> ChangeRunPriorityResult:
         ctx = info.context
-
-        async def run() -> FlowRunPayload:
-            found = await runs.change_priority(ctx.domain, ctx.principal, id, priority)
-            return FlowRunPayload(run=FlowRunType.from_model(found, ctx))
-
-        return await attempt(run)
+        found = await runs.change_priority(ctx.domain, ctx.principal, id, priority)
+        return FlowRunPayload(run=FlowRunType.from_model(found, ctx))
 
     @strawberry.mutation(description="Put a queued run first in its queue; last moved first (R25).")
+    @typed_errors
     async def move_run_to_top(
         self, info: Info[Context, None], id: strawberry.ID
     ) -> MoveRunToTopResult:
         ctx = info.context
-
-        async def run() -> FlowRunPayload:
-            found = await runs.move_to_top(ctx.domain, ctx.principal, id)
-            return FlowRunPayload(run=FlowRunType.from_model(found, ctx))
-
-        return await attempt(run)
+        found = await runs.move_to_top(ctx.domain, ctx.principal, id)
+        return FlowRunPayload(run=FlowRunType.from_model(found, ctx))
 
     @strawberry.mutation(
         description="Set a machine's unattended bots, from its environment's pool (R24)."
     )
+    @typed_errors
     async def allocate_unattended_bots(
         self, info: Info[Context, None], machine_id: strawberry.ID, count: int
     ) -> AllocateUnattendedBotsResult:
         ctx = info.context
-
-        async def run() -> MachinePayload:
-            machine = await allocation.allocate_unattended_bots(
-                ctx.domain, ctx.principal, machine_id, count
-            )
-            return MachinePayload(machine=MachineType.from_model(machine, ctx))
-
-        return await attempt(run)
+        machine = await allocation.allocate_unattended_bots(
+            ctx.domain, ctx.principal, machine_id, count
+        )
+        return MachinePayload(machine=MachineType.from_model(machine, ctx))

@@ -5,15 +5,16 @@ with. Its environment is its target's. Its password is write-only (R20): sealed 
 domain/connections/credentials.py on the way in, never returned; only :func:`credentials_for_run` opens it, for
 the assignment sent to the machine runtime.
 
-Visibility: a connection is seen by its owner and by admins of its environment; anyone else gets
-"not found". Editing is the owner's; deleting is the owner's or an environment admin's.
+Visibility: a connection is seen by its owner and by admins of its environment; to anyone else it
+does not exist (domain/connections/visibility.py, the one rule every use case here and triggering
+a run apply). Editing is the owner's; deleting is the owner's or an environment admin's.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, true, tuple_
+from sqlalchemy import ColumnElement, and_, func, tuple_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -21,14 +22,14 @@ from domain.audit import journal
 from domain.bus.events import EventBus, QueueChanged, RunChanged, emit
 from domain.connections.credentials import password as valid_password
 from domain.connections.credentials import vault_for
+from domain.connections.visibility import connections_visible_to, visible_connection
 from domain.context import DomainContext
 from domain.fleet.access import authorize_group, authorize_machine
 from domain.fleet.departures import remove_connections_for
 from domain.identity.authorization import (
     admin_environment_ids,
     require_user,
-    roles_in,
-    visible_environment_ids,
+    visible_environment,
 )
 from domain.kernel import validation
 from domain.kernel.errors import (
@@ -39,7 +40,7 @@ from domain.kernel.errors import (
     RuleViolation,
     ValidationFailed,
 )
-from domain.kernel.permissions import Action, Role
+from domain.kernel.permissions import Action
 from domain.kernel.principals import Principal, UserPrincipal
 from domain.kernel.settings import Settings
 from domain.store.models import (
@@ -124,24 +125,6 @@ async def _authorize_target(session: AsyncSession, user: UserPrincipal, target: 
         return machine.environment_id
     group = await authorize_group(session, user, str(target.group_id), Action.RUN)
     return group.environment_id
-
-
-async def _is_env_admin(session: AsyncSession, user: UserPrincipal, environment_id: str) -> bool:
-    return Role.ENVIRONMENT_ADMIN in await roles_in(session, user, environment_id)
-
-
-async def _visible_connection(
-    session: AsyncSession, user: UserPrincipal, connection_id: str
-) -> tuple[Connection, bool]:
-    """The connection if the caller owns it or administers its environment, and whether they own it."""
-    connection = await session.get(Connection, connection_id)
-    if connection is None:
-        raise NotFound("connection", connection_id)
-    if connection.owner_id == user.user_id:
-        return connection, True
-    if await _is_env_admin(session, user, connection.environment_id):
-        return connection, False
-    raise NotFound("connection", connection_id)
 
 
 def _queue_event(environment_id: str, target: Target) -> QueueChanged:
@@ -245,8 +228,8 @@ async def update_connection(
     if target is not None:
         target = target.checked()
     async with ctx.db.write() as session:
-        connection, owns = await _visible_connection(session, user, connection_id)
-        if not owns:
+        connection = await visible_connection(session, user, connection_id)
+        if connection.owner_id != user.user_id:  # an environment admin sees it, may not edit it
             raise PermissionDenied(
                 ErrorCode.PERMISSION_DENIED,
                 f"only the owner of connection {connection.name!r} can edit it",
@@ -299,7 +282,7 @@ async def delete_connection(
     user = require_user(principal)
     connection_id = validation.ident(connection_id, field="id")
     async with ctx.db.write() as session:
-        connection, _ = await _visible_connection(session, user, connection_id)
+        connection = await visible_connection(session, user, connection_id)
         removed = await remove_connections_for(
             session,
             connection_ids=[connection.id],
@@ -319,17 +302,8 @@ async def get_connection(
     user = require_user(principal)
     connection_id = validation.ident(connection_id, field="id")
     async with ctx.db.read() as session:
-        connection, _ = await _visible_connection(session, user, connection_id)
+        connection = await visible_connection(session, user, connection_id)
     return connection
-
-
-def _visible(user: UserPrincipal, admin_of: set[str] | None) -> ColumnElement[bool]:
-    if admin_of is None:
-        return true()
-    return or_(
-        col(Connection.owner_id) == user.user_id,
-        col(Connection.environment_id).in_(admin_of) if admin_of else false(),
-    )
 
 
 def _filtered(flt: ConnectionFilter) -> list[ColumnElement[bool]]:
@@ -363,7 +337,7 @@ async def list_connections(
     clauses = _filtered(flt)
     async with ctx.db.read() as session:
         admin_of = await admin_environment_ids(session, user)
-        where = and_(_visible(user, admin_of), *clauses)
+        where = and_(connections_visible_to(user, admin_of), *clauses)
         total = (
             await session.exec(select(func.count()).select_from(Connection).where(where))
         ).one()
@@ -438,9 +412,8 @@ async def list_gateways(
     user = require_user(principal)
     environment_id = validation.ident(environment_id, field="environmentId")
     async with ctx.db.read() as session:
-        visible = await visible_environment_ids(session, user)
-        if visible is not None and environment_id not in visible:
-            raise NotFound("environment", environment_id)
+        await visible_environment(session, user, environment_id)
+        admin_of = await admin_environment_ids(session, user)
         gateways = list(
             (
                 await session.exec(
@@ -453,9 +426,8 @@ async def list_gateways(
         stmt = select(Connection).where(
             col(Connection.gateway_id).in_([g.id for g in gateways]),
             col(Connection.connectivity) == Connectivity.GATEWAY,
+            connections_visible_to(user, admin_of),
         )
-        if not await _is_env_admin(session, user, environment_id):
-            stmt = stmt.where(col(Connection.owner_id) == user.user_id)
         connections = list(
             (await session.exec(stmt.order_by(col(Connection.name), col(Connection.id)))).all()
         )
@@ -483,7 +455,7 @@ async def switch_connection_to_direct(
     windows_username = _username(windows_username)
     password = valid_password(password)
     async with ctx.db.write() as session:
-        connection, _ = await _visible_connection(session, user, connection_id)
+        connection = await visible_connection(session, user, connection_id)
         if connection.connectivity is not Connectivity.GATEWAY:
             raise Conflict(
                 ErrorCode.ALREADY_IN_STATE, f"connection {connection.name!r} is already direct"

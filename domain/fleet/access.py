@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from domain.identity.authorization import admin_environment_ids, get_environment, roles_in
+from domain.identity.authorization import admin_environment_ids, roles_in, visible_environment
 from domain.kernel.errors import ErrorCode, NotFound, PermissionDenied
 from domain.kernel.permissions import RESOURCE_ACCESS, AccessLevel, Action, Role, allows, privileges
 from domain.kernel.principals import UserPrincipal
@@ -52,7 +52,7 @@ async def machine_access_levels(
                 Share.user_id == user.user_id, col(Share.machine_id).in_([m.id for m in others])
             )
         )
-        shared = {machine_id: access for machine_id, access in shares.all()}
+        shared = {machine_id: AccessLevel(access) for machine_id, access in shares.all()}
         for machine in others:
             levels[machine.id] = _level(machine.owner_id, user.user_id, shared.get(machine.id))
     return levels
@@ -70,7 +70,7 @@ async def group_access_levels(
             Share.user_id == user.user_id, col(Share.group_id).in_([g.id for g in groups])
         )
     )
-    shared = {group_id: access for group_id, access in shares.all()}
+    shared = {group_id: AccessLevel(access) for group_id, access in shares.all()}
     levels: dict[str, AccessLevel | None] = {}
     for group in groups:
         if admin_of is None or group.environment_id in admin_of:
@@ -174,10 +174,7 @@ async def authorize_registration(
     session: AsyncSession, user: UserPrincipal, environment_id: str
 ) -> Environment:
     """R4/R13: registering needs the privilege in that environment (makers lose it if restricted)."""
-    environment = await get_environment(session, environment_id)
-    roles = await roles_in(session, user, environment_id)
-    if not roles:
-        raise NotFound("environment", environment_id)
+    environment, roles = await visible_environment(session, user, environment_id)
     if Action.REGISTER in privileges(
         roles, restrict_registration=environment.restrict_registration
     ):

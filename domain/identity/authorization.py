@@ -3,6 +3,8 @@ context makes before its own resource rules."""
 
 from __future__ import annotations
 
+from typing import cast
+
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -42,7 +44,7 @@ async def roles_in(
             RoleAssignment.environment_id == environment_id,
         )
     )
-    return frozenset(rows.all())
+    return cast("frozenset[Role]", frozenset(rows.all()))  # the column holds Role values
 
 
 async def admin_environment_ids(session: AsyncSession, user: UserPrincipal) -> set[str] | None:
@@ -75,11 +77,24 @@ async def get_environment(session: AsyncSession, environment_id: str) -> Environ
     return environment
 
 
+async def visible_environment(
+    session: AsyncSession, user: UserPrincipal, environment_id: str
+) -> tuple[Environment, frozenset[Role]]:
+    """The environment and the caller's roles in it. An environment is seen by whoever holds a
+    role in it (installation admins: every one); to anyone else it does not exist (R38)."""
+    environment = await session.get(Environment, environment_id)
+    roles = frozenset() if environment is None else await roles_in(session, user, environment_id)
+    if environment is None or not roles:
+        raise NotFound("environment", environment_id)
+    return environment, roles
+
+
 async def require_environment_admin(
     session: AsyncSession, user: UserPrincipal, environment_id: str
 ) -> Environment:
-    environment = await get_environment(session, environment_id)
-    if Role.ENVIRONMENT_ADMIN not in await roles_in(session, user, environment_id):
+    """An environment admin's environment; one the caller cannot see is not found (R38)."""
+    environment, roles = await visible_environment(session, user, environment_id)
+    if Role.ENVIRONMENT_ADMIN not in roles:
         raise PermissionDenied(
             ErrorCode.NOT_ADMIN, f"only admins of environment {environment.name!r} can do this"
         )

@@ -7,12 +7,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, false, func, insert, or_, true, tuple_
+from sqlalchemy import ColumnElement, bindparam, func, insert, or_, tuple_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.bus.events import MachineChanged, MachineWorkChanged, QueueChanged, RunChanged, emit
+from domain.connections.visibility import not_found as connection_not_found
+from domain.connections.visibility import sees_connection
 from domain.context import DomainContext
 from domain.fleet.access import access_level, authorize_group, authorize_machine, check_access
 from domain.identity.authorization import admin_environment_ids, require_user, roles_in
@@ -41,18 +44,23 @@ from domain.runs.trigger_facts import (
     read_trigger_facts,
     trigger_facts,
 )
+from domain.runs.visibility import (
+    flow_not_found,
+    read_roles,
+    roles_read,
+    runs_visible_to,
+    sees_flow,
+    visible_run,
+)
 from domain.store.models import (
     PRIORITY_RANK,
     TERMINAL_STATUSES,
     Connectivity,
     FlowRun,
-    Machine,
     MachineCommand,
-    MachineGroup,
     RunMode,
     RunPriority,
     RunStatus,
-    Share,
 )
 from domain.store.models.columns import new_id
 from domain.store.pagination import Page, cursor_instant, decode_cursor, encode_cursor, page_size
@@ -120,47 +128,7 @@ def run_events(
         emit(ctx.events, session, MachineChanged(machine_id, run.environment_id))
 
 
-# --- visibility and authority ------------------------------------------------------------------
-
-
-def _visible(user: UserPrincipal, admin_of: set[str] | None) -> ColumnElement[bool]:
-    """Runs a user may see: all of the environments they administer, the runs they triggered or
-    that use their connections, and the runs queued for machines and groups they can access."""
-    if admin_of is None:
-        return true()
-    uid = user.user_id
-    machines = (
-        select(Machine.id)
-        .where(Machine.owner_id == uid)
-        .union(
-            select(Share.machine_id).where(Share.user_id == uid, col(Share.machine_id).is_not(None))
-        )
-    )
-    groups = (
-        select(MachineGroup.id)
-        .where(MachineGroup.owner_id == uid)
-        .union(select(Share.group_id).where(Share.user_id == uid, col(Share.group_id).is_not(None)))
-    )
-    return or_(
-        col(FlowRun.environment_id).in_(admin_of) if admin_of else false(),
-        col(FlowRun.triggered_by_id) == uid,
-        col(FlowRun.connection_owner_id) == uid,
-        col(FlowRun.target_machine_id).in_(machines),
-        col(FlowRun.target_group_id).in_(groups),
-    )
-
-
-async def _visible_run(
-    session: AsyncSession, user: UserPrincipal, run_id: str, *, for_update: bool = False
-) -> FlowRun:
-    admin_of = await admin_environment_ids(session, user)
-    stmt = select(FlowRun).where(FlowRun.id == run_id, _visible(user, admin_of))
-    if for_update:
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    run = (await session.exec(stmt)).first()
-    if run is None:
-        raise NotFound("run", run_id)
-    return run
+# --- authority (visibility: domain/runs/visibility.py) ------------------------------------------------------------------
 
 
 async def _authorize_manage(session: AsyncSession, user: UserPrincipal, run: FlowRun) -> None:
@@ -236,29 +204,40 @@ def _check_target(
         )
 
 
+def _flow_roles_to_read(user: UserPrincipal, facts: TriggerFacts) -> str | None:
+    """The environment whose roles the flow's visibility needs and the facts lack: the flow's,
+    when it is another than the (visible) connection's and neither owner nor admin settles it."""
+    connection, flow = facts.connection, facts.flow
+    if connection is None or flow is None or user.is_admin or flow.owner_id == user.user_id:
+        return None
+    if flow.environment_id == connection.environment_id:
+        return None
+    if not sees_connection(user, connection.owner_id, connection.roles):
+        return None
+    return flow.environment_id
+
+
 def _check_trigger(
     user: UserPrincipal,
     facts: TriggerFacts,
+    flow_roles: frozenset[Role] | None,
     connection_id: str,
     flow_id: str,
     mode: RunMode,
 ) -> tuple[ConnectionFacts, FlowFacts]:
-    """R21-R23 and who may use the connection and the flow, in the order errors are reported."""
+    """R21-R23 and who may use the connection and the flow, in the order errors are reported.
+
+    The connection and the flow follow their one visibility rule each: one the caller may not see
+    is answered as an id that does not exist. ``flow_roles``: the caller's roles in the flow's
+    environment when they had to be read apart (:func:`_flow_roles_to_read`); None: the
+    connection's apply."""
     connection = facts.connection
-    if connection is None:
-        raise NotFound("connection", connection_id)
-    roles = _roles(user, connection.roles)
-    if connection.owner_id != user.user_id and Role.ENVIRONMENT_ADMIN not in roles:
-        if not roles:
-            raise NotFound("connection", connection_id)
-        raise PermissionDenied(
-            ErrorCode.PERMISSION_DENIED,
-            f"you cannot use connection {connection.name!r}: only its owner or an "
-            "environment admin can run flows through it",
-        )
+    if connection is None or not sees_connection(user, connection.owner_id, connection.roles):
+        raise connection_not_found(connection_id)
     flow = facts.flow
-    if flow is None or (not roles and flow.owner_id != user.user_id):
-        raise NotFound("desktop flow", flow_id)
+    roles_for_flow = connection.roles if flow_roles is None else flow_roles
+    if flow is None or not sees_flow(user, flow.owner_id, roles_for_flow):
+        raise flow_not_found(flow_id)
     if flow.environment_id != connection.environment_id:
         raise Conflict(
             ErrorCode.CROSS_ENVIRONMENT,
@@ -285,11 +264,11 @@ def _check_trigger(
 
 _RUN_COLUMNS = tuple(c.key for c in FlowRun.__table__.columns)  # type: ignore[attr-defined]
 _INSERT_RUN = Prepared(
-    insert(FlowRun.__table__).values({key: bindparam(key) for key in _RUN_COLUMNS})  # type: ignore[arg-type]
+    insert(FlowRun.__table__).values({key: bindparam(key) for key in _RUN_COLUMNS})  # type: ignore[attr-defined]
 )
 # What trigger_run does not set: every other column's default, written out so that the run is
 # built without SQLModel's per-field default look-ups (a fifth of a trigger's time).
-_NEW_RUN = {"top_rank": 0, "machine_id": None, "attempt": 0, "dispatched_at": None}
+_NEW_RUN: dict[str, Any] = {"top_rank": 0, "machine_id": None, "attempt": 0, "dispatched_at": None}
 _NEW_RUN |= dict.fromkeys(
     ("started_at", "ended_at", "error_code", "error_message", "reported_runtime_version")
 )
@@ -326,7 +305,11 @@ def _trigger(
 ) -> Script[FlowRun]:
     """R21-R23 on the facts, then the insert: one trip to the database thread on SQLite."""
     facts = trigger_facts((yield read_trigger_facts(user.user_id, connection_id, flow_id)))
-    connection, flow = _check_trigger(user, facts, connection_id, flow_id, mode)
+    flow_environment = _flow_roles_to_read(user, facts)
+    flow_roles = None
+    if flow_environment is not None:  # rare: a flow of another environment than the connection's
+        flow_roles = roles_read((yield read_roles(user.user_id, flow_environment)))
+    connection, flow = _check_trigger(user, facts, flow_roles, connection_id, flow_id, mode)
     # Every value given and none to validate: the rules above checked them.
     run = FlowRun.model_construct(
         **_NEW_RUN,
@@ -356,7 +339,7 @@ def _trigger(
 async def _queued_run_for_change(
     session: AsyncSession, user: UserPrincipal, run_id: str
 ) -> FlowRun:
-    run = await _visible_run(session, user, run_id, for_update=True)
+    run = await visible_run(session, user, run_id, for_update=True)
     await _authorize_manage(session, user, run)
     if run.status is not RunStatus.QUEUED:
         raise Conflict(
@@ -387,7 +370,7 @@ async def move_to_top(ctx: DomainContext, principal: Principal, run_id: str) -> 
     async with ctx.db.write() as session:
         # The queue lock first, then the row, in the dispatcher's order: the other way round
         # the two can deadlock on PostgreSQL.
-        unlocked = await _visible_run(session, user, run_id)
+        unlocked = await visible_run(session, user, run_id)
         await lock_environment_queue(session, ctx.db, unlocked.environment_id)
         run = await _queued_run_for_change(session, user, run_id)
         highest = await session.exec(
@@ -408,7 +391,7 @@ async def cancel_run(ctx: DomainContext, principal: Principal, run_id: str) -> F
     run_id = validation.ident(run_id, field="runId")
     now = ctx.clock.now()
     async with ctx.db.write() as session:
-        run = await _visible_run(session, user, run_id, for_update=True)
+        run = await visible_run(session, user, run_id, for_update=True)
         await _authorize_manage(session, user, run)
         if run.status in TERMINAL_STATUSES:
             raise Conflict(ErrorCode.RUN_FINISHED, f"the run already ended {run.status.value}")
@@ -438,7 +421,7 @@ async def get_run(ctx: DomainContext, principal: Principal, run_id: str) -> Flow
     user = require_user(principal)
     run_id = validation.ident(run_id, field="id")
     async with ctx.db.read() as session:
-        return await _visible_run(session, user, run_id)
+        return await visible_run(session, user, run_id)
 
 
 def _filtered(flt: RunFilter) -> list[ColumnElement[bool]]:
@@ -476,7 +459,7 @@ async def list_runs(
     key = decode_cursor(after, 2) if after else None
     async with ctx.db.read() as session:
         admin_of = await admin_environment_ids(session, user)
-        where = [_visible(user, admin_of), *_filtered(flt)]
+        where = [runs_visible_to(user, admin_of), *_filtered(flt)]
         total = (await session.exec(select(func.count()).select_from(FlowRun).where(*where))).one()
         stmt = select(FlowRun).where(*where)
         if key is not None:

@@ -120,7 +120,9 @@ async def test_r23_only_the_connection_owner_or_an_admin_can_run_through_it(
     refused = await runs.trigger_raw(target, by=other)
     by_admin = await runs.trigger_raw(target, by=env_admin)
 
-    assert refused["__typename"] == "PermissionDeniedError", refused
+    # Someone else's connection is not visible to a maker (R38): not found, like any unknown id.
+    assert refused["__typename"] == "NotFoundError", refused
+    assert refused["code"] == "NOT_FOUND"
     assert by_admin["__typename"] == "FlowRunPayload", by_admin
     listed = await fleet.api.data(FLOW_RUNS, {"first": 10}, token=fleet.admin_token)
     assert listed["flowRuns"]["totalCount"] == 1
