@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, bindparam, false, func, insert, or_, true, tuple_
 from sqlmodel import col, select
@@ -56,6 +57,7 @@ from domain.store.models import (
     Share,
 )
 from domain.store.models.columns import new_id
+from domain.store.models.tables import table_of
 from domain.store.pagination import Page, decode_cursor, encode_cursor, page_size
 from domain.store.prepared import DriverTransaction, Execute, Prepared, Script
 from domain.store.queue_lock import lock_environment_queue
@@ -284,13 +286,13 @@ def _check_trigger(
     return connection, flow
 
 
-_RUN_COLUMNS = tuple(c.key for c in FlowRun.__table__.columns)  # type: ignore[attr-defined]
+_RUN_COLUMNS = tuple(c.key for c in table_of(FlowRun).columns)
 _INSERT_RUN = Prepared(
-    insert(FlowRun.__table__).values({key: bindparam(key) for key in _RUN_COLUMNS})  # type: ignore[arg-type]
+    insert(table_of(FlowRun)).values({key: bindparam(key) for key in _RUN_COLUMNS})
 )
 # What trigger_run does not set: every other column's default, written out so that the run is
 # built without SQLModel's per-field default look-ups (a fifth of a trigger's time).
-_NEW_RUN = {"top_rank": 0, "machine_id": None, "attempt": 0, "dispatched_at": None}
+_NEW_RUN: dict[str, Any] = {"top_rank": 0, "machine_id": None, "attempt": 0, "dispatched_at": None}
 _NEW_RUN |= dict.fromkeys(
     ("started_at", "ended_at", "error_code", "error_message", "reported_runtime_version")
 )
