@@ -3,7 +3,7 @@ context makes before its own resource rules."""
 
 from __future__ import annotations
 
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.kernel.errors import AuthenticationFailed, ErrorCode, NotFound, PermissionDenied
@@ -37,7 +37,7 @@ async def roles_in(
     if user.is_admin:
         return frozenset({Role.ENVIRONMENT_ADMIN})
     rows = await session.exec(
-        select(RoleAssignment.role).where(
+        select(col(RoleAssignment.role)).where(
             RoleAssignment.user_id == user.user_id,
             RoleAssignment.environment_id == environment_id,
         )
