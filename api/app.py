@@ -77,7 +77,8 @@ class DeskFleetGraphQL(websocket.RealtimeView, JSONPostTransport, GraphQL[Contex
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> Any:
         # The body's own size is refused as it arrives (api/transport/body_limit.py).
         data = await super().parse_http_body(request)  # a batch (a list) is refused in there
-        check_document_size(data.query, self.domain.settings)
+        for operation in data if isinstance(data, list) else (data,):
+            check_document_size(operation.query, self.domain.settings)
         return data
 
     async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:

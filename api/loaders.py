@@ -11,6 +11,7 @@ from strawberry.dataloader import DataLoader
 from domain.connections import connections
 from domain.context import DomainContext
 from domain.fleet import environments, groups, machines, maintenance, sharing
+from domain.fleet.groups import GroupState  # not groups.GroupState: the class has a `groups`
 from domain.fleet.machine_views import GroupRecord, MachineRecord
 from domain.identity import identity
 from domain.kernel.permissions import AccessLevel, Action
@@ -93,7 +94,7 @@ class Loaders:
         )
 
     @cached_property
-    def group_state(self) -> DataLoader[GroupRecord, groups.GroupState]:
+    def group_state(self) -> DataLoader[GroupRecord, GroupState]:
         return DataLoader(
             load_fn=lambda gs: groups.group_states(self.ctx, gs), cache_key_fn=lambda g: g.id
         )

@@ -104,7 +104,7 @@ def _enum_names_by_member(built: strawberry.Schema) -> None:
     for graphql_type in built._schema.type_map.values():
         if not isinstance(graphql_type, CustomGraphQLEnumType):
             continue
-        names = {
+        names: dict[Any, str] = {
             graphql_type.wrapped_cls(value.value): name
             for name, value in graphql_type.values.items()
         }

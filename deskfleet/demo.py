@@ -68,7 +68,8 @@ class DemoApi:
         self.http = http
         self.url = url
 
-    async def __call__(self, token: str, query: str, **variables: Any) -> dict[str, Any]:
+    async def __call__(self, token: str, query: str, **variables: Any) -> Any:
+        """The operation's one field: an object, a list or a scalar, as ``query`` selects."""
         response = await self.http.post(
             self.url,
             json={"query": query, "variables": variables},

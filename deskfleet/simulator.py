@@ -409,12 +409,15 @@ class Simulator:
         """The `machineAssignments` subscription (graphql-transport-ws), reconnected with backoff;
         each message is the machine's whole current work, applied like a poll's answer."""
         import websockets
+        from websockets.typing import Subprotocol
 
         url = self.config.url.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
         delay = 0.2
         while not self._stopping.is_set():
             try:
-                async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:
+                async with websockets.connect(
+                    url, subprotocols=[Subprotocol("graphql-transport-ws")]
+                ) as ws:
                     init = {"type": "connection_init", "payload": {"token": machine.key}}
                     await ws.send(json.dumps(init))
                     await ws.send(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -25,9 +26,9 @@ class Readiness:
         return all(v == "ok" for v in self.checks.values())
 
 
-async def _check(name: str, probe: object) -> tuple[str, str]:
+async def _check(name: str, probe: Awaitable[object]) -> tuple[str, str]:
     try:
-        await asyncio.wait_for(probe, CHECK_TIMEOUT_SECONDS)  # type: ignore[arg-type]
+        await asyncio.wait_for(probe, CHECK_TIMEOUT_SECONDS)
     except TimeoutError:
         return name, f"no answer within {CHECK_TIMEOUT_SECONDS:g}s"
     except Exception as exc:  # an unready dependency, whatever its failure
@@ -37,7 +38,7 @@ async def _check(name: str, probe: object) -> tuple[str, str]:
 
 async def _database(ctx: DomainContext) -> None:
     async with ctx.db.read() as session:
-        await session.exec(select(text("1")))  # type: ignore[call-overload]
+        await session.exec(select(text("1")))
 
 
 async def _migrations(ctx: DomainContext) -> None:
@@ -45,7 +46,9 @@ async def _migrations(ctx: DomainContext) -> None:
         raise RuntimeError("schema is not at the latest migration: run deskfleet db upgrade")
 
 
-async def readiness(ctx: DomainContext, extra: dict[str, object] | None = None) -> Readiness:
+async def readiness(
+    ctx: DomainContext, extra: dict[str, Awaitable[object]] | None = None
+) -> Readiness:
     """/readyz: database reachable, migrations current, plus any probes the app adds (broadcast)."""
     probes = {"database": _database(ctx), "migrations": _migrations(ctx), **(extra or {})}
     results = await asyncio.gather(*(_check(n, p) for n, p in probes.items()))
@@ -69,7 +72,7 @@ async def fleet_figures(ctx: DomainContext) -> FleetFigures:
             .group_by(col(FlowRun.environment_id))
         )
         by_status = await session.exec(
-            select(FlowRun.status, func.count()).group_by(col(FlowRun.status))
+            select(col(FlowRun.status), func.count()).group_by(col(FlowRun.status))
         )
         connected = await session.exec(
             select(func.count()).select_from(Machine).where(col(Machine.last_heartbeat_at) >= fresh)

@@ -42,12 +42,13 @@ from domain.runs.runs import (
     MACHINE_LOST,
     NO_CANDIDATE_MACHINE,
     TARGET_REMOVED,
-    lock_environment_queue,
     run_events,
 )
 from domain.store.db import Database
 from domain.store.models import Environment, FlowRun, Machine, RunStatus
 from domain.store.models.columns import UTCDateTime
+from domain.store.models.tables import table_of
+from domain.store.queue_lock import lock_environment_queue
 
 log = logging.getLogger("deskfleet.dispatcher")
 
@@ -76,8 +77,8 @@ class SweepResult:
 
 # Core and built once: every pass asks, and through the ORM the asking cost ten times the query.
 _QUEUED_ENVIRONMENTS = (
-    select(FlowRun.__table__.c.environment_id)  # type: ignore[attr-defined]
-    .where(FlowRun.__table__.c.status == RunStatus.QUEUED)  # type: ignore[attr-defined]
+    select(table_of(FlowRun).c.environment_id)
+    .where(table_of(FlowRun).c.status == RunStatus.QUEUED)
     .distinct()
 )
 
@@ -250,7 +251,7 @@ async def _due(ctx: DomainContext, now: datetime) -> _Due:
             )
         )
         queued = await session.exec(
-            select(
+            select(  # type: ignore[call-overload]  # SQLModel types select() for up to 4 columns
                 FlowRun.id,
                 FlowRun.queued_at,
                 Environment.max_queue_seconds,

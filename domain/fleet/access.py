@@ -48,7 +48,7 @@ async def machine_access_levels(
             others.append(machine)
     if others:
         shares = await session.exec(
-            select(Share.machine_id, Share.access).where(
+            select(Share.machine_id, col(Share.access)).where(
                 Share.user_id == user.user_id, col(Share.machine_id).in_([m.id for m in others])
             )
         )
@@ -66,7 +66,7 @@ async def group_access_levels(
         return {}
     admin_of = await admin_environment_ids(session, user)
     shares = await session.exec(
-        select(Share.group_id, Share.access).where(
+        select(Share.group_id, col(Share.access)).where(
             Share.user_id == user.user_id, col(Share.group_id).in_([g.id for g in groups])
         )
     )

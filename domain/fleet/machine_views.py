@@ -28,6 +28,7 @@ from domain.identity.authorization import require_user
 from domain.kernel.permissions import AccessLevel
 from domain.kernel.principals import Principal, UserPrincipal
 from domain.store.models import FlowRun, Machine, MachineGroup, RunStatus, User
+from domain.store.models.tables import table_of
 from domain.store.pagination import Page, encode_cursor
 from domain.store.row_reads import RowReader
 
@@ -86,11 +87,11 @@ class MachineView(NamedTuple):
     maintenance: MachineMaintenance
 
 
-_MACHINES = Machine.__table__  # type: ignore[attr-defined]
-_FLOW_RUNS = FlowRun.__table__  # type: ignore[attr-defined]
+_MACHINES = table_of(Machine)
+_FLOW_RUNS = table_of(FlowRun)
 # Aliased: the filters' own subqueries over groups (R18's maintenance) must not correlate to them.
-_OWNER = User.__table__.alias("listed_owner")  # type: ignore[attr-defined]
-_GROUP = MachineGroup.__table__.alias("listed_group")  # type: ignore[attr-defined]
+_OWNER = table_of(User).alias("listed_owner")
+_GROUP = table_of(MachineGroup).alias("listed_group")
 
 
 def _columns(record: type[Any], table: Any) -> list[ColumnElement[Any]]:

@@ -7,9 +7,10 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Integer,
     Select,
@@ -25,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
 
 from domain.audit import journal
 from domain.bus.events import MachineChanged, emit
@@ -51,9 +53,6 @@ from domain.store.models import (
 )
 from domain.store.pagination import Page, decode_cursor, encode_cursor, page_size
 
-if TYPE_CHECKING:
-    from domain.fleet.machine_views import MachineRecord
-
 _HOME_EDITION = re.compile(r"\bwindows\s*1[01]\b.*\bhome\b", re.IGNORECASE)
 
 
@@ -72,7 +71,23 @@ class MachineFilter:
     text: str | None = None
 
 
-def status_of(machine: MachineRecord, now: datetime, timeout_seconds: float) -> MachineStatus:
+class HeartbeatFacts(Protocol):
+    """What R9 reads of a machine: a model, a page's record, or a row of those columns."""
+
+    @property
+    def last_heartbeat_at(self) -> datetime | None: ...
+
+
+class KeyFacts(Protocol):
+    """What R10 reads of a machine (see :class:`HeartbeatFacts`)."""
+
+    @property
+    def key_expires_at(self) -> datetime: ...
+    @property
+    def key_rotation_pending(self) -> bool: ...
+
+
+def status_of(machine: HeartbeatFacts, now: datetime, timeout_seconds: float) -> MachineStatus:
     """R9: connected while heartbeats arrive, disconnected after the configured silence."""
     seen = machine.last_heartbeat_at
     if seen is not None and now - seen <= timedelta(seconds=timeout_seconds):
@@ -80,7 +95,7 @@ def status_of(machine: MachineRecord, now: datetime, timeout_seconds: float) -> 
     return MachineStatus.DISCONNECTED
 
 
-def key_action_required(machine: MachineRecord, now: datetime) -> bool:
+def key_action_required(machine: KeyFacts, now: datetime) -> bool:
     """R10: a rotation is pending or the key has expired."""
     return machine.key_rotation_pending or machine.key_expires_at <= now
 
@@ -263,7 +278,7 @@ def _clauses(shape: PageShape) -> tuple[ColumnElement[bool], ColumnElement[bool]
             else or_(col(Machine.last_heartbeat_at).is_(None), ~fresh)
         )
     if shape.text:
-        needle = bindparam("needle")
+        needle: BindParameter[str] = bindparam("needle")
         clauses.append(
             or_(
                 col(Machine.name).ilike(needle, escape="\\"),
@@ -277,7 +292,7 @@ def _clauses(shape: PageShape) -> tuple[ColumnElement[bool], ColumnElement[bool]
 
 
 @cache
-def _total_of(shape: PageShape) -> Select[tuple[int]]:
+def _total_of(shape: PageShape) -> SelectOfScalar[int]:
     """The statement counting a shape's matching machines (built once, as its clauses are)."""
     where, _ = _clauses(shape)
     return select(func.count()).select_from(Machine).where(where)
@@ -288,7 +303,7 @@ def _visible(sees: str) -> ColumnElement[bool]:
     administers (``admin_of``), its own machines and those shared with it."""
     if sees == "all":
         return true()
-    viewer = bindparam("viewer")
+    viewer: BindParameter[str] = bindparam("viewer")
     shared = select(Share.machine_id).where(
         Share.user_id == viewer, col(Share.machine_id).is_not(None)
     )
@@ -323,6 +338,9 @@ def _checked_filter(flt: MachineFilter) -> MachineFilter:
     return flt
 
 
+_Selecting = TypeVar("_Selecting", bound=Select[Any])
+
+
 @dataclass(frozen=True)
 class PageQuery:
     """What a page of machines selects: the rows ``user`` may see that match, after the cursor.
@@ -339,7 +357,7 @@ class PageQuery:
     shape: PageShape
     params: dict[str, Any]
 
-    def rows(self, stmt: Select[Any]) -> Select[Any]:
+    def rows(self, stmt: _Selecting) -> _Selecting:
         """``stmt`` (selecting from machines) narrowed to the page, by name, one extra row."""
         stmt = stmt.where(self.where)
         if self.after is not None:
@@ -348,7 +366,7 @@ class PageQuery:
             bindparam("page_limit", type_=Integer)
         )
 
-    def count(self) -> Select[tuple[int]]:
+    def count(self) -> SelectOfScalar[int]:
         """How many machines match, whatever the page: the total."""
         return _total_of(self.shape)
 
@@ -586,13 +604,13 @@ async def run_counts_in(session: AsyncSession, machine_ids: list[str]) -> list[R
     own queue."""
     if not machine_ids:
         return []
-    running = select(
+    running: Select[str | None, str] = select(
         col(FlowRun.machine_id).label("machine_id"), literal("running").label("kind")
     ).where(
         col(FlowRun.machine_id).in_(machine_ids),
         col(FlowRun.status).in_((RunStatus.DISPATCHED, RunStatus.RUNNING)),
     )
-    queued = select(
+    queued: Select[str | None, str] = select(
         col(FlowRun.target_machine_id).label("machine_id"), literal("queued").label("kind")
     ).where(
         col(FlowRun.target_machine_id).in_(machine_ids), col(FlowRun.status) == RunStatus.QUEUED

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, exists, not_, or_
 from sqlalchemy.orm import aliased
@@ -22,7 +22,7 @@ from domain.audit import journal
 from domain.bus.events import GroupChanged, MachineChanged, emit
 from domain.context import DomainContext
 from domain.fleet.access import authorize_group, authorize_machine
-from domain.fleet.machines import RunCounts, key_action_required, run_counts_in
+from domain.fleet.machines import KeyFacts, RunCounts, key_action_required, run_counts_in
 from domain.identity.authorization import require_user
 from domain.kernel import validation
 from domain.kernel.errors import ErrorCode, RuleViolation
@@ -59,13 +59,30 @@ class GroupMaintenance:
 # --- the rule, in Python -------------------------------------------------------------------
 
 
-def group_in_maintenance(group: GroupRecord, group_key_action: bool) -> bool:
+class MachineMaintenanceFacts(KeyFacts, Protocol):
+    """What R10/R16-R18 read of a machine: a model, a page's record, or a row of those columns."""
+
+    @property
+    def maintenance(self) -> bool: ...
+
+
+class GroupMaintenanceFacts(Protocol):
+    """What R10/R18 read of a group (see :class:`MachineMaintenanceFacts`)."""
+
+    @property
+    def maintenance(self) -> bool: ...
+
+
+def group_in_maintenance(group: GroupMaintenanceFacts, group_key_action: bool) -> bool:
     """R10: a group that needs a key action is shown (and treated) out of maintenance."""
     return group.maintenance and not group_key_action
 
 
 def machine_in_maintenance(
-    machine: MachineRecord, group: GroupRecord | None, group_key_action: bool, now: datetime
+    machine: MachineMaintenanceFacts,
+    group: GroupMaintenanceFacts | None,
+    group_key_action: bool,
+    now: datetime,
 ) -> bool:
     if key_action_required(machine, now):
         return False
@@ -104,7 +121,7 @@ def in_maintenance_clause(now: datetime | BindParameter[datetime]) -> ColumnElem
                 exists(
                     select(member.id).where(
                         member.group_id == col(MachineGroup.id),
-                        key_action_clause(member, now),  # type: ignore[arg-type]
+                        key_action_clause(member, now),
                     )
                 )
             ),

@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.kernel import validation
 from domain.kernel.errors import ErrorCode, ValidationFailed
+from domain.store.db import Database
 from domain.store.models import SessionState, UserSession
 
 MAX_SESSIONS = 200
@@ -68,7 +69,7 @@ async def replace_sessions(
     return True
 
 
-async def user_sessions(ctx_db, machine_ids: list[str]) -> list[list[UserSession]]:
+async def user_sessions(ctx_db: Database, machine_ids: list[str]) -> list[list[UserSession]]:
     """Each machine's sessions, by user name, in one statement."""
     async with ctx_db.read() as session:
         rows = await session.exec(

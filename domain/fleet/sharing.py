@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -52,19 +52,20 @@ from domain.kernel.principals import Principal, UserPrincipal
 from domain.store.models import Machine, MachineGroup, RoleAssignment, Share, User
 
 Resource = Machine | MachineGroup
+_R = TypeVar("_R", bound=Resource)
 
 
 @dataclass(frozen=True)
-class ResourceKind:
+class ResourceKind(Generic[_R]):
     what: str
     field: str
     model: type[Any]
     share_column: Any
-    authorize: Callable[[AsyncSession, UserPrincipal, str, Action], Awaitable[Any]]
+    authorize: Callable[[AsyncSession, UserPrincipal, str, Action], Awaitable[_R]]
     levels: Callable[[AsyncSession, UserPrincipal, Any], Awaitable[dict[str, AccessLevel | None]]]
     actions: tuple[Action, ...]  # the R12 actions that apply to this kind of resource
 
-    def changed(self, resource: Resource) -> MachineChanged | GroupChanged:
+    def changed(self, resource: _R) -> MachineChanged | GroupChanged:
         if isinstance(resource, Machine):
             return MachineChanged(resource.id, resource.environment_id)
         return GroupChanged(resource.id, resource.environment_id)
@@ -113,7 +114,7 @@ def _check_ceiling(held: AccessLevel | None, level: AccessLevel, verb: str) -> N
 
 
 async def _existing(
-    session: AsyncSession, kind: ResourceKind, resource_id: str, user_id: str
+    session: AsyncSession, kind: ResourceKind[Any], resource_id: str, user_id: str
 ) -> Share | None:
     return (
         await session.exec(
@@ -125,12 +126,12 @@ async def _existing(
 async def share(
     ctx: DomainContext,
     principal: Principal,
-    kind: ResourceKind,
+    kind: ResourceKind[_R],
     resource_id: str,
     *,
     user_id: str,
     access: AccessLevel,
-) -> Resource:
+) -> _R:
     """Grant ``user_id`` CO_OWNER or USER on a machine or group, or change their level."""
     caller = require_user(principal)
     resource_id = validation.ident(resource_id, field=kind.field)
@@ -187,8 +188,13 @@ async def share(
 
 
 async def unshare(
-    ctx: DomainContext, principal: Principal, kind: ResourceKind, resource_id: str, *, user_id: str
-) -> Resource:
+    ctx: DomainContext,
+    principal: Principal,
+    kind: ResourceKind[_R],
+    resource_id: str,
+    *,
+    user_id: str,
+) -> _R:
     """Take a user's access away (R15: this is how deactivated users' shares are cleared)."""
     caller = require_user(principal)
     resource_id = validation.ident(resource_id, field=kind.field)
@@ -212,7 +218,10 @@ async def unshare(
 
 
 async def access_types(
-    ctx: DomainContext, user: UserPrincipal | None, kind: ResourceKind, resources: Sequence[Any]
+    ctx: DomainContext,
+    user: UserPrincipal | None,
+    kind: ResourceKind[Any],
+    resources: Sequence[Any],
 ) -> list[AccessLevel | None]:
     if user is None:
         return [None for _ in resources]
@@ -222,7 +231,10 @@ async def access_types(
 
 
 async def access_lists(
-    ctx: DomainContext, user: UserPrincipal | None, kind: ResourceKind, resources: Sequence[Any]
+    ctx: DomainContext,
+    user: UserPrincipal | None,
+    kind: ResourceKind[Any],
+    resources: Sequence[Any],
 ) -> list[list[AccessEntry] | None]:
     """Owner first, then shares by name; ``None`` where the caller has no access (R15)."""
     if user is None or not resources:
@@ -272,7 +284,7 @@ async def access_lists(
 
 
 async def deactivated_shares(
-    ctx: DomainContext, kind: ResourceKind, resources: Sequence[Any]
+    ctx: DomainContext, kind: ResourceKind[Any], resources: Sequence[Any]
 ) -> list[bool]:
     """R15: whether each resource is shared with a deactivated user."""
     if not resources:
@@ -291,7 +303,10 @@ async def deactivated_shares(
 
 
 async def deactivated_shares_for(
-    ctx: DomainContext, _user: UserPrincipal | None, kind: ResourceKind, resources: Sequence[Any]
+    ctx: DomainContext,
+    _user: UserPrincipal | None,
+    kind: ResourceKind[Any],
+    resources: Sequence[Any],
 ) -> list[bool]:
     return await deactivated_shares(ctx, kind, resources)
 
@@ -302,7 +317,7 @@ async def _roles_by_environment(
     if user.is_admin:
         return {e: frozenset({Role.ENVIRONMENT_ADMIN}) for e in environment_ids}
     rows = await session.exec(
-        select(RoleAssignment.environment_id, RoleAssignment.role).where(
+        select(RoleAssignment.environment_id, col(RoleAssignment.role)).where(
             RoleAssignment.user_id == user.user_id,
             col(RoleAssignment.environment_id).in_(sorted(environment_ids)),
         )
@@ -314,7 +329,10 @@ async def _roles_by_environment(
 
 
 async def allowed_actions(
-    ctx: DomainContext, user: UserPrincipal | None, kind: ResourceKind, resources: Sequence[Any]
+    ctx: DomainContext,
+    user: UserPrincipal | None,
+    kind: ResourceKind[Any],
+    resources: Sequence[Any],
 ) -> list[list[Action]]:
     """What the caller may do to each resource: R12 x R13 from permissions.py, as enforced."""
     if user is None or not resources:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.kernel.errors import AuthenticationFailed, ErrorCode, NotFound, PermissionDenied
@@ -39,7 +39,7 @@ async def roles_in(
     if user.is_admin:
         return frozenset({Role.ENVIRONMENT_ADMIN})
     rows = await session.exec(
-        select(RoleAssignment.role).where(
+        select(col(RoleAssignment.role)).where(
             RoleAssignment.user_id == user.user_id,
             RoleAssignment.environment_id == environment_id,
         )

@@ -43,7 +43,7 @@ from domain.kernel.errors import Conflict, ErrorCode, NotFound, ValidationFailed
 from domain.kernel.principals import Principal, UserPrincipal
 from domain.runs.candidates import RunRequest, WaitReason, check
 from domain.runs.queue_state import EnvironmentState, candidate_ids, load_environment_state
-from domain.runs.runs import lock_environment_queue, run_events
+from domain.runs.runs import run_events
 from domain.store.models import (
     DesktopFlow,
     Environment,
@@ -59,6 +59,8 @@ from domain.store.models import (
     SessionState,
     UserSession,
 )
+from domain.store.models.tables import table_of
+from domain.store.queue_lock import lock_environment_queue
 
 TITLE = "Desktop flows not running"
 WINDOW = timedelta(minutes=10)  # R33
@@ -107,7 +109,7 @@ def detect(state: EnvironmentState) -> dict[str, Blocked]:
                     flow_id=run.flow_id,
                     machine_id=machine_id,
                     username=run.run_as,
-                    session_state=session,  # type: ignore[arg-type]
+                    session_state=session,
                 )
                 break
     return found
@@ -222,7 +224,7 @@ class ReviewResult:
 
 # One Core statement, built once: every dispatcher pass asks (R32-R33), and two ORM queries cost
 # a dispatcher pass more than the queries themselves.
-_FLOW_RUNS = FlowRun.__table__.c  # type: ignore[attr-defined]
+_FLOW_RUNS = table_of(FlowRun).c
 _TO_REVIEW = union(
     select(_FLOW_RUNS.environment_id)
     .join(Environment, col(Environment.id) == _FLOW_RUNS.environment_id)
@@ -231,8 +233,8 @@ _TO_REVIEW = union(
         _FLOW_RUNS.status == RunStatus.QUEUED,
         _FLOW_RUNS.mode == RunMode.UNATTENDED,
     ),
-    select(SessionRecommendation.__table__.c.environment_id).where(  # type: ignore[attr-defined]
-        SessionRecommendation.__table__.c.status == RecommendationStatus.OPEN  # type: ignore[attr-defined]
+    select(table_of(SessionRecommendation).c.environment_id).where(
+        table_of(SessionRecommendation).c.status == RecommendationStatus.OPEN
     ),
 )
 

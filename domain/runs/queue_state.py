@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import ColumnElement, Select, bindparam, func, or_
+from sqlalchemy import select as core_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -33,11 +34,12 @@ from domain.store.models import (
     SessionState,
     UserSession,
 )
+from domain.store.models.tables import table_of
 
 ACTIVE_STATUSES = (RunStatus.DISPATCHED, RunStatus.RUNNING)
 
 
-def queue_order() -> list[ColumnElement[object]]:
+def queue_order() -> list[ColumnElement[Any]]:
     """R25: moved-to-top first (last moved first), then HIGH before NORMAL, then oldest first."""
     return [
         col(FlowRun.top_rank).desc(),
@@ -100,19 +102,21 @@ def candidate_ids(
     return ()
 
 
-_M = Machine.__table__.c  # type: ignore[attr-defined]
-_G = MachineGroup.__table__.c  # type: ignore[attr-defined]
-_R = FlowRun.__table__.c  # type: ignore[attr-defined]
-_S = UserSession.__table__.c  # type: ignore[attr-defined]
+_M = table_of(Machine).c
+_G = table_of(MachineGroup).c
+_R = table_of(FlowRun).c
+_S = table_of(UserSession).c
 
 
-def _environment_machine_ids(environment_id: Any) -> Select[Any]:
-    return select(_M.id).where(_M.environment_id == environment_id)
+# The statements below are Core statements run on the connection: SQLAlchemy's select (SQLModel's
+# is for ORM entities, and types at most four columns).
+def _environment_machine_ids(environment_id: Any) -> Select[str]:
+    return core_select(_M.id).where(_M.environment_id == environment_id)
 
 
 # Built once; each load binds the environment only. Every statement reads the columns R26 needs,
 # never whole rows, and none depends on the number of machines.
-_MACHINES = select(
+_MACHINES = core_select(
     _M.id,
     _M.group_id,
     _M.maintenance,
@@ -121,18 +125,18 @@ _MACHINES = select(
     _M.key_expires_at,
     _M.key_rotation_pending,
     # One correlated probe per machine on ix_flow_runs_last_assigned.
-    select(func.max(_R.dispatched_at))
+    core_select(func.max(_R.dispatched_at))
     .where(_R.machine_id == _M.id)
     .scalar_subquery()
     .label("last_assigned_at"),
 ).where(_M.environment_id == bindparam("environment_id"))
-_GROUPS = select(_G.id, _G.maintenance).where(
+_GROUPS = core_select(_G.id, _G.maintenance).where(
     _G.id.in_(
-        select(_M.group_id).where(_M.environment_id == bindparam("environment_id")).distinct()
+        core_select(_M.group_id).where(_M.environment_id == bindparam("environment_id")).distinct()
     )
 )
 _ACTIVE = (
-    select(_R.machine_id, _R.mode, _R.run_as, func.count())
+    core_select(_R.machine_id, _R.mode, _R.run_as, func.count())
     .where(
         # Not IN (...): an expanding parameter is rendered again at every execution.
         or_(*(_R.status == status for status in ACTIVE_STATUSES)),
@@ -140,7 +144,7 @@ _ACTIVE = (
     )
     .group_by(_R.machine_id, _R.mode, _R.run_as)
 )
-_SESSIONS = select(_S.machine_id, _S.username, _S.state).where(
+_SESSIONS = core_select(_S.machine_id, _S.username, _S.state).where(
     _S.machine_id.in_(_environment_machine_ids(bindparam("environment_id")))
 )
 
@@ -260,7 +264,7 @@ def plan_queue(queued: Sequence[QueuedRunFacts], fleet: Fleet, now: datetime) ->
 
 # The dispatcher's snapshot: queued runs as rows of the columns it acts on, not ORM objects.
 _QUEUED = (
-    select(
+    core_select(
         _R.id,
         _R.environment_id,
         _R.mode,

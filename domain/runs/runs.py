@@ -63,6 +63,7 @@ from domain.store.models import (
     RunStatus,
 )
 from domain.store.models.columns import new_id
+from domain.store.models.tables import table_of
 from domain.store.pagination import Page, cursor_instant, decode_cursor, encode_cursor, page_size
 from domain.store.prepared import DriverTransaction, Execute, Prepared, Script
 from domain.store.queue_lock import lock_environment_queue
@@ -262,9 +263,9 @@ def _check_trigger(
     return connection, flow
 
 
-_RUN_COLUMNS = tuple(c.key for c in FlowRun.__table__.columns)  # type: ignore[attr-defined]
+_RUN_COLUMNS = tuple(c.key for c in table_of(FlowRun).columns)
 _INSERT_RUN = Prepared(
-    insert(FlowRun.__table__).values({key: bindparam(key) for key in _RUN_COLUMNS})  # type: ignore[attr-defined]
+    insert(table_of(FlowRun)).values({key: bindparam(key) for key in _RUN_COLUMNS})
 )
 # What trigger_run does not set: every other column's default, written out so that the run is
 # built without SQLModel's per-field default look-ups (a fifth of a trigger's time).

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, String, bindparam, exists, select
+from sqlalchemy import ColumnElement, ScalarSelect, Select, String, bindparam, exists, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -27,6 +27,7 @@ from domain.store.models import (
     Share,
     User,
 )
+from domain.store.models.tables import table_of
 from domain.store.prepared import Fetch, Prepared
 
 _ROLE_SEPARATOR = ","
@@ -91,9 +92,9 @@ def _joined_sqlite(element: _joined, compiler: Any, **kw: Any) -> str:
     return f"group_concat({compiler.process(element.clauses, **kw)}, '{_ROLE_SEPARATOR}')"
 
 
-def _roles_in(environment_id: object) -> object:
+def _roles_in(environment_id: ColumnElement[Any]) -> ScalarSelect[str]:
     """The caller's roles in ``environment_id``, as one separated string (NULL: none)."""
-    ra = RoleAssignment.__table__.c
+    ra = table_of(RoleAssignment).c
     return (
         select(_joined(ra.role))
         .where(ra.user_id == bindparam("user_id"), ra.environment_id == environment_id)
@@ -101,8 +102,8 @@ def _roles_in(environment_id: object) -> object:
     )
 
 
-def _share(column: object, resource_id: object) -> object:
-    s = Share.__table__.c
+def _share(column: ColumnElement[Any], resource_id: ColumnElement[Any]) -> ScalarSelect[Any]:
+    s = table_of(Share).c
     return (
         select(s.access)
         .where(s.user_id == bindparam("user_id"), column == resource_id)
@@ -112,18 +113,18 @@ def _share(column: object, resource_id: object) -> object:
 
 
 def _statement() -> Select[tuple[object, ...]]:
-    c = Connection.__table__.c
-    f = DesktopFlow.__table__.c
-    m = Machine.__table__.c
-    g = MachineGroup.__table__.c
-    u = User.__table__.c
-    s = Share.__table__.c
-    members = Machine.__table__.alias("members")
+    c = table_of(Connection).c
+    f = table_of(DesktopFlow).c
+    m = table_of(Machine).c
+    g = table_of(MachineGroup).c
+    u = table_of(User).c
+    s = table_of(Share).c
+    members = table_of(Machine).alias("members")
     # Whether, not how many: the first member with bots ends the look (a sum read them all).
     group_bots = exists(
         select(members.c.id).where(members.c.group_id == g.id, members.c.unattended_bots > 0)
     )
-    flows = DesktopFlow.__table__
+    flows = table_of(DesktopFlow)
     return (
         select(
             c.id,
@@ -155,11 +156,11 @@ def _statement() -> Select[tuple[object, ...]]:
             _share(s.group_id, g.id).label("group_share"),
             _roles_in(g.environment_id).label("group_roles"),
         )
-        .select_from(Connection.__table__)
+        .select_from(table_of(Connection))
         .outerjoin(flows, f.id == bindparam("flow_id"))
-        .outerjoin(Machine.__table__, m.id == c.machine_id)
-        .outerjoin(MachineGroup.__table__, g.id == c.group_id)
-        .outerjoin(User.__table__, u.id == c.owner_id)
+        .outerjoin(table_of(Machine), m.id == c.machine_id)
+        .outerjoin(table_of(MachineGroup), g.id == c.group_id)
+        .outerjoin(table_of(User), u.id == c.owner_id)
         .where(c.id == bindparam("connection_id"))
     )
 

@@ -17,6 +17,6 @@ async def lock_environment_queue(session: AsyncSession, db: Database, environmen
     (R30). SQLite writers are already serialised by BEGIN IMMEDIATE."""
     if db.is_sqlite:
         return
-    await session.exec(  # type: ignore[call-overload]
+    await session.exec(
         select(func.pg_advisory_xact_lock(_LOCK_NAMESPACE, func.hashtext(environment_id)))
     )
