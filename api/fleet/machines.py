@@ -22,6 +22,7 @@ from domain.fleet.machine_views import MachineRecord, MachineView, list_machine_
 from domain.fleet.maintenance import MaintenanceLock
 from domain.kernel.permissions import AccessLevel, Action
 from domain.store.models import Machine, MachineStatus
+from domain.store.pagination import Page
 
 if TYPE_CHECKING:
     from api.fleet.sharing import AccessEntryType
@@ -284,7 +285,7 @@ class UpdateMachineInput:
     description: str | None = None
 
 
-def machine_page(page: machines.Page[MachineView], ctx: Context) -> MachineConnection:
+def machine_page(page: Page[MachineView], ctx: Context) -> MachineConnection:
     users: dict[str, UserType] = {}
     groups: dict[str, MachineGroupType] = {}
     return MachineConnection(

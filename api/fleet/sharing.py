@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, cast
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -16,7 +16,6 @@ from api.fleet.machines import MachinePayload, MachineType
 from api.identity.identity import UserType
 from domain.fleet import sharing
 from domain.kernel.permissions import AccessLevel
-from domain.store.models import Machine, MachineGroup
 
 
 @strawberry.type(name="AccessEntry", description="One user's access to a machine or group (R15).")
@@ -89,7 +88,7 @@ class SharingMutation:
             user_id=input.user_id,
             access=input.access,
         )
-        return MachinePayload(machine=MachineType.from_model(cast(Machine, machine), ctx))
+        return MachinePayload(machine=MachineType.from_model(machine, ctx))
 
     @strawberry.mutation(description="Take a user's access to a machine away (R15).")
     @typed_errors
@@ -100,7 +99,7 @@ class SharingMutation:
         machine = await sharing.unshare(
             ctx.domain, ctx.principal, sharing.MACHINE, machine_id, user_id=user_id
         )
-        return MachinePayload(machine=MachineType.from_model(cast(Machine, machine), ctx))
+        return MachinePayload(machine=MachineType.from_model(machine, ctx))
 
     @strawberry.mutation(
         description="Share a machine group with a user, or change their level (R12, R14). "
@@ -119,7 +118,7 @@ class SharingMutation:
             user_id=input.user_id,
             access=input.access,
         )
-        return MachineGroupPayload(group=MachineGroupType.from_model(cast(MachineGroup, group)))
+        return MachineGroupPayload(group=MachineGroupType.from_model(group))
 
     @strawberry.mutation(description="Take a user's access to a machine group away (R15).")
     @typed_errors
@@ -130,4 +129,4 @@ class SharingMutation:
         group = await sharing.unshare(
             ctx.domain, ctx.principal, sharing.GROUP, group_id, user_id=user_id
         )
-        return MachineGroupPayload(group=MachineGroupType.from_model(cast(MachineGroup, group)))
+        return MachineGroupPayload(group=MachineGroupType.from_model(group))

@@ -20,6 +20,7 @@ from api.runs.agent import MachineAssignment, MachineCommandType
 from api.runs.runs import FlowRunFilterInput, FlowRunType
 from api.transport.shared_execution import send_shared, shareable
 from api.transport.websocket import fresh_principal
+from domain.bus.live import PrincipalSource, Update
 from domain.kernel.errors import DomainError, ErrorCode
 from domain.kernel.principals import Principal
 from domain.realtime import watch
@@ -39,7 +40,7 @@ async def live(stream: AsyncIterator[T]) -> AsyncIterator[T]:
         raise ApiError(exc.code, exc.message) from None
 
 
-def who(info: Info[Context, None]) -> watch.PrincipalSource:
+def who(info: Info[Context, None]) -> PrincipalSource:
     async def principal() -> Principal:
         return await fresh_principal(info.context)
 
@@ -96,7 +97,7 @@ _UPDATES: OrderedDict[tuple[object, ...], MachineStatusUpdate] = OrderedDict()
 _UPDATES_KEPT = 256
 
 
-def shared_update(u: watch.Update[watch.MachineLive]) -> MachineStatusUpdate:
+def shared_update(u: Update[watch.MachineLive]) -> MachineStatusUpdate:
     key = (u.snapshot, tuple(u.items), tuple(u.removed))
     found = _UPDATES.get(key)
     if found is None:
