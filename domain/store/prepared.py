@@ -99,16 +99,15 @@ def _result_columns(statement: Executable) -> list[ColumnClause[Any] | Label[Any
     """The statement's result columns, each under the name SQLAlchemy's rows give it: only
     columns named as they are keyed, and labels, none sharing a name (SQLAlchemy would rename a
     duplicate, or name an unlabelled expression, by rules of its own)."""
-    columns = list(getattr(statement, "exported_columns", ()))
-    seen: set[str] = set()
-    for column in columns:
+    columns: list[ColumnClause[Any] | Label[Any]] = []
+    for column in getattr(statement, "exported_columns", ()):
         named = isinstance(column, Label) or (
             isinstance(column, ColumnClause) and column.key == column.name
         )
-        if not named or column.name in seen:
+        if not named or any(column.name == seen.name for seen in columns):
             raise ValueError(f"not preparable (label each result column once): {column}")
-        seen.add(column.name)
-    return columns  # type: ignore[return-value]
+        columns.append(column)
+    return columns
 
 
 def _picker(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], Sequence[Any]]:
