@@ -31,6 +31,7 @@ from api.runs.flows import FlowMutation, FlowQuery
 from api.runs.runs import RunMutation, RunQuery
 from api.transport.limits import extensions
 from api.transport.shared_execution import SharedEventExecution
+from api.transport.strawberry_adapter import graphql_schema
 from domain.kernel.settings import Settings
 
 Query = merge_types(
@@ -101,7 +102,7 @@ def _enum_names_by_member(built: strawberry.Schema) -> None:
     access type on each) spent ~3% of its time there. Anything not a member (a raw value) still
     goes to Strawberry's own code.
     """
-    for graphql_type in built._schema.type_map.values():
+    for graphql_type in graphql_schema(built).type_map.values():
         if not isinstance(graphql_type, CustomGraphQLEnumType):
             continue
         names: dict[Any, str] = {

@@ -16,7 +16,7 @@ import weakref
 from collections.abc import Awaitable, Sequence
 from typing import Any, Self
 
-from graphql.type.definition import GraphQLResolveInfoHelpers
+from graphql import GraphQLResolveInfoHelpers
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 

@@ -11,7 +11,8 @@ answers and the same errors; anything else goes to Strawberry's own code.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from functools import cached_property
 
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
@@ -19,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.streaming import HTTPStreamTransport
 
 
 class SubResponse(Response):
@@ -42,14 +44,21 @@ def _is_json(content_type: str | None) -> bool:
 class JSONPostTransport:
     """Mixed into DeskFleet's view (before Strawberry's ``GraphQL``)."""
 
-    _stream_transport_map: dict[str, Any]
+    protocols: Sequence[str]
+    stream_transport_classes_by_protocol: Mapping[str, type[HTTPStreamTransport]]
+
+    @cached_property
+    def _stream_transports(self) -> tuple[HTTPStreamTransport, ...]:
+        # The view's streaming transports, as Strawberry makes them from these public settings.
+        classes = self.stream_transport_classes_by_protocol
+        return tuple(classes[protocol]() for protocol in self.protocols if protocol in classes)
 
     def _streams(self, request: AsyncHTTPRequestAdapter) -> bool:
         headers = request.headers
         if "accept" not in headers:  # no .get(): a missing header raises and catches inside
             return False
         accept = headers["accept"]
-        return any(transport.accepts(accept) for transport in self._stream_transport_map.values())
+        return any(transport.accepts(accept) for transport in self._stream_transports)
 
     async def parse_http_body(
         self, request: AsyncHTTPRequestAdapter

@@ -18,6 +18,7 @@ from strawberry.extensions import (
 )
 from strawberry.extensions.base_extension import SchemaExtension
 
+from api.transport.strawberry_adapter import graphql_schema
 from domain.kernel.settings import Settings
 
 
@@ -73,7 +74,7 @@ class OperationPolicy(SchemaExtension):
         context = self.execution_context
         context.validation_rules = context.validation_rules + self.policy.rules
         context.pre_execution_errors = self.policy.validate(
-            context.schema._schema, context.graphql_document, context.validation_rules
+            graphql_schema(context.schema), context.graphql_document, context.validation_rules
         )
         yield
 

@@ -7,10 +7,11 @@ Two buses implement the port:
 
 - :class:`LocalEventBus`: in-process fan-out (tests, tools).
 - :class:`BroadcastEventBus`: broadcaster underneath (``memory://`` in one process, ``redis://``
-  between processes). broadcaster 0.3.1 keeps unbounded queues, lets its listener die silently
-  and never reconnects, so this bus keeps the one broadcaster subscription to itself, fans out
-  into bounded per-subscriber inboxes, supervises the listener (and probes the backend end to
-  end) and reconnects with a back-off, then tells every subscriber to re-read a snapshot.
+  between processes, through domain/bus/redis_backend.py's backend). broadcaster 0.3.1 keeps
+  unbounded queues, lets its listener die silently and never reconnects, so this bus keeps the
+  one broadcaster subscription to itself, fans out into bounded per-subscriber inboxes,
+  supervises the listener (and probes the backend end to end) and reconnects with a back-off,
+  then tells every subscriber to re-read a snapshot.
 
 A subscriber's inbox is bounded (R37): when it is full, its pending events collapse into one
 "resync" marker that makes the subscription re-read a fresh snapshot. Memory per subscriber is
@@ -273,60 +274,14 @@ class BackendLost(RuntimeError):
     pass
 
 
-def _redis_backend(url: str) -> Any:
-    """broadcaster's redis backend, with one change: its subscriber connection never retries.
-
-    redis-py silently reconnects and re-subscribes a pub/sub connection; every message published
-    meanwhile is lost and nobody would know to re-read a snapshot. Without retries the error
-    surfaces, the backend's listener stops, and the supervisor reconnects and resyncs. The
-    publishing connection keeps redis-py's retries: a duplicated notification is harmless.
-    """
-    from broadcaster._backends.redis import RedisBackend
-    from redis import asyncio as aioredis
-    from redis.asyncio.retry import Retry
-    from redis.backoff import NoBackoff
-
-    class SupervisedRedisBackend(RedisBackend):
-        def __init__(self, url: str) -> None:
-            super().__init__(url)
-            self._listen_conn = aioredis.Redis.from_url(
-                url, retry=Retry(NoBackoff(), 0), socket_connect_timeout=5
-            )
-            self._pubsub = self._listen_conn.pubsub()
-
-        async def subscribe(self, channel: str) -> None:
-            # 0.3.1 wakes its listener *before* SUBSCRIBE completes; with redis-py >= 5 the
-            # listener then finds no channel, stops listening and never wakes again.
-            await self._pubsub.subscribe(channel)
-            self._ready.set()
-
-        async def _pubsub_listener(self) -> None:
-            from broadcaster._base import Event as Message
-
-            await self._ready.wait()
-            async for message in self._pubsub.listen():
-                if message["type"] == "message":
-                    await self._queue.put(
-                        Message(channel=message["channel"].decode(), message=message["data"])
-                    )
-            # Unsubscribed or closed: ending this task tells the supervisor (never a silent hang).
-
-        async def disconnect(self) -> None:
-            if self._listener is not None:
-                self._listener.cancel()
-            for close in (self._pubsub.aclose, self._listen_conn.aclose, self._conn.aclose):
-                with contextlib.suppress(Exception):
-                    await close()
-
-    return SupervisedRedisBackend(url)
-
-
 def _broadcast(url: str) -> Any:
-    from broadcaster import Broadcast
-
     if urlparse(url).scheme == "memory":
+        from broadcaster import Broadcast
+
         return Broadcast(url)
-    return Broadcast(backend=_redis_backend(url))
+    from domain.bus.redis_backend import SupervisedBroadcast
+
+    return SupervisedBroadcast(url)
 
 
 class BroadcastEventBus(LocalEventBus):
@@ -437,10 +392,7 @@ class BroadcastEventBus(LocalEventBus):
     @staticmethod
     async def _close(broadcast: Any) -> None:
         with contextlib.suppress(BaseException):
-            task = getattr(broadcast, "_listener_task", None)
-            if task is not None and not task.done():
-                task.cancel()
-            await asyncio.wait_for(broadcast._backend.disconnect(), 5)
+            await asyncio.wait_for(broadcast.disconnect(), 5)
 
     async def _pump(self, broadcast: Any, subscriber: Any) -> None:
         async with asyncio.TaskGroup() as tasks:
@@ -450,34 +402,30 @@ class BroadcastEventBus(LocalEventBus):
                 tasks.create_task(self._probe(broadcast))
 
     async def _read(self, subscriber: Any) -> None:
-        from broadcaster._base import Unsubscribed
-
-        try:
-            while True:
-                message = (await subscriber.get()).message
-                if isinstance(message, bytes):
-                    message = message.decode()
-                if message.startswith(_PROBE):
-                    if message == self._probe_nonce:
-                        self._probe_seen.set()
-                    continue
-                event = decode(message)
-                if event is None:
-                    log.warning("event bus: ignored an unknown message")
-                    continue
-                self.deliver(event)
-        except Unsubscribed:
-            raise BackendLost("unsubscribed") from None
+        # Whatever get() raises (broadcaster's Unsubscribed too) ends the pump: the supervisor
+        # reconnects.
+        while True:
+            message = (await subscriber.get()).message
+            if isinstance(message, bytes):
+                message = message.decode()
+            if message.startswith(_PROBE):
+                if message == self._probe_nonce:
+                    self._probe_seen.set()
+                continue
+            event = decode(message)
+            if event is None:
+                log.warning("event bus: ignored an unknown message")
+                continue
+            self.deliver(event)
 
     async def _watch(self, broadcast: Any) -> None:
-        """Fail as soon as broadcaster's listener (or its backend's) stops, or a publish failed."""
+        """Fail as soon as the backend's listener stops (domain/bus/redis_backend.py's
+        ``listener``; broadcaster's own fan-out task never ends by itself over it), or a publish
+        failed."""
         watched: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._broken.wait())]
-        for task in (
-            getattr(broadcast, "_listener_task", None),
-            getattr(getattr(broadcast, "_backend", None), "_listener", None),
-        ):
-            if isinstance(task, asyncio.Future):
-                watched.append(task)
+        listener = getattr(broadcast, "listener", None)
+        if isinstance(listener, asyncio.Future):
+            watched.append(listener)
         try:
             await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
         finally:

@@ -8,8 +8,13 @@ SQLAlchemy's own bind and result processors, so values go in and come out as the
 SQLAlchemy; a :class:`DriverTransaction` runs such statements on the pooled connection's driver
 (aiosqlite through domain/store/sqlite_driver.py, or asyncpg), one trip each.
 
-Only statements without expanding (``IN``) or post-compile parameters can be prepared; that is
-checked when one is first compiled.
+Only statements without expanding (``IN``) or post-compile parameters, and whose result columns
+are each a named column or a label under a name of its own, can be prepared; that is checked when
+one is first compiled. Everything is read through SQLAlchemy's public API: the compiled
+statement's ``string``, ``positiontup`` and ``bind_names``, the statement's ``exported_columns``,
+and each type's ``dialect_impl(dialect)`` with its ``bind_processor`` and ``result_processor``
+(what SQLAlchemy's own execution caches and calls). That costs nothing per execution: it is done
+once per statement and database.
 """
 
 from __future__ import annotations
@@ -20,8 +25,10 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, TypeVar
 
+from sqlalchemy import ColumnClause, Label
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.expression import Executable
+from sqlalchemy.types import TupleType
 
 from domain.store.sqlite_driver import run_statement, run_statement_and_commit
 
@@ -58,26 +65,49 @@ def _compile(statement: Executable, dialect: Dialect) -> _Compiled:
     if "POSTCOMPILE" in compiled.string or compiled.positiontup is None:
         raise ValueError(f"not preparable (expanding or named parameters): {compiled.string}")
     names = tuple(compiled.positiontup)
+    binds = compiled.bind_names
+    if any(isinstance(bind.type, TupleType) for bind in binds):
+        raise ValueError(f"not preparable (a tuple parameter): {compiled.string}")
     defaults = {
         name: bind.value
-        for bind, name in compiled.bind_names.items()
+        for bind, name in binds.items()
         if not bind.required and bind.callable is None
     }
-    processors = compiled._bind_processors
-    columns = compiled._result_columns
+    processors = {
+        name: bind.type.dialect_impl(dialect).bind_processor(dialect)
+        for bind, name in binds.items()
+    }
+    columns = _result_columns(statement)
     return _Compiled(
         sql=compiled.string,
         names=names,
         defaults=defaults,
         pick=_picker(names),
         processed=tuple(
-            (position, processors[name])
+            (position, process)
             for position, name in enumerate(names)
-            if processors.get(name) is not None
+            if (process := processors.get(name)) is not None
         ),
-        keys=tuple(column.keyname for column in columns),
-        results=tuple(column.type._cached_result_processor(dialect, None) for column in columns),
+        keys=tuple(column.name for column in columns),
+        results=tuple(
+            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
+        ),
     )
+
+
+def _result_columns(statement: Executable) -> list[ColumnClause[Any] | Label[Any]]:
+    """The statement's result columns, each under the name SQLAlchemy's rows give it: only
+    columns named as they are keyed, and labels, none sharing a name (SQLAlchemy would rename a
+    duplicate, or name an unlabelled expression, by rules of its own)."""
+    columns: list[ColumnClause[Any] | Label[Any]] = []
+    for column in getattr(statement, "exported_columns", ()):
+        named = isinstance(column, Label) or (
+            isinstance(column, ColumnClause) and column.key == column.name
+        )
+        if not named or any(column.name == seen.name for seen in columns):
+            raise ValueError(f"not preparable (label each result column once): {column}")
+        columns.append(column)
+    return columns
 
 
 def _picker(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], Sequence[Any]]:

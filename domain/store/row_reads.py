@@ -110,7 +110,8 @@ class RowReader:
             processors = self._processors[dialect.name] = [
                 (index, process)
                 for index, column in enumerate(self._columns)
-                if (process := column.type._cached_result_processor(dialect, None)) is not None
+                if (process := column.type.dialect_impl(dialect).result_processor(dialect, None))
+                is not None
             ]
         for row in rows:
             for index, process in processors:

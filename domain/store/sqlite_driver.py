@@ -12,7 +12,8 @@ cursors fetch them all straight away anyway), note ``description``, ``rowcount``
 ``lastrowid``, and close it. Results and errors are those of sqlite3, as before. The
 transaction's ``BEGIN`` rides along with its first statement, and returning a connection to the
 pool rolls back only if a transaction is still open (SQLAlchemy's reset would otherwise make one
-more trip after every COMMIT).
+more trip after every COMMIT). Running our functions on the connection's thread takes aiosqlite's
+private names: domain/store/aiosqlite_adapter.py is where they are used.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-import aiosqlite
+from domain.store.aiosqlite_adapter import ThreadedConnection, open_connection
 
 _Outcome = tuple[Any, int, int | None, list[Any]]
 
@@ -110,7 +111,7 @@ class OneTripCursor:
         self._rows = []
 
 
-class OneTripConnection(aiosqlite.Connection):
+class OneTripConnection(ThreadedConnection):
     """An aiosqlite connection whose transactions start with their first statement's trip.
 
     :meth:`begin_with_next` keeps the ``BEGIN`` for the first statement to run, in the same
@@ -128,7 +129,7 @@ class OneTripConnection(aiosqlite.Connection):
     async def on_thread(self, function: Any, *args: Any) -> _Outcome:
         """``function(sqlite3_connection, pending_begin, *args)`` on the connection's thread."""
         begin, self._pending_begin = self._pending_begin, None
-        return await self._execute(function, self._conn, begin, *args)  # type: ignore[no-any-return]
+        return await self.run_on_thread(function, begin, *args)
 
     async def commit(self) -> None:
         if self._pending_begin is not None:
@@ -144,17 +145,19 @@ class OneTripConnection(aiosqlite.Connection):
 
     @property
     def in_transaction(self) -> bool:
-        """Whether a transaction is open (read while the connection is idle, between trips)."""
+        """Whether a transaction is open (read while the connection is idle, between trips);
+        False once it is closed."""
         if self._pending_begin is not None:
             return True
-        connection = self._connection
-        return connection is not None and connection.in_transaction
+        try:
+            return super().in_transaction
+        except ValueError:  # aiosqlite's "no active connection"
+            return False
 
 
 async def connect(path: str, **kwargs: Any) -> OneTripConnection:
     def connector() -> sqlite3.Connection:
-        return sqlite3.connect(path, **kwargs)
+        connection: sqlite3.Connection = sqlite3.connect(path, **kwargs)
+        return connection
 
-    connection = OneTripConnection(connector, iter_chunk_size=64)
-    connection._thread.daemon = True  # as SQLAlchemy does: never hold up interpreter exit
-    return await connection
+    return await open_connection(OneTripConnection, connector, iter_chunk_size=64)
