@@ -43,7 +43,7 @@ class Refused(Exception):
         self.message = message
 
     @property
-    def payload(self) -> dict[str, str]:
+    def payload(self) -> dict[str, object]:
         return {"code": self.code, "message": self.message}
 
 

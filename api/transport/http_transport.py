@@ -64,10 +64,10 @@ class JSONPostTransport:
         self, request: AsyncHTTPRequestAdapter
     ) -> GraphQLRequestData | list[GraphQLRequestData]:
         if request.method != "POST" or not _is_json(request.content_type) or self._streams(request):
-            return await super().parse_http_body(request)  # type: ignore[misc, no-any-return]
+            return await super().parse_http_body(request)  # type: ignore[misc]
         data = self.parse_json(await request.get_body())  # type: ignore[attr-defined]
         if isinstance(data, list):  # a batch: Strawberry refuses it (the body is kept)
-            return await super().parse_http_body(request)  # type: ignore[misc, no-any-return]
+            return await super().parse_http_body(request)  # type: ignore[misc]
         if not isinstance(data, dict):
             raise HTTPException(
                 400, "The request body must be a JSON object: one GraphQL operation."

@@ -85,8 +85,11 @@ async def send_shared(payload: object) -> bool:
             return False
         entry = frames.get(key)  # another subscriber may have encoded it meanwhile
         if entry is None or entry[0] is not operation:
-            message = {"id": socket.operation_id, "type": socket.kind}
-            message["payload"] = {"data": result.data}
+            message = {
+                "id": socket.operation_id,
+                "type": socket.kind,
+                "payload": {"data": result.data},
+            }
             entry = (operation, json.dumps(message, separators=(",", ":")))
             frames[key] = entry
     try:

@@ -19,14 +19,19 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
 )
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    Message as TransportMessage,
+)
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.types import ConnectionErrorMessage
+from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage as LegacyMessage
 
 from api.auth import bearer_from_header, bearer_from_params, principal_for
 from api.context import Context
@@ -93,7 +98,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         if not isinstance(message, dict):
             await self.websocket.close(code=4400, reason=NOT_AN_OBJECT)
             return
-        await super().handle_message(message)
+        await super().handle_message(cast(TransportMessage, message))
 
     async def handle_connection_init(self, message: Any) -> None:
         try:
@@ -110,7 +115,7 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
     """graphql-ws with the same init timeout as graphql-transport-ws (Strawberry has none)."""
 
     async def handle(self) -> None:
-        timeout = self.view.connection_init_wait_timeout.total_seconds()  # type: ignore[attr-defined]
+        timeout = self.view.connection_init_wait_timeout.total_seconds()
         watchdog = asyncio.create_task(self._close_unless_initialised(timeout))
         try:
             await super().handle()
@@ -124,13 +129,17 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
         if not isinstance(message, dict):  # as graphql-transport-ws does above
             await self.websocket.close(code=4400, reason=NOT_AN_OBJECT)
             return
-        await super().handle_message(message)
+        await super().handle_message(cast(LegacyMessage, message))
 
     async def handle_connection_init(self, message: Any) -> None:
         try:
             await super().handle_connection_init(message)
         except guards.Refused as refused:
-            await self.send_message({"type": "connection_error", "payload": refused.payload})
+            refusal: ConnectionErrorMessage = {
+                "type": "connection_error",
+                "payload": refused.payload,
+            }
+            await self.send_message(refusal)
             await self.websocket.close(code=refused.close_code, reason=refused.message)
 
     async def handle_async_results(
@@ -156,8 +165,10 @@ class RealtimeView:
     domain: DomainContext
     auth_limiter: guards.FailedAuthLimiter
     connections: guards.ConnectionRegistry
-    graphql_ws_handler_class = LegacyWSHandler
-    graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_ws_handler_class: type[BaseGraphQLWSHandler[Context, None]] = LegacyWSHandler
+    graphql_transport_ws_handler_class: type[BaseGraphQLTransportWSHandler[Context, None]] = (
+        TransportWSHandler
+    )
 
     async def on_ws_connect(self, context: Context) -> Any:
         credential = bearer_from_params(context.connection_params)

@@ -30,7 +30,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.expression import Executable
 from sqlalchemy.types import TupleType
 
-from domain.store.sqlite_driver import run_statement, run_statement_and_commit
+from domain.store.sqlite_driver import OneTripConnection, run_statement, run_statement_and_commit
 
 Processor = Callable[[Any], Any] | None
 
@@ -228,7 +228,7 @@ class DriverTransaction:
 class SQLiteTransaction(DriverTransaction):
     """On a domain/store/sqlite_driver.py connection: BEGIN rides with the first statement."""
 
-    def __init__(self, dialect: Dialect, driver: Any, begin: str) -> None:
+    def __init__(self, dialect: Dialect, driver: OneTripConnection, begin: str) -> None:
         super().__init__(dialect)
         self._driver = driver
         self._begin = begin

@@ -60,7 +60,7 @@ class RowReader:
         self,
         connection: AsyncConnection,
         shape: Shape,
-        count: Select[tuple[int]],
+        count: Select[Any],
         *,
         params: dict[str, Any] | None = None,
         kept_as: Hashable = None,
@@ -90,7 +90,7 @@ class RowReader:
         return self._unpack(dialect, packed), int(counted)
 
     def _counted_statements(
-        self, dialect: Dialect, shape: Shape, count: Select[tuple[int]]
+        self, dialect: Dialect, shape: Shape, count: Select[Any]
     ) -> tuple[Select[Any], ...]:
         if dialect.name != "sqlite":
             return shape(self._statement), count

@@ -19,12 +19,13 @@ private names: domain/store/aiosqlite_adapter.py is where they are used.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from domain.store.aiosqlite_adapter import ThreadedConnection, open_connection
 
 _Outcome = tuple[Any, int, int | None, list[Any]]
+R = TypeVar("R")
 
 
 def _begin(connection: sqlite3.Connection, begin: str | None) -> None:
@@ -126,7 +127,7 @@ class OneTripConnection(ThreadedConnection):
     def begin_with_next(self, begin: str) -> None:
         self._pending_begin = begin
 
-    async def on_thread(self, function: Any, *args: Any) -> _Outcome:
+    async def on_thread(self, function: Callable[..., R], *args: Any) -> R:
         """``function(sqlite3_connection, pending_begin, *args)`` on the connection's thread."""
         begin, self._pending_begin = self._pending_begin, None
         return await self.run_on_thread(function, begin, *args)
