@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
-from typing import ParamSpec, TypeAlias, TypeVar, get_args
+from typing import Any, ParamSpec, TypeAlias, TypeVar, get_args
 
 import strawberry
 from graphql import GraphQLError
@@ -159,4 +161,44 @@ def mask_unexpected(errors: list[GraphQLError]) -> None:
                 source=error.source,
                 positions=error.positions,
                 path=error.path,
+            )
+
+
+# graphql-core's coercion and validation messages quote what the client sent: "…, found:
+# {'password': '…'}" or "String cannot represent a non string value: …". An answer (and a log
+# line) must never carry a secret back (R20), so the value goes and the reason stays.
+_FOUND = re.compile(r", found: .*\Z", re.S)
+_VALUE_AFTER_REASON = re.compile(r"(cannot represent[^:]*): .*\Z", re.S)
+HIDDEN = "<hidden>"
+
+
+def _string_leaves(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [leaf for item in value.values() for leaf in _string_leaves(item)]
+    if isinstance(value, list | tuple):
+        return [leaf for item in value for leaf in _string_leaves(item)]
+    return []
+
+
+def redact_input_values(errors: list[GraphQLError], variables: dict[str, Any] | None) -> None:
+    """Replace, in place, each error of ours that quotes the request's input by one that names
+    the problem without the value."""
+    leaves = sorted(set(_string_leaves(variables or {})), key=len, reverse=True)
+    for i, error in enumerate(errors):
+        if error.original_error is not None and not isinstance(error.original_error, GraphQLError):
+            continue  # an unexpected error: masked whole
+        message = _VALUE_AFTER_REASON.sub(r"\1", _FOUND.sub("", error.message))
+        for leaf in leaves:
+            for quoted in (repr(leaf), json.dumps(leaf)):
+                message = message.replace(quoted, HIDDEN)
+        if message != error.message:
+            errors[i] = GraphQLError(
+                message,
+                nodes=error.nodes,
+                source=error.source,
+                positions=error.positions,
+                path=error.path,
+                extensions=error.extensions,
             )

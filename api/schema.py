@@ -13,7 +13,7 @@ from strawberry.tools import merge_types
 
 from api.audit.audit import AuditQuery
 from api.connections.connections import ConnectionMutation, ConnectionQuery
-from api.errors import ERROR_TYPES, mask_unexpected
+from api.errors import ERROR_TYPES, mask_unexpected, redact_input_values
 from api.fleet.environments import EnvironmentMutation, EnvironmentQuery
 from api.fleet.groups import GroupMutation, GroupQuery
 from api.fleet.machines import MachineMutation, MachineQuery
@@ -74,8 +74,10 @@ class DeskFleetSchema(strawberry.Schema):
         each subscription event) before answering: unexpected ones are masked in place, and
         logged with their traceback and request id. Expected failures (ours, or a malformed
         document) are answers, not incidents: no log line per refused request (anyone could
-        flood it)."""
+        flood it). No answer quotes the input it refuses (R20: a password sent is never sent
+        back)."""
         mask_unexpected(errors)
+        redact_input_values(errors, getattr(execution_context, "variables", None))
 
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:

@@ -182,6 +182,48 @@ async def test_a_cursor_whose_instant_is_out_of_range_or_unzoned_is_refused(
         assert result["errors"][0]["extensions"]["code"] == "INVALID_CURSOR", result
 
 
+CREATE_CONNECTION = """mutation($i: CreateConnectionInput!) {
+  createConnection(input: $i) { __typename } }"""
+SECRET = "S3cret-Hunter2"
+
+
+@pytest.mark.rule("R20")
+@pytest.mark.parametrize(
+    ("given", "named"),
+    [
+        ({"password": SECRET, "bogus": 1}, "'bogus'"),  # an unknown field
+        ({"password": SECRET}, "required field 'name'"),  # a missing field
+        ({"password": SECRET, "name": 5}, "String cannot represent a non string value"),
+        ({"password": [SECRET], "name": "n"}, "String cannot represent a non string value"),
+    ],
+)
+async def test_malformed_input_is_refused_without_echoing_its_values(
+    fleet: Fleet, api: GraphQLClient, given: dict, named: str
+) -> None:
+    response = await api.http.post(
+        "/graphql",
+        json={"query": CREATE_CONNECTION, "variables": {"i": given}},
+        headers={"Authorization": f"Bearer {fleet.admin_token}"},
+    )
+
+    assert SECRET not in response.text
+    messages = [e["message"] for e in response.json()["errors"]]
+    assert any(named in m for m in messages), messages
+
+
+async def test_a_literal_of_the_wrong_shape_is_refused_without_echoing_it(
+    fleet: Fleet, api: GraphQLClient
+) -> None:
+    result = await api.execute(
+        'mutation { createConnection(input: {password: "' + SECRET + '", bogus: 1}) '
+        "{ __typename } }",
+        token=fleet.admin_token,
+    )
+
+    assert SECRET not in str(result)
+    assert result["errors"]
+
+
 async def test_syntax_errors_are_reported_plainly(api: GraphQLClient) -> None:
     broken = await api.execute("{ machines(first: ", token=None)
     assert broken["errors"][0]["message"].startswith("Syntax Error")
