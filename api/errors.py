@@ -202,3 +202,23 @@ def redact_input_values(errors: list[GraphQLError], variables: dict[str, Any] | 
                 path=error.path,
                 extensions=error.extensions,
             )
+
+
+_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
+
+
+def hide_suggestions(errors: list[GraphQLError]) -> None:
+    """Production answers name what is wrong and suggest nothing: "Did you mean …?" hints for
+    arguments, types and enum values map the schema for a stranger (field hints are off in
+    Strawberry's config)."""
+    for i, error in enumerate(errors):
+        message = _SUGGESTION.sub("", error.message)
+        if message != error.message:
+            errors[i] = GraphQLError(
+                message,
+                nodes=error.nodes,
+                source=error.source,
+                positions=error.positions,
+                path=error.path,
+                extensions=error.extensions,
+            )

@@ -13,7 +13,7 @@ from strawberry.tools import merge_types
 
 from api.audit.audit import AuditQuery
 from api.connections.connections import ConnectionMutation, ConnectionQuery
-from api.errors import ERROR_TYPES, mask_unexpected, redact_input_values
+from api.errors import ERROR_TYPES, hide_suggestions, mask_unexpected, redact_input_values
 from api.fleet.environments import EnvironmentMutation, EnvironmentQuery
 from api.fleet.groups import GroupMutation, GroupQuery
 from api.fleet.machines import MachineMutation, MachineQuery
@@ -69,6 +69,8 @@ Subscriptions = merge_types("Subscription", (Subscription, RecommendationSubscri
 
 
 class DeskFleetSchema(strawberry.Schema):
+    production = False  # set by build_schema from the settings
+
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         """Strawberry hands every result's errors here, whatever the transport (HTTP, streamed,
         each subscription event) before answering: unexpected ones are masked in place, and
@@ -78,6 +80,8 @@ class DeskFleetSchema(strawberry.Schema):
         back)."""
         mask_unexpected(errors)
         redact_input_values(errors, getattr(execution_context, "variables", None))
+        if self.production:
+            hide_suggestions(errors)
 
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
@@ -92,6 +96,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         # Production mode: no "Did you mean ...?" hints that map the schema for a stranger.
         config=StrawberryConfig(disable_field_suggestions=settings.production),
     )
+    built.production = settings.production
     _enum_names_by_member(built)
     return built
 

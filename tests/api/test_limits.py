@@ -185,12 +185,30 @@ async def test_production_hides_introspection_suggestions_and_graphiql(
     production: Settings, fleet: Fleet, api: GraphQLClient
 ) -> None:
     introspection = await api.execute("{ __schema { types { name } } }", token=fleet.admin_token)
-    typo = await api.execute("{ machinez { totalCount } }", token=fleet.admin_token)
+    typos = [
+        await api.execute(document, variables, token=fleet.admin_token)
+        for document, variables in TYPOS
+    ]
     ide = await api.http.get("/graphql", headers={"Accept": "text/html"})
 
     assert "introspection" in introspection["errors"][0]["message"].lower()
-    assert "did you mean" not in typo["errors"][0]["message"].lower()
+    for typo in typos:
+        assert typo["errors"], typo
+        assert "did you mean" not in str(typo).lower(), typo
     assert "graphiql" not in ide.text.lower()
+
+
+# A field, an argument, a type, an enum literal and an enum variable, each one letter off.
+TYPOS: list[tuple[str, dict[str, object] | None]] = [
+    ("{ machinez { totalCount } }", None),
+    ("{ machines(frist: 5) { totalCount } }", None),
+    ("query($f: MachineFilterInputt) { machines(filter: $f) { totalCount } }", None),
+    ("{ flowRuns(filter: {statuses: [QUEUEDD]}) { totalCount } }", None),
+    (
+        "query($s: [RunStatus!]) { flowRuns(filter: {statuses: $s}) { totalCount } }",
+        {"s": ["QUEUEDD"]},
+    ),
+]
 
 
 async def test_development_keeps_introspection(fleet: Fleet, api: GraphQLClient) -> None:
@@ -199,3 +217,6 @@ async def test_development_keeps_introspection(fleet: Fleet, api: GraphQLClient)
 
     assert introspection["__schema"]["queryType"]["name"] == "Query"
     assert "did you mean" in typo["errors"][0]["message"].lower()
+    for document, variables in TYPOS[1:]:  # arguments, types and enum values are hinted too
+        hinted = await api.execute(document, variables, token=fleet.admin_token)
+        assert "did you mean" in str(hinted).lower(), hinted
