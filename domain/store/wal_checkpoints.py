@@ -11,6 +11,11 @@ Under a steady stream of writes the background checkpoint never quite catches up
 committed while it runs are left for the next one), so the WAL is not restarted by it; the
 backstop, reached far less often, finishes the little that is left and lets the next writer
 start the WAL again from its beginning. ``journal_size_limit`` then truncates the file.
+
+One database's checkpoints run one at a time, on threads of this module's own pool rather than an
+event loop's: a checkpoint outlives the loop that asked for it (one ``asyncio.run`` after
+another), and a second one started beside it would find SQLite's checkpoint lock taken and copy
+nothing. One asked for while another is under way runs as soon as that one ends.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 
 log = logging.getLogger("deskfleet.db")
 
@@ -28,6 +35,9 @@ CONNECTION_PRAGMAS = (
     f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}",
     f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}",
 )
+
+# Idle threads cost nothing; at interpreter exit the pool lets a checkpoint under way finish.
+_WORKERS = ThreadPoolExecutor(thread_name_prefix="deskfleet-wal-checkpoint")
 
 
 def checkpoint(path: str) -> tuple[int, int, int]:
@@ -51,40 +61,50 @@ class WalCheckpoints:
     def __init__(self, path: str) -> None:
         self.path = path
         self._commits = 0
-        self._running: asyncio.Task[None] | None = None
+        self._lock = threading.Lock()  # the event loop's thread and the checkpoint's
+        self._running: Future[None] | None = None
+        self._again = False
 
     def committed(self) -> None:
         """A write transaction on the database committed."""
         self._commits += 1
-        if self._commits >= COMMITS_PER_CHECKPOINT and self._under_way() is None:
-            self._commits = 0
-            self._running = asyncio.get_running_loop().create_task(
-                self._checkpoint(), name="deskfleet-wal-checkpoint"
-            )
+        if self._commits < COMMITS_PER_CHECKPOINT:
+            return
+        self._commits = 0
+        with self._lock:
+            if self._running is not None:
+                self._again = True  # what was committed meanwhile is left to one more
+                return
+            try:
+                self._running = _WORKERS.submit(self._checkpoints)
+            except RuntimeError:
+                # The interpreter is shutting down: the last connection to close checkpoints
+                # the database anyway.
+                log.debug("background WAL checkpoint of %s skipped at shutdown", self.path)
 
-    def _under_way(self) -> asyncio.Task[None] | None:
-        """The checkpoint running on this event loop, if any. One started on a loop that has
-        since ended (a database used by one ``asyncio.run`` after another) is no longer awaited."""
-        running = self._running
-        if running is None or running.done():
-            return None
-        return running if running.get_loop() is asyncio.get_running_loop() else None
-
-    async def _checkpoint(self) -> None:
+    def _checkpoints(self) -> None:
+        """On a worker thread: checkpoints until no more were asked for meanwhile."""
+        more = True
         try:
-            await asyncio.to_thread(checkpoint, self.path)
-        except sqlite3.Error:
-            # The writers' backstop checkpoints in its place; nothing is lost meanwhile.
-            log.warning("background WAL checkpoint of %s failed", self.path, exc_info=True)
-        except RuntimeError:
-            # The loop is shutting down its worker threads: the last connection to close
-            # checkpoints the database anyway.
-            log.debug("background WAL checkpoint of %s skipped at shutdown", self.path)
+            while more:
+                try:
+                    checkpoint(self.path)
+                except sqlite3.Error:
+                    # The writers' backstop checkpoints in its place; nothing is lost meanwhile.
+                    log.warning("background WAL checkpoint of %s failed", self.path, exc_info=True)
+                with self._lock:
+                    more, self._again = self._again, False
+                    if not more:
+                        self._running = None
         finally:
-            self._running = None
+            if more:  # an unexpected error: the next checkpoint asked for starts afresh
+                with self._lock:
+                    self._running = None
 
     async def settled(self) -> None:
-        """Until the checkpoint under way (if any) has ended: before the database closes."""
-        running = self._under_way()
+        """Until the checkpoints under way (if any) have ended: before the database closes."""
+        with self._lock:
+            running = self._running
         if running is not None:
-            await asyncio.shield(running)
+            # Shielded: a cancelled wait must not cancel a checkpoint still queued in the pool.
+            await asyncio.shield(asyncio.wrap_future(running))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -102,8 +103,9 @@ async def test_a_failed_checkpoint_is_logged_and_the_next_one_still_runs(
 def test_a_database_used_by_one_event_loop_after_another_still_checkpoints(
     tmp_path: Path,
 ) -> None:
-    """A loop closed with its checkpoint task never run (``run_until_complete`` then
-    ``close``, not ``asyncio.run``) must not stop the next loop's checkpoints, nor its close."""
+    """A checkpoint asked for as one event loop ends (``run_until_complete`` then ``close``, not
+    ``asyncio.run``) outlives that loop: the next loop's checkpoint follows it instead of finding
+    SQLite's checkpoint lock taken, and its close waits for both."""
     database = Database(f"sqlite:///{tmp_path / 'loops.db'}")
     assert database.checkpoints is not None
     checkpoints = database.checkpoints
@@ -123,10 +125,39 @@ def test_a_database_used_by_one_event_loop_after_another_still_checkpoints(
 
     loop = asyncio.new_event_loop()
     try:
-        loop.run_until_complete(first())  # its checkpoint task is created, never run
+        loop.run_until_complete(first())  # its last commit asks for a checkpoint
     finally:
         loop.close()
     assert asyncio.run(second()) == 2 * wal_checkpoints.COMMITS_PER_CHECKPOINT - 1
+
+
+async def test_a_checkpoint_asked_for_while_one_runs_follows_it(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Commits that ask for a checkpoint while the last one has not ended (its sync is slow) are
+    checkpointed once it ends: a second one beside it would find SQLite's lock taken."""
+    real = wal_checkpoints.checkpoint
+    copied, ended = threading.Event(), threading.Event()
+
+    def slow_to_end(path: str) -> tuple[int, int, int]:
+        outcome = real(path)
+        if not copied.is_set():
+            copied.set()
+            ended.wait()
+        return outcome
+
+    monkeypatch.setattr(wal_checkpoints, "checkpoint", slow_to_end)
+    more = wal_checkpoints.COMMITS_PER_CHECKPOINT
+    assert db.checkpoints is not None
+    try:
+        await _write_notes(db, more - 1)  # with the table's creation: the first checkpoint
+        await asyncio.to_thread(copied.wait)
+        await _write_notes(db, more, first=more)  # the last of these asks for another
+        assert _in_database_file(db) == more - 1  # nothing ran beside the first
+    finally:
+        ended.set()
+    await db.checkpoints.settled()
+    assert _in_database_file(db) == 2 * more - 1
 
 
 def _files_beside(folder: Path, prefix: str) -> list[str]:
