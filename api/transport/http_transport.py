@@ -16,7 +16,7 @@ from functools import cached_property
 
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
@@ -61,6 +61,16 @@ class JSONPostTransport:
         return any(transport.accepts(accept) for transport in self._stream_transports)
 
     async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        try:
+            return await self._parse_http_body(request)
+        except ClientDisconnect:
+            # The client went away while its body arrived: nobody is left to answer, and it is
+            # no fault of the server's (uvicorn would log it as an ERROR with a traceback).
+            raise HTTPException(400, "The client went away before its request arrived.") from None
+
+    async def _parse_http_body(
         self, request: AsyncHTTPRequestAdapter
     ) -> GraphQLRequestData | list[GraphQLRequestData]:
         if request.method != "POST" or not _is_json(request.content_type) or self._streams(request):

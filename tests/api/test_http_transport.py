@@ -2,9 +2,11 @@
 DeskFleet's own hooks; every answer and error is the one Strawberry's view gives, and any other
 request shape still goes to Strawberry."""
 
+import logging
 from typing import Any
 
 import pytest
+from starlette.applications import Starlette
 from starlette.responses import Response
 
 from api.transport.http_transport import JSONPostTransport, SubResponse
@@ -135,3 +137,42 @@ async def test_what_a_resolver_sets_on_the_sub_response_reaches_the_answer() -> 
     assert answered.headers["content-length"] == str(len(answered.body))
     assert default.status_code == 200
     assert "x-extra" not in default.headers
+
+
+async def test_a_client_that_goes_away_mid_body_ends_its_request_quietly(
+    app: Starlette, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Half a body, then the client disconnects: no exception escapes the app, nothing is
+    logged at ERROR (uvicorn would log an escaped one as "Exception in ASGI application")."""
+    events = iter(
+        [
+            {"type": "http.request", "body": b'{"query": "{ me', "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+    )
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return next(events, {"type": "http.disconnect"})
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json"), (b"host", b"deskfleet.test")],
+        "client": ("127.0.0.1", 4242),
+        "server": ("deskfleet.test", 80),
+    }
+    await app(scope, receive, send)
+
+    assert sent[0]["status"] == 400
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
