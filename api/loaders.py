@@ -134,7 +134,9 @@ class Loaders:
 
     @cached_property
     def connections(self) -> DataLoader[str, Connection | None]:
-        return DataLoader(load_fn=lambda ids: connections.connections_by_ids(self.ctx, ids))
+        return DataLoader(
+            load_fn=lambda ids: connections.connections_by_ids(self.ctx, self.user, ids)
+        )
 
     @cached_property
     def gateways(self) -> DataLoader[str, Gateway | None]:
@@ -142,7 +144,15 @@ class Loaders:
 
     @cached_property
     def flows(self) -> DataLoader[str, DesktopFlow | None]:
-        return DataLoader(load_fn=lambda ids: flows.flows_by_ids(self.ctx, ids))
+        return DataLoader(load_fn=lambda ids: flows.flows_by_ids(self.ctx, self.user, ids))
+
+    @cached_property
+    def run_people(self) -> DataLoader[FlowRun, bool]:
+        """Whether the caller may see who is behind each run (R38)."""
+        return DataLoader(
+            load_fn=lambda rs: runs.people_visible(self.ctx, self.user, rs),
+            cache_key_fn=lambda r: r.id,
+        )
 
     # Runs and queues (R25, R29): one snapshot per environment for a page of runs.
     @cached_property

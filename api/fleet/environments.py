@@ -11,7 +11,9 @@ from strawberry.types import Info
 import api.enums  # noqa: F401  (registers the domain enums with Strawberry)
 from api.context import Context
 from api.errors import UserErrors, read, typed_errors
-from domain.fleet import environments
+from api.identity.identity import UserType
+from domain.fleet import environments, members
+from domain.kernel.permissions import Role
 from domain.store.models import Environment, EnvironmentKind
 
 
@@ -88,6 +90,21 @@ class EnvironmentQuery:
         return [EnvironmentType.from_model(e) for e in found]
 
 
+@strawberry.type(description="R38: what removing a user from an environment took away.")
+class RemovedFromEnvironmentPayload:
+    user: UserType
+    environment_id: strawberry.ID
+    revoked_roles: list[Role] = strawberry.field(description="The security roles revoked there.")
+    removed_shares: int = strawberry.field(
+        description="Shares of the environment's machines and groups taken away."
+    )
+
+
+RemoveUserFromEnvironmentResult = Annotated[
+    RemovedFromEnvironmentPayload | UserErrors, strawberry.union("RemoveUserFromEnvironmentResult")
+]
+
+
 @strawberry.type
 class EnvironmentMutation:
     @strawberry.mutation(description="DeskFleet administrators create an environment.")
@@ -123,3 +140,24 @@ class EnvironmentMutation:
             unattended_capacity=input.unattended_capacity,
         )
         return EnvironmentPayload(environment=EnvironmentType.from_model(environment))
+
+    @strawberry.mutation(
+        description="R38: environment admins cut a user off from their environment: every "
+        "security role the user holds there and every share of its machines and groups with them "
+        "are taken away (audited). What they own stays theirs. No other environment's admin can "
+        "prevent it."
+    )
+    @typed_errors
+    async def remove_user_from_environment(
+        self, info: Info[Context, None], environment_id: strawberry.ID, user_id: strawberry.ID
+    ) -> RemoveUserFromEnvironmentResult:
+        ctx = info.context
+        removal = await members.remove_user_from_environment(
+            ctx.domain, ctx.principal, environment_id=environment_id, user_id=user_id
+        )
+        return RemovedFromEnvironmentPayload(
+            user=UserType.from_model(removal.user),
+            environment_id=strawberry.ID(removal.environment_id),
+            revoked_roles=removal.revoked_roles,
+            removed_shares=removal.removed_shares,
+        )

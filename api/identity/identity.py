@@ -247,7 +247,9 @@ class IdentityMutation:
     @strawberry.mutation(
         description="Deactivate a user (R15): their tokens stop working and they can do nothing; "
         "their shares stay listed, marked deactivated. DeskFleet administrators, or admins of "
-        "every environment where the user holds a role."
+        "every environment where the user holds a role; to an environment admin, a user with no "
+        "role in their environments is an unknown id (R38). removeUserFromEnvironment cuts a "
+        "user off from one environment."
     )
     @typed_errors
     async def deactivate_user(

@@ -89,12 +89,14 @@ class FlowRunType:
         wait = await info.context.loaders.run_waits.load(self.model)
         return wait[1] if wait else None
 
-    @strawberry.field
+    @strawberry.field(description="Null unless you may see the flow (`desktopFlow(id:)`, R38).")
     async def flow(self, info: Info[Context, None]) -> DesktopFlowType | None:
         flow = await info.context.loaders.flows.load(self.model.flow_id)
         return DesktopFlowType.from_model(flow) if flow else None
 
-    @strawberry.field
+    @strawberry.field(
+        description="Null unless you may see the connection (`connection(id:)`, R38)."
+    )
     async def connection(self, info: Info[Context, None]) -> ConnectionType | None:
         if self.model.connection_id is None:
             return None
@@ -121,14 +123,23 @@ class FlowRunType:
         environment = await info.context.loaders.environments.load(self.model.environment_id)
         return EnvironmentType.from_model(environment) if environment else None
 
-    @strawberry.field
+    @strawberry.field(
+        description="Null to whoever sees the run only through its machine or group (R38)."
+    )
     async def triggered_by(self, info: Info[Context, None]) -> UserType | None:
-        user = await info.context.loaders.users.load(self.model.triggered_by_id)
-        return UserType.from_model(user) if user else None
+        return await self._person(info, self.model.triggered_by_id)
 
-    @strawberry.field
+    @strawberry.field(
+        description="Null to whoever sees the run only through its machine or group (R38)."
+    )
     async def connection_owner(self, info: Info[Context, None]) -> UserType | None:
-        user = await info.context.loaders.users.load(self.model.connection_owner_id)
+        return await self._person(info, self.model.connection_owner_id)
+
+    async def _person(self, info: Info[Context, None], user_id: str) -> UserType | None:
+        """R38: null to whoever sees the run only through its machine or group."""
+        if not await info.context.loaders.run_people.load(self.model):
+            return None
+        user = await info.context.loaders.users.load(user_id)
         return UserType.from_model(user) if user else None
 
 

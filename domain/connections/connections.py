@@ -355,10 +355,20 @@ async def list_connections(
     )
 
 
-async def connections_by_ids(ctx: DomainContext, ids: list[str]) -> list[Connection | None]:
-    """For loaders of objects the caller was already allowed to see (e.g. a run's connection)."""
+async def connections_by_ids(
+    ctx: DomainContext, viewer: UserPrincipal | None, ids: list[str]
+) -> list[Connection | None]:
+    """A run's connection, for the API's loader: ``None`` where ``viewer`` may not see it (R38),
+    as for ``connection(id)``; a machine key (``viewer`` None) sees none."""
+    if viewer is None:
+        return [None for _ in ids]
     async with ctx.db.read() as session:
-        rows = await session.exec(select(Connection).where(col(Connection.id).in_(ids)))
+        admin_of = await admin_environment_ids(session, viewer)
+        rows = await session.exec(
+            select(Connection).where(
+                col(Connection.id).in_(ids), connections_visible_to(viewer, admin_of)
+            )
+        )
         found = {c.id: c for c in rows.all()}
     return [found.get(i) for i in ids]
 

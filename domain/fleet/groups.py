@@ -30,9 +30,8 @@ from domain.fleet.maintenance import (
 )
 from domain.identity.authorization import (
     admin_environment_ids,
-    get_environment,
     require_user,
-    roles_in,
+    visible_environment,
 )
 from domain.kernel import validation
 from domain.kernel.errors import Conflict, ErrorCode, NotFound, PermissionDenied, RuleViolation
@@ -104,10 +103,7 @@ async def create_group(
     name = validation.name(name)
     description = validation.text(description)
     async with ctx.db.write() as session:
-        environment = await get_environment(session, environment_id)
-        roles = await roles_in(session, user, environment_id)
-        if not roles:
-            raise NotFound("environment", environment_id)
+        environment, roles = await visible_environment(session, user, environment_id)
         if Action.EDIT not in privileges(roles, restrict_registration=False):
             held = ", ".join(sorted(r.value for r in roles))
             raise PermissionDenied(
@@ -272,6 +268,10 @@ async def remove_machine(
             try:
                 machine = await authorize_machine(session, user, machine_id, Action.ADD_TO_GROUP)
             except NotFound:
+                if isinstance(group_refusal, NotFound):
+                    # R38: neither the machine nor its group is visible: the machine id given
+                    # is answered as unknown, never naming the group.
+                    raise NotFound("machine", machine_id) from None
                 raise group_refusal from None
         # R6/R28: the group's runs dispatched to it and not yet started go back to its queue.
         await withdraw_group_assignments(

@@ -264,34 +264,57 @@ async def current_user(ctx: DomainContext, principal: Principal) -> User:
 # --- deactivation (R13, R15) -----------------------------------------------------------------
 
 
-async def _authorize_user_administration(
-    session: AsyncSession, caller: UserPrincipal, target: User
-) -> None:
-    """DeskFleet administrators manage anyone. An environment admin manages a user whose every
-    security role is in an environment they administer; nobody switches themself off."""
-    if target.id == caller.user_id:
+async def _administered_user(session: AsyncSession, caller: UserPrincipal, user_id: str) -> User:
+    """The user the caller may deactivate or reactivate (R15, R38).
+
+    - Nobody switches themself off.
+    - DeskFleet administrators manage anyone.
+    - An environment admin manages the users of their environments (who hold a security role
+      there). Any other id is answered exactly as one that does not exist: whether a user
+      exists outside the caller's environments is none of their business (R38).
+    - Deactivation acts on every environment, so a user who also holds a role elsewhere needs
+      DeskFleet administrators or the admins of every such environment. An environment admin can
+      always cut a user off from their own environment with ``removeUserFromEnvironment``.
+    - Whoever administers no environment is refused alike for every id.
+    """
+    if user_id == caller.user_id:
         raise PermissionDenied(
             ErrorCode.PERMISSION_DENIED, "you cannot deactivate or reactivate yourself"
         )
+    user = await session.get(User, user_id)
     if caller.is_admin:
-        return
-    if target.is_admin:
+        if user is None:
+            raise NotFound("user", user_id)
+        return user
+    administered = await admin_environment_ids(session, caller) or set()
+    if not administered:
+        raise PermissionDenied(
+            ErrorCode.NOT_ADMIN,
+            "only DeskFleet administrators and environment admins deactivate or reactivate users",
+        )
+    held: set[str] = set()
+    if user is not None:
+        held = set(
+            (
+                await session.exec(
+                    select(RoleAssignment.environment_id).where(RoleAssignment.user_id == user.id)
+                )
+            ).all()
+        )
+    if user is None or not held & administered:
+        raise NotFound("user", user_id)
+    if user.is_admin:
         raise PermissionDenied(
             ErrorCode.NOT_ADMIN, "only DeskFleet administrators manage other administrators"
         )
-    administered = await admin_environment_ids(session, caller)
-    held = set(
-        (
-            await session.exec(
-                select(RoleAssignment.environment_id).where(RoleAssignment.user_id == target.id)
-            )
-        ).all()
-    )
-    if not administered or not held or not held <= administered:
+    if not held <= administered:
         raise PermissionDenied(
             ErrorCode.NOT_ADMIN,
-            "only admins of every environment where the user holds a security role can do this",
+            "the user also holds security roles in environments you do not administer: only "
+            "their admins together, or DeskFleet administrators, can deactivate or reactivate "
+            "them; removeUserFromEnvironment cuts them off from yours",
         )
+    return user
 
 
 async def _set_active(
@@ -300,10 +323,7 @@ async def _set_active(
     caller = require_user(principal)
     user_id = validation.ident(user_id, field="userId")
     async with ctx.db.write() as session:
-        user = await session.get(User, user_id)
-        if user is None:
-            raise NotFound("user", user_id)
-        await _authorize_user_administration(session, caller, user)
+        user = await _administered_user(session, caller, user_id)
         if user.active == active:
             state = "active" if active else "deactivated"
             raise Conflict(ErrorCode.ALREADY_IN_STATE, f"the user is already {state}")

@@ -94,9 +94,10 @@ class ValidationFailed(DomainError):
 class NotFound(DomainError):
     kind = ErrorKind.NOT_FOUND
 
-    def __init__(self, what: str, ident: object) -> None:
+    def __init__(self, what: str, ident: object, *, message: str | None = None) -> None:
         super().__init__(
-            ErrorCode.NOT_FOUND, f"{what} {ident!s} does not exist or is not visible to you"
+            ErrorCode.NOT_FOUND,
+            message or f"{what} {ident!s} does not exist or is not visible to you",
         )
         self.what = what
 

@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, false, or_, union, update
+from sqlalchemy import union, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -40,7 +40,8 @@ from domain.fleet.sessions import user_key
 from domain.identity.authorization import admin_environment_ids, require_user
 from domain.kernel import validation
 from domain.kernel.errors import Conflict, ErrorCode, NotFound, ValidationFailed
-from domain.kernel.principals import Principal, UserPrincipal
+from domain.kernel.principals import Principal
+from domain.recommendations.visibility import recommendations_visible_to, visible_recommendation
 from domain.runs.candidates import RunRequest, WaitReason, check
 from domain.runs.queue_state import EnvironmentState, candidate_ids, load_environment_state
 from domain.runs.runs import run_events
@@ -531,31 +532,6 @@ async def _all(session: AsyncSession, model: type, ids: list[str]) -> list:  # t
     return list((await session.exec(select(model).where(col(model.id).in_(ids)))).all())  # type: ignore[attr-defined]
 
 
-def _visible(user: UserPrincipal, admin_of: set[str] | None) -> ColumnElement[bool]:
-    """The recipient's own; an environment admin may open (and act on) any of their environment."""
-    if admin_of is None:
-        return col(SessionRecommendation.id).is_not(None)
-    return or_(
-        col(SessionRecommendation.recipient_id) == user.user_id,
-        col(SessionRecommendation.environment_id).in_(admin_of) if admin_of else false(),
-    )
-
-
-async def _visible_recommendation(
-    session: AsyncSession, user: UserPrincipal, recommendation_id: str, *, for_update: bool = False
-) -> SessionRecommendation:
-    admin_of = await admin_environment_ids(session, user)
-    stmt = select(SessionRecommendation).where(
-        SessionRecommendation.id == recommendation_id, _visible(user, admin_of)
-    )
-    if for_update:
-        stmt = stmt.with_for_update()
-    rec = (await session.exec(stmt)).first()
-    if rec is None:
-        raise NotFound("session recommendation", recommendation_id)
-    return rec
-
-
 @dataclass(frozen=True)
 class RecommendationFilter:
     environment_id: str | None = None
@@ -576,7 +552,7 @@ async def list_recommendations(
     async with ctx.db.read() as session:
         if flt.every_recipient:
             admin_of = await admin_environment_ids(session, user)
-            whose = _visible(user, admin_of)
+            whose = recommendations_visible_to(user, admin_of)
         else:
             whose = col(SessionRecommendation.recipient_id) == user.user_id
         base = select(SessionRecommendation).where(whose)
@@ -610,7 +586,7 @@ async def get_recommendation(
     user = require_user(principal)
     recommendation_id = validation.ident(recommendation_id, field="id")
     async with ctx.db.read() as session:
-        rec = await _visible_recommendation(session, user, recommendation_id)
+        rec = await visible_recommendation(session, user, recommendation_id)
         (view,) = await _views(session, [rec])
     return view
 
@@ -644,7 +620,7 @@ async def disconnect_users(
     selected = _selected(run_ids)
     now = ctx.clock.now()
     async with ctx.db.write() as session:
-        rec = await _visible_recommendation(session, user, recommendation_id, for_update=True)
+        rec = await visible_recommendation(session, user, recommendation_id, for_update=True)
         if rec.status is not RecommendationStatus.OPEN:
             raise Conflict(
                 ErrorCode.RECOMMENDATION_RESOLVED,

@@ -7,35 +7,23 @@ environment; anyone else gets "not found".
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, true, tuple_
+from sqlalchemy import ColumnElement, and_, func, tuple_
 from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.context import DomainContext
 from domain.identity.authorization import (
     admin_environment_ids,
-    get_environment,
     require_user,
-    roles_in,
+    visible_environment,
 )
 from domain.kernel import validation
-from domain.kernel.errors import Conflict, ErrorCode, NotFound, PermissionDenied
-from domain.kernel.permissions import Action, Role, privileges
+from domain.kernel.errors import Conflict, ErrorCode, PermissionDenied
+from domain.kernel.permissions import Action, privileges
 from domain.kernel.principals import Principal, UserPrincipal
 from domain.kernel.text_search import contains_pattern
+from domain.runs.visibility import flows_visible_to, visible_flow
 from domain.store.models import TERMINAL_STATUSES, DesktopFlow, FlowRun
 from domain.store.pagination import Page, decode_cursor, encode_cursor, page_size
-
-
-async def _managed_flow(session: AsyncSession, user: UserPrincipal, flow_id: str) -> DesktopFlow:
-    flow = await session.get(DesktopFlow, flow_id)
-    if flow is None:
-        raise NotFound("desktop flow", flow_id)
-    if flow.owner_id == user.user_id:
-        return flow
-    if Role.ENVIRONMENT_ADMIN in await roles_in(session, user, flow.environment_id):
-        return flow
-    raise NotFound("desktop flow", flow_id)
 
 
 async def create_flow(
@@ -45,10 +33,7 @@ async def create_flow(
     environment_id = validation.ident(environment_id, field="environmentId")
     name = validation.name(name)
     async with ctx.db.write() as session:
-        environment = await get_environment(session, environment_id)
-        roles = await roles_in(session, user, environment_id)
-        if not roles:
-            raise NotFound("environment", environment_id)
+        environment, roles = await visible_environment(session, user, environment_id)
         granted = privileges(roles, restrict_registration=environment.restrict_registration)
         if Action.RUN not in granted:
             raise PermissionDenied(
@@ -73,7 +58,7 @@ async def rename_flow(
     flow_id = validation.ident(flow_id, field="id")
     name = validation.name(name)
     async with ctx.db.write() as session:
-        flow = await _managed_flow(session, user, flow_id)
+        flow = await visible_flow(session, user, flow_id)
         flow.name = name
         session.add(flow)
     return flow
@@ -85,7 +70,7 @@ async def delete_flow(ctx: DomainContext, principal: Principal, flow_id: str) ->
     user = require_user(principal)
     flow_id = validation.ident(flow_id, field="id")
     async with ctx.db.write() as session:
-        flow = await _managed_flow(session, user, flow_id)
+        flow = await visible_flow(session, user, flow_id)
         active = (
             await session.exec(
                 select(func.count())
@@ -109,16 +94,7 @@ async def get_flow(ctx: DomainContext, principal: Principal, flow_id: str) -> De
     user = require_user(principal)
     flow_id = validation.ident(flow_id, field="id")
     async with ctx.db.read() as session:
-        return await _managed_flow(session, user, flow_id)
-
-
-def _visible(user: UserPrincipal, admin_of: set[str] | None) -> ColumnElement[bool]:
-    if admin_of is None:
-        return true()
-    return or_(
-        col(DesktopFlow.owner_id) == user.user_id,
-        col(DesktopFlow.environment_id).in_(admin_of) if admin_of else false(),
-    )
+        return await visible_flow(session, user, flow_id)
 
 
 async def list_flows(
@@ -144,7 +120,7 @@ async def list_flows(
         clauses.append(col(DesktopFlow.name).ilike(needle, escape="\\"))
     async with ctx.db.read() as session:
         admin_of = await admin_environment_ids(session, user)
-        where = and_(_visible(user, admin_of), *clauses)
+        where = and_(flows_visible_to(user, admin_of), *clauses)
         total = (
             await session.exec(select(func.count()).select_from(DesktopFlow).where(where))
         ).one()
@@ -162,9 +138,19 @@ async def list_flows(
     )
 
 
-async def flows_by_ids(ctx: DomainContext, ids: list[str]) -> list[DesktopFlow | None]:
-    """For loaders of objects the caller was already allowed to see (e.g. a run's flow)."""
+async def flows_by_ids(
+    ctx: DomainContext, viewer: UserPrincipal | None, ids: list[str]
+) -> list[DesktopFlow | None]:
+    """A run's flow, for the API's loader: ``None`` where ``viewer`` may not see it (R38), as
+    for ``desktopFlow(id)``; a machine key (``viewer`` None) sees none."""
+    if viewer is None:
+        return [None for _ in ids]
     async with ctx.db.read() as session:
-        rows = await session.exec(select(DesktopFlow).where(col(DesktopFlow.id).in_(ids)))
+        admin_of = await admin_environment_ids(session, viewer)
+        rows = await session.exec(
+            select(DesktopFlow).where(
+                col(DesktopFlow.id).in_(ids), flows_visible_to(viewer, admin_of)
+            )
+        )
         found = {f.id: f for f in rows.all()}
     return [found.get(i) for i in ids]

@@ -46,10 +46,9 @@ from domain.runs.trigger_facts import (
 )
 from domain.runs.visibility import (
     flow_not_found,
-    read_roles,
-    roles_read,
     runs_visible_to,
     sees_flow,
+    sees_run_people,
     visible_run,
 )
 from domain.store.models import (
@@ -158,7 +157,18 @@ async def _authorize_manage(session: AsyncSession, user: UserPrincipal, run: Flo
 # --- trigger (R23) -----------------------------------------------------------------------------
 
 
-def _run_access(user: UserPrincipal, target: TargetFacts, what: str) -> None:
+def _target_not_found(connection_id: str) -> NotFound:
+    """The connection is visible, its machine or group is not (any more): the answer names only
+    the connection the caller gave, never the target's id (R38)."""
+    return NotFound(
+        "connection",
+        connection_id,
+        message=f"the machine or group of connection {connection_id} does not exist or is not "
+        "visible to you",
+    )
+
+
+def _run_access(user: UserPrincipal, target: TargetFacts, what: str, connection_id: str) -> None:
     """R12/R13: the caller may run flows on the connection's machine or group."""
     roles = _roles(user, target.roles)
     level = access_level(
@@ -167,6 +177,8 @@ def _run_access(user: UserPrincipal, target: TargetFacts, what: str) -> None:
         target.shared,
         environment_admin=Role.ENVIRONMENT_ADMIN in roles,
     )
+    if level is None:
+        raise _target_not_found(connection_id)
     check_access(roles, level, Action.RUN, what, target.name, target.id)
 
 
@@ -182,14 +194,14 @@ def _check_target(
     if connection.machine_id is not None:
         machine = facts.machine
         if machine is None:
-            raise NotFound("machine", connection.machine_id)
-        _run_access(user, machine, "machine")
+            raise _target_not_found(connection.id)
+        _run_access(user, machine, "machine", connection.id)
         bots, where = machine.has_unattended_bots, f"machine {machine.name!r}"
     elif connection.group_id is not None:
         group = facts.group
         if group is None:
-            raise NotFound("machine group", connection.group_id)
-        _run_access(user, group, "machine group")
+            raise _target_not_found(connection.id)
+        _run_access(user, group, "machine group", connection.id)
         bots, where = group.has_unattended_bots, f"group {group.name!r}"
     else:
         raise RuleViolation(
@@ -205,23 +217,9 @@ def _check_target(
         )
 
 
-def _flow_roles_to_read(user: UserPrincipal, facts: TriggerFacts) -> str | None:
-    """The environment whose roles the flow's visibility needs and the facts lack: the flow's,
-    when it is another than the (visible) connection's and neither owner nor admin settles it."""
-    connection, flow = facts.connection, facts.flow
-    if connection is None or flow is None or user.is_admin or flow.owner_id == user.user_id:
-        return None
-    if flow.environment_id == connection.environment_id:
-        return None
-    if not sees_connection(user, connection.owner_id, connection.roles):
-        return None
-    return flow.environment_id
-
-
 def _check_trigger(
     user: UserPrincipal,
     facts: TriggerFacts,
-    flow_roles: frozenset[Role] | None,
     connection_id: str,
     flow_id: str,
     mode: RunMode,
@@ -229,21 +227,19 @@ def _check_trigger(
     """R21-R23 and who may use the connection and the flow, in the order errors are reported.
 
     The connection and the flow follow their one visibility rule each: one the caller may not see
-    is answered as an id that does not exist. ``flow_roles``: the caller's roles in the flow's
-    environment when they had to be read apart (:func:`_flow_roles_to_read`); None: the
-    connection's apply."""
+    is answered as an id that does not exist. A flow of another environment than the
+    connection's is answered so too, whoever asks: the connection's environment holds no such
+    flow, and the answer never depends on what exists elsewhere (R38)."""
     connection = facts.connection
     if connection is None or not sees_connection(user, connection.owner_id, connection.roles):
         raise connection_not_found(connection_id)
     flow = facts.flow
-    roles_for_flow = connection.roles if flow_roles is None else flow_roles
-    if flow is None or not sees_flow(user, flow.owner_id, roles_for_flow):
+    if (
+        flow is None
+        or flow.environment_id != connection.environment_id
+        or not sees_flow(user, flow.owner_id, connection.roles)
+    ):
         raise flow_not_found(flow_id)
-    if flow.environment_id != connection.environment_id:
-        raise Conflict(
-            ErrorCode.CROSS_ENVIRONMENT,
-            "the flow and the connection belong to different environments",
-        )
     if connection.connectivity is Connectivity.GATEWAY:
         raise RuleViolation(
             ErrorCode.GATEWAY_NOT_SUPPORTED,
@@ -306,11 +302,7 @@ def _trigger(
 ) -> Script[FlowRun]:
     """R21-R23 on the facts, then the insert: one trip to the database thread on SQLite."""
     facts = trigger_facts((yield read_trigger_facts(user.user_id, connection_id, flow_id)))
-    flow_environment = _flow_roles_to_read(user, facts)
-    flow_roles = None
-    if flow_environment is not None:  # rare: a flow of another environment than the connection's
-        flow_roles = roles_read((yield read_roles(user.user_id, flow_environment)))
-    connection, flow = _check_trigger(user, facts, flow_roles, connection_id, flow_id, mode)
+    connection, flow = _check_trigger(user, facts, connection_id, flow_id, mode)
     # Every value given and none to validate: the rules above checked them.
     run = FlowRun.model_construct(
         **_NEW_RUN,
@@ -521,6 +513,27 @@ async def group_queue(ctx: DomainContext, principal: Principal, group_id: str) -
             session, group.environment_id, ctx.clock.now(), ctx.settings
         )
     return _entries(state, (None, group.id))
+
+
+async def people_visible(
+    ctx: DomainContext, viewer: UserPrincipal | None, runs: Iterable[FlowRun]
+) -> list[bool]:
+    """For each run, whether ``viewer`` may see who is behind it (R38, domain/runs/visibility.py);
+    a machine key (``viewer`` None) may not."""
+    runs = list(runs)
+    if viewer is None:
+        return [False for _ in runs]
+    async with ctx.db.read() as session:
+        admin_of = await admin_environment_ids(session, viewer)
+    return [
+        sees_run_people(
+            viewer,
+            run.triggered_by_id,
+            run.connection_owner_id,
+            admin=admin_of is None or run.environment_id in admin_of,
+        )
+        for run in runs
+    ]
 
 
 WaitState = tuple[int, WaitReason | None]  # position, reason

@@ -5,6 +5,11 @@ caller gave.
 - A flow is seen by its owner and by the admins of its environment.
 - A run is seen by the admins of its environment, by who triggered it, by the owner of its
   connection, and by whoever can access (R12) the machine or group it is queued for.
+- Who is behind a run (who triggered it, its connection's owner) is seen by the admins of its
+  environment, by who triggered it and by the owner of its connection; those who see the run only
+  through its machine or group see its place, status and wait, not the people. Its connection and
+  its flow follow their own rules (a run's ``connection`` is null to whoever ``connection(id)``
+  answers null).
 
 Installation admins see everything. Each rule is written once, beside the shapes the use cases
 need: a predicate on facts already read, a WHERE clause for lists, a look-up by id.
@@ -12,10 +17,7 @@ need: a predicate on facts already read, a WHERE clause for lists, a look-up by 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from sqlalchemy import ColumnElement, bindparam, false, or_, true
+from sqlalchemy import ColumnElement, false, or_, true
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -23,8 +25,7 @@ from domain.identity.authorization import admin_environment_ids, roles_in
 from domain.kernel.errors import NotFound
 from domain.kernel.permissions import Role
 from domain.kernel.principals import UserPrincipal
-from domain.store.models import DesktopFlow, FlowRun, Machine, MachineGroup, RoleAssignment, Share
-from domain.store.prepared import Fetch, Prepared
+from domain.store.models import DesktopFlow, FlowRun, Machine, MachineGroup, Share
 
 # --- desktop flows -----------------------------------------------------------------------------
 
@@ -58,24 +59,6 @@ async def visible_flow(session: AsyncSession, user: UserPrincipal, flow_id: str)
     return flow
 
 
-_ROLES = Prepared(
-    select(RoleAssignment.__table__.c.role).where(  # type: ignore[attr-defined]
-        RoleAssignment.__table__.c.user_id == bindparam("user_id"),  # type: ignore[attr-defined]
-        RoleAssignment.__table__.c.environment_id == bindparam("environment_id"),  # type: ignore[attr-defined]
-    )
-)
-
-
-def read_roles(user_id: str, environment_id: str) -> Fetch:
-    """A script's step reading the caller's roles in an environment; :func:`roles_read` reads
-    its rows (for a prepared path that has not read them with its other facts)."""
-    return Fetch(_ROLES, {"user_id": user_id, "environment_id": environment_id})
-
-
-def roles_read(rows: list[Mapping[str, Any]]) -> frozenset[Role]:
-    return frozenset(Role(row["role"]) for row in rows)
-
-
 # --- runs --------------------------------------------------------------------------------------
 
 
@@ -103,6 +86,13 @@ def runs_visible_to(user: UserPrincipal, admin_of: set[str] | None) -> ColumnEle
         col(FlowRun.target_machine_id).in_(machines),
         col(FlowRun.target_group_id).in_(groups),
     )
+
+
+def sees_run_people(
+    user: UserPrincipal, triggered_by_id: str, connection_owner_id: str, admin: bool
+) -> bool:
+    """The people rule; ``admin``: the caller administers the run's environment."""
+    return admin or user.is_admin or user.user_id in (triggered_by_id, connection_owner_id)
 
 
 def run_not_found(run_id: str) -> NotFound:

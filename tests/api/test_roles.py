@@ -110,11 +110,12 @@ async def test_r15_environment_admins_deactivate_and_reactivate_users(
     machine = await fleet.machine(user, "bot-1")
 
     before = await snapshot(domain)
-    for who in (other_admin, user):  # not their environment; not themself
-        refused = await steps.call(DEACTIVATE, {"id": user.id}, who)
-        assert refused["__typename"] == "PermissionDeniedError", refused
-    refused_admin = await steps.call(DEACTIVATE, {"id": admin.id}, other_admin)
-    assert refused_admin["__typename"] == "PermissionDeniedError"
+    # Not themself; not a user of their environments: to that admin, as an unknown id (R38).
+    refused = await steps.call(DEACTIVATE, {"id": user.id}, user)
+    assert refused["__typename"] == "PermissionDeniedError", refused
+    for target in (user, admin):
+        hidden = await steps.call(DEACTIVATE, {"id": target.id}, other_admin)
+        assert hidden["__typename"] == "NotFoundError", hidden
     assert await snapshot(domain) == before
 
     done = await steps.call(USER_STATE, {"id": user.id}, admin)
