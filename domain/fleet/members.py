@@ -80,7 +80,8 @@ async def remove_user_from_environment(
         for assignment in assignments:
             await session.delete(assignment)
             journal.on_role(ctx, session, caller, assignment, granted=False)
-        for share, resource in [*machine_shares, *group_shares]:
+        resources: list[tuple[Share, Machine | MachineGroup]] = [*machine_shares, *group_shares]
+        for share, resource in resources:
             await session.delete(share)
             journal.on_resource(
                 ctx, session, caller, "UNSHARED", resource, journal.share_detail(user_id)
