@@ -18,7 +18,9 @@ pytestmark = [pytest.mark.asyncio, pytest.mark.rule("R39")]
 BUCKET = 100
 RESTORE = 10  # points a second
 
-INSIDE = "id name status version group { machines { accessList { user { email } } allowedActions } }"
+INSIDE = (
+    "id name status version group { machines { accessList { user { email } } allowedActions } }"
+)
 HOSTILE = (
     "{ "
     + " ".join(
