@@ -152,11 +152,6 @@ def neighbour_p99(tmp: Path, sizes: Sizes) -> list[Figure]:
                 measured[who].append(measure[who]())
     value = statistics.median(measured["subject"])
     baseline = statistics.median(measured["baseline"])
-    print(
-        f"neighbour_p99: {machines} machines, flood of cost {cost} from {FLOODERS} connections, "
-        f"{rounds} rounds of {sizes.seconds:g}s",
-        flush=True,
-    )
     return [
         Figure(
             "neighbour_p99",
@@ -164,7 +159,7 @@ def neighbour_p99(tmp: Path, sizes: Sizes) -> list[Figure]:
             baseline,
             "<=3",
             lambda ratio: ratio <= 3,
-            unit="ms",
+            unit=" ms",
             detail={"machines": machines, "flooders": FLOODERS, "cost": cost, "rounds": rounds},
         )
     ]
