@@ -23,7 +23,7 @@ from api.context import Context
 from api.errors import ApiError
 from api.observability import Metrics, RequestIdMiddleware, endpoints
 from api.schema import build_schema
-from api.transport import guards, websocket
+from api.transport import guards, throttle, websocket
 from api.transport.body_limit import RequestBodyLimit
 from api.transport.deadlines import RequestDeadlines
 from api.transport.http_transport import JSONPostTransport
@@ -45,8 +45,12 @@ class SchemaOutdated(RuntimeError):
 
 class DeskFleetGraphQL(websocket.RealtimeView, JSONPostTransport, GraphQL[Context, None]):
     def __init__(self, domain: DomainContext) -> None:
+        # R39: the callers' cost buckets, on the app's clock; in Redis when the event bus is.
+        self.buckets = throttle.buckets_for(
+            domain.settings, now=lambda: domain.clock.now().timestamp()
+        )
         super().__init__(
-            build_schema(domain.settings),
+            build_schema(domain.settings, self.buckets),
             graphql_ide=None if domain.settings.production else "graphiql",
             **websocket.websocket_options(domain.settings),  # R37
         )
@@ -172,6 +176,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                     if dispatcher is not None:
                         await dispatcher.stop()
         finally:
+            await graphql.buckets.close()
             await domain.db.dispose()
 
     metrics = Metrics()

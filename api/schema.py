@@ -32,6 +32,7 @@ from api.runs.runs import RunMutation, RunQuery
 from api.transport.limits import extensions
 from api.transport.shared_execution import SharedEventExecution
 from api.transport.strawberry_adapter import graphql_schema
+from api.transport.throttle import Buckets
 from domain.kernel.settings import Settings
 
 Query = merge_types(
@@ -84,14 +85,17 @@ class DeskFleetSchema(strawberry.Schema):
             hide_suggestions(errors)
 
 
-def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+def build_schema(
+    settings: Settings | None = None, buckets: Buckets | None = None
+) -> strawberry.Schema:
+    """``buckets``: the callers' cost buckets (R39); by default this process's, on its clock."""
     settings = settings or Settings()
     built = DeskFleetSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscriptions,
         types=ERROR_TYPES,
-        extensions=extensions(settings),
+        extensions=extensions(settings, buckets),
         execution_context_class=SharedEventExecution,
         # Production mode: no "Did you mean ...?" hints that map the schema for a stranger.
         config=StrawberryConfig(disable_field_suggestions=settings.production),

@@ -127,7 +127,7 @@ def fanout(tmp: Path, sizes: Sizes) -> list[Figure]:
     per_user = int(os.environ.get("DESKFLEET_WS_MAX_CONNECTIONS_PER_USER", "10"))
     viewers = math.ceil(sizes.subscribers / per_user)
     fleet = asyncio.run(seed(url, machines=FLEET, groups=2, runs=FLEET * 2, viewers=viewers))
-    with processes.deskfleet(tmp, url) as subject:
+    with processes.deskfleet(tmp, url, env=processes.UNTHROTTLED) as subject:
         subject.wait_ready()
         graphql = subject.url + "/graphql"
         found = httpx.post(

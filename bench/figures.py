@@ -41,6 +41,7 @@ class Figure:
     passes: Callable[[float], bool]
     unit: str = ""
     skipped: str | None = None  # why the figure could not be measured here
+    detail: dict[str, object] | None = None  # the sizes it was measured at, in --json
 
     @classmethod
     def skipped_because(cls, name: str, target: str, reason: str) -> Figure:

@@ -106,11 +106,24 @@ class Server:
         self.stop()
 
 
-def deskfleet(workdir: Path, database_url: str, core: int | None = None) -> Server:
+# One client at full speed for a throughput figure: its cost bucket (R39) never runs dry.
+UNTHROTTLED = {"DESKFLEET_COST_BUCKET_SIZE": "1e12", "DESKFLEET_COST_RESTORE_RATE": "1e12"}
+
+
+def deskfleet(
+    workdir: Path,
+    database_url: str,
+    core: int | None = None,
+    env: dict[str, str] | None = None,
+) -> Server:
     return Server(
         ["-m", "deskfleet.cli", "serve", "--no-access-log"],
         workdir,
-        env={"DESKFLEET_DATABASE_URL": database_url, "DESKFLEET_PRODUCTION": "true"},
+        env={
+            "DESKFLEET_DATABASE_URL": database_url,
+            "DESKFLEET_PRODUCTION": "true",
+            **(env or {}),
+        },
         core=core,
     )
 

@@ -12,6 +12,7 @@ import httpx
 from bench import processes
 from bench.figures import Figure, Sizes, turns
 from bench.load import post_throughput
+from bench.neighbour import neighbour_p99
 from bench.seed import SeededFleet, seed
 
 LIST100 = """{ machines(first: 100) { nodes { name description version status maintenance
@@ -50,7 +51,7 @@ def http_throughput(tmp: Path, sizes: Sizes) -> list[Figure]:
     figures = []
     server_core, load_core = processes.cores()
     with (
-        processes.deskfleet(tmp, url, core=server_core) as subject,
+        processes.deskfleet(tmp, url, core=server_core, env=processes.UNTHROTTLED) as subject,
         processes.baseline(tmp, core=server_core) as base,
     ):
         subject.wait_ready()
@@ -118,4 +119,5 @@ SUITES: dict[str, Callable[[Path, Sizes], list[Figure]]] = {
     "dispatch_sqlite": dispatch_sqlite,
     "dispatch_pg": dispatch_pg,
     "fanout": fanout,
+    "neighbour": neighbour_p99,
 }

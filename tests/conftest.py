@@ -44,11 +44,14 @@ def clock() -> ManualClock:
 def settings(database_url: str, tmp_path: Path) -> Settings:
     # Tests drive the dispatcher themselves (domain.dispatch.dispatcher.dispatch_once / sweep_once) so
     # outcomes and statement counts never depend on a background pass; a test that wants the
-    # lifespan's dispatcher turns it on.
+    # lifespan's dispatcher turns it on. The test clock stands still, so the callers' cost buckets
+    # (R39) never restore: they are made large enough never to throttle a test that is not about
+    # them (tests/api/test_query_cost.py sets its own).
     return Settings(
         database_url=database_url,
         secret_key_file=tmp_path / "deskfleet.secret",
         dispatcher_enabled=False,
+        cost_bucket_size=1_000_000_000,
     )
 
 

@@ -1,15 +1,20 @@
-"""What one operation may cost: depth, aliases, tokens, document size; and what production mode
+"""What one operation may cost: depth, aliases, tokens, document size, its computed cost and the
+caller's bucket (R39, api/transport/cost.py and throttle.py); and what production mode
 hides (introspection, GraphiQL, field suggestions). The body's size is api/transport/body_limit.py's, the
 request's time api/transport/deadlines.py's."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import math
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from cross_web import HTTPException
-from graphql import DocumentNode, GraphQLError
+from graphql import DocumentNode, GraphQLError, OperationType
 from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
+from starlette.responses import Response
 from strawberry.extensions import (
     MaxAliasesLimiter,
     ParserCache,
@@ -18,11 +23,16 @@ from strawberry.extensions import (
 )
 from strawberry.extensions.base_extension import SchemaExtension
 
+from api.transport.cost import CostAnalysis, CostTable, OperationCost
+from api.transport.guards import principal_key
 from api.transport.strawberry_adapter import graphql_schema
+from api.transport.throttle import Buckets, MemoryBuckets, Spent
 from domain.kernel.settings import Settings
 
 
-def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
+def extensions(
+    settings: Settings, buckets: Buckets | None = None
+) -> list[Callable[[], SchemaExtension]]:
     """A factory, not an instance: each operation gets fresh extension state.
 
     Validation rules are built once and reused: the validation cache keys its entries by the rule
@@ -41,6 +51,10 @@ def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
         # Strawberry's caches live at module level, shared by every instance of the same size.
         parse=ParserCache(maxsize=settings.parser_cache_size).cached_parse_document,
         validate=ValidationCache(maxsize=settings.validation_cache_size).cached_validate_document,
+        costs=CostAnalysis(CostTable.from_settings(settings), settings.validation_cache_size),
+        max_cost=settings.max_query_cost,
+        buckets=buckets
+        or MemoryBuckets(settings.cost_bucket_size, settings.cost_restore_rate, time.monotonic),
     )
     return [lambda: OperationPolicy(policy)]
 
@@ -51,6 +65,9 @@ class Policy:
     rules: tuple[type[ASTValidationRule], ...]
     parse: Callable[..., DocumentNode]
     validate: Callable[..., list[GraphQLError]]
+    costs: CostAnalysis
+    max_cost: int
+    buckets: Buckets
 
 
 class OperationPolicy(SchemaExtension):
@@ -63,6 +80,8 @@ class OperationPolicy(SchemaExtension):
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
+        self.cost: OperationCost | None = None
+        self.spent: Spent | None = None
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
@@ -70,13 +89,72 @@ class OperationPolicy(SchemaExtension):
         context.graphql_document = self.policy.parse(context.query, **context.parse_options)
         yield
 
-    def on_validate(self) -> Iterator[None]:
+    async def on_validate(self) -> AsyncIterator[None]:
         context = self.execution_context
         context.validation_rules = context.validation_rules + self.policy.rules
         context.pre_execution_errors = self.policy.validate(
             graphql_schema(context.schema), context.graphql_document, context.validation_rules
         )
+        if not context.pre_execution_errors:
+            refusal = await self.admit()
+            if refusal is not None:
+                context.pre_execution_errors = [refusal]
         yield
+
+    async def admit(self) -> GraphQLError | None:
+        """R39: refuse an operation dearer than the maximum, then spend its cost from the
+        caller's bucket (an unauthenticated caller spends nothing: auth refuses it)."""
+        context = self.execution_context
+        policy = self.policy
+        assert context.graphql_document is not None
+        cost = self.cost = policy.costs.cost(
+            graphql_schema(context.schema),
+            context.query,
+            context.graphql_document,
+            context.operation_name,
+            context.variables,
+        )
+        if cost.cost > policy.max_cost:
+            return GraphQLError(
+                f"the operation costs {cost.cost}, more than the maximum of {policy.max_cost}: "
+                "ask for smaller pages or fewer nested lists",
+                extensions={
+                    "code": "QUERY_TOO_COSTLY",
+                    "cost": cost.cost,
+                    "maximumCost": policy.max_cost,
+                },
+            )
+        caller = getattr(context.context, "credential", None)
+        if caller is None:
+            return None
+        spent = self.spent = await policy.buckets.spend(principal_key(caller), cost.cost)
+        if spent.allowed:
+            return None
+        wait = spent.retry_after
+        retry = math.ceil(wait) if math.isfinite(wait) else None
+        response = getattr(context.context, "response", None)
+        if isinstance(response, Response) and retry is not None:
+            response.status_code = 429  # HTTP only; a websocket's subscribe gets the error
+            response.raw_headers.append((b"retry-after", str(max(1, retry)).encode()))
+        return GraphQLError(
+            f"throttled: the operation costs {cost.cost} and {math.floor(spent.available)} of "
+            f"{spent.maximum:g} points are available; retry in {wait:.1f}s",
+            extensions={
+                "code": "THROTTLED",
+                "cost": cost.cost,
+                "retryAfterSeconds": round(wait, 3) if retry is not None else None,
+            },
+        )
+
+    def get_results(self) -> dict[str, Any]:
+        """``extensions.cost`` of each answer (not of each event of a subscription)."""
+        cost = self.cost
+        if cost is None or cost.operation is OperationType.SUBSCRIPTION:
+            return {}
+        report: dict[str, Any] = {"requestedQueryCost": cost.cost}
+        if self.spent is not None:
+            report["throttleStatus"] = self.spent.status()
+        return {"cost": report}
 
 
 def check_document_size(query: str | None, settings: Settings) -> None:

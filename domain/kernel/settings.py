@@ -69,5 +69,13 @@ class Settings(BaseSettings):
     max_document_bytes: int = Field(default=15_000, gt=0)
     max_request_bytes: int = Field(default=256_000, gt=0)  # document plus variables
     request_timeout_seconds: float = Field(default=30.0, gt=0)
+    # R39: an operation's cost, computed before it runs (api/transport/cost.py), is at most this;
+    # each user and machine key spends costs from a bucket of cost_bucket_size points that
+    # restores cost_restore_rate points a second, shared through Redis when broadcast_url is.
+    max_query_cost: int = Field(default=1000, gt=0)
+    # Room for the dashboard's sign-in (its documents at once cost ~1,100) and a steady
+    # quarter of the most costly operation a second.
+    cost_bucket_size: float = Field(default=5000.0, gt=0)
+    cost_restore_rate: float = Field(default=250.0, gt=0)
     parser_cache_size: int = Field(default=256, gt=0)
     validation_cache_size: int = Field(default=256, gt=0)

@@ -15,6 +15,13 @@ from tests.graphql import Fleet, GraphQLClient
 pytestmark = pytest.mark.asyncio
 
 
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    # The documents here each test one limit (depth, aliases, tokens, size); a deep one is also
+    # dear, and the cost limit (R39) has its own tests in test_query_cost.py.
+    return settings.model_copy(update={"max_query_cost": 10**9})
+
+
 def nested(depth: int) -> str:
     """A query of depth `depth` as graphql-depth-limit counts it (the root field is depth 0):
     machines > nodes > group > machines > group > ... > name."""

@@ -25,6 +25,7 @@ FIGURES = {
     "dispatch_pg",
     "fanout_p99",
     "sub_memory",
+    "neighbour_p99",
 }
 NUMBER = r"-?[\d.]+(?:e[+-]?\d+)?"
 LINE = re.compile(

@@ -23,6 +23,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# One admin token drives most of these tests faster than any person would: its cost bucket (R39)
+# never runs dry unless a test sets its own (tests/e2e/test_query_cost.py).
+UNTHROTTLED = {"DESKFLEET_COST_BUCKET_SIZE": "1e9"}
+
+
 class Served:
     def __init__(
         self,
@@ -39,7 +44,7 @@ class Served:
             cwd=workdir,
             stdout=self.log.open("a"),  # a restart on the same port keeps the first output
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+            env={**os.environ, "PYTHONPATH": str(ROOT), **UNTHROTTLED, **(env or {})},
         )
 
     def output(self) -> str:

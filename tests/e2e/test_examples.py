@@ -55,3 +55,19 @@ def test_group_share_maintenance(served: Served) -> None:
     assert "maintenance=True drained=True machines=3" in result.stdout
     assert result.stdout.count("(from group: True, toggle lock: GROUP_IN_MAINTENANCE)") == 3
     assert "Demo Operator        USER" in result.stdout
+
+
+@pytest.mark.rule("R39")
+def test_query_cost(served: Served) -> None:
+    result = run_example("query_cost.py", served)
+    refused = run_example(
+        "query_cost.py",
+        served,
+        "{ machines(first: 100) { nodes { id accessList { user { email } } } } }",
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "requested cost: 41" in result.stdout  # 1 + 20 machines * (1 + their group)
+    assert "points left, restoring 50 a second" in result.stdout  # (a large bucket in tests)
+    assert refused.returncode == 1
+    assert "error QUERY_TOO_COSTLY: the operation costs 2101" in refused.stdout
