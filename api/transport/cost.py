@@ -112,7 +112,7 @@ class _Walk:
         if selection_set is None:
             return 0
         if is_abstract_type(parent):
-            possible = self.schema.get_possible_types(parent)  # type: ignore[arg-type]
+            possible = self.schema.get_possible_types(parent)
             return max((self.fields(selection_set, t, page, ()) for t in possible), default=0)
         assert isinstance(parent, GraphQLObjectType)
         return self.fields(selection_set, parent, page, ())
@@ -148,7 +148,7 @@ class _Walk:
         if condition is None or condition is object_type:
             return condition is object_type
         return is_abstract_type(condition) and self.schema.is_sub_type(
-            condition,  # type: ignore[arg-type]
+            condition,
             object_type,
         )
 
@@ -164,8 +164,8 @@ class _Walk:
             return 0
         write = self.table.mutation_cost if parent is self.schema.mutation_type else 0
         inner_page = self.page_size(node, definition)
-        one = 1 + self.selection(node.selection_set, named, inner_page)  # type: ignore[arg-type]
-        nullable = get_nullable_type(definition.type)  # type: ignore[type-var]
+        one = 1 + self.selection(node.selection_set, named, inner_page)
+        nullable = get_nullable_type(definition.type)
         if not is_list_type(nullable):
             return write + one
         return write + self.list_bound(parent, name, page) * one
