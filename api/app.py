@@ -33,7 +33,7 @@ from domain.dispatch.dispatcher import Dispatcher
 from domain.identity import bootstrap
 from domain.kernel.clock import Clock, SystemClock
 from domain.kernel.settings import Settings
-from domain.store import schema_version
+from domain.store import schema_version, storage
 from domain.store.db import Database
 
 log = logging.getLogger("deskfleet")
@@ -120,16 +120,22 @@ class DeskFleetGraphQL(websocket.RealtimeView, JSONPostTransport, GraphQL[Contex
 
 
 async def prepare_database(settings: Settings) -> None:
-    """Upgrade an embedded SQLite by itself; refuse an outdated PostgreSQL schema."""
+    """Upgrade an embedded SQLite by itself; refuse an outdated PostgreSQL schema; refuse a
+    database that cannot be opened or written (:class:`storage.StorageUnavailable`)."""
     db = Database(settings.database_url)
-    if db.is_sqlite:
-        await schema_version.upgrade(settings.database_url)
-    elif not await schema_version.is_current(settings.database_url):
-        raise SchemaOutdated(
-            "the database schema is not current; run: "
-            "deskfleet db upgrade --database-url <your DESKFLEET_DATABASE_URL>"
-        )
-    await db.dispose()
+    try:
+        with storage.reported(settings.database_url):
+            if db.is_sqlite:
+                storage.check_opens(settings.database_url)
+                await schema_version.upgrade(settings.database_url)
+            elif not await schema_version.is_current(settings.database_url):
+                raise SchemaOutdated(
+                    "the database schema is not current; run: "
+                    "deskfleet db upgrade --database-url <your DESKFLEET_DATABASE_URL>"
+                )
+            await storage.probe_write(db)
+    finally:
+        await db.dispose()
 
 
 def announce_first_run(secret: str) -> None:

@@ -13,6 +13,7 @@ import strawberry
 from graphql import GraphQLError
 
 from domain.kernel.errors import DomainError, ErrorCode, ErrorKind, NotFound
+from domain.store import storage
 
 log = logging.getLogger("deskfleet.api")
 
@@ -150,11 +151,34 @@ def should_mask(error: GraphQLError) -> bool:
     return True
 
 
+def storage_unavailable(error: GraphQLError) -> GraphQLError | None:
+    """A write storage could not take (full, read-only, ...; domain/store/storage.py) is no bug:
+    it is answered ``STORAGE_UNAVAILABLE`` and logged as one warning line, without traceback."""
+    original = error.original_error
+    if original is None or isinstance(original, GraphQLError):
+        return None
+    fault = storage.fault_of(original)
+    if fault is None:
+        return None
+    log.warning("storage cannot take a write at %s: %s", error.path, fault)
+    return GraphQLError(
+        storage.CLIENT_MESSAGE,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions={"code": storage.CODE},
+    )
+
+
 def mask_unexpected(errors: list[GraphQLError]) -> None:
     """Replace, in the list every transport answers from, each error :func:`should_mask` flags
-    by a bare "Unexpected error." at the same place (it logged the original)."""
+    by a bare "Unexpected error." at the same place (it logged the original); a storage fault
+    by its coded answer (:func:`storage_unavailable`)."""
     for i, error in enumerate(errors):
-        if should_mask(error):
+        if (unavailable := storage_unavailable(error)) is not None:
+            errors[i] = unavailable
+        elif should_mask(error):
             errors[i] = GraphQLError(
                 "Unexpected error.",
                 nodes=error.nodes,

@@ -39,6 +39,7 @@ def serve(args: argparse.Namespace) -> int:
 
     from api.app import SchemaOutdated, create_app, prepare_database
     from api.observability import configure_logging
+    from domain.store.storage import StorageUnavailable
 
     settings = _settings(args)
     configure_logging(settings.json_logs)
@@ -47,6 +48,9 @@ def serve(args: argparse.Namespace) -> int:
     except SchemaOutdated as exc:
         print(f"deskfleet: {exc}", file=sys.stderr)
         return 2
+    except StorageUnavailable as exc:
+        print(f"deskfleet: {exc}", file=sys.stderr)
+        return 1
     print(f"DeskFleet serving on http://{settings.host}:{settings.port}/graphql", flush=True)
     app = create_app(settings)
     tune_garbage_collector()
@@ -97,10 +101,27 @@ GC_YOUNG_THRESHOLD = 50_000
 
 
 def db_upgrade(args: argparse.Namespace) -> int:
-    from domain.store import schema_version
+    from domain.store import schema_version, storage
+    from domain.store.db import Database
 
     settings = _settings(args)
-    asyncio.run(schema_version.upgrade(settings.database_url))
+
+    async def upgrade() -> None:
+        storage.private_database_file(settings.database_url)
+        storage.check_opens(settings.database_url)
+        await schema_version.upgrade(settings.database_url)
+        db = Database(settings.database_url)
+        try:
+            await storage.probe_write(db)  # an upgraded schema on a database none can write
+        finally:
+            await db.dispose()
+
+    try:
+        with storage.reported(settings.database_url):
+            asyncio.run(upgrade())
+    except storage.StorageUnavailable as exc:
+        print(f"deskfleet: {exc}", file=sys.stderr)
+        return 1
     print("database schema is current")
     return 0
 
@@ -108,11 +129,13 @@ def db_upgrade(args: argparse.Namespace) -> int:
 def admin_token(args: argparse.Namespace) -> int:
     from domain.context import DomainContext
     from domain.identity import bootstrap
+    from domain.store import storage
     from domain.store.db import Database
 
     settings = _settings(args)
 
     async def mint() -> str:
+        storage.check_opens(settings.database_url)
         ctx = DomainContext(db=Database(settings.database_url), settings=settings)
         try:
             return (await bootstrap.mint_admin_token(ctx)).secret
@@ -120,8 +143,9 @@ def admin_token(args: argparse.Namespace) -> int:
             await ctx.db.dispose()
 
     try:
-        print(asyncio.run(mint()))
-    except LookupError as exc:
+        with storage.reported(settings.database_url):
+            print(asyncio.run(mint()))
+    except (LookupError, storage.StorageUnavailable) as exc:
         print(f"deskfleet: {exc}", file=sys.stderr)
         return 1
     return 0

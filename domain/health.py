@@ -11,7 +11,7 @@ from sqlalchemy import func, text
 from sqlmodel import col, select
 
 from domain.context import DomainContext
-from domain.store import schema_version
+from domain.store import schema_version, storage
 from domain.store.models import FlowRun, Machine, RunStatus
 
 CHECK_TIMEOUT_SECONDS = 3.0
@@ -46,11 +46,26 @@ async def _migrations(ctx: DomainContext) -> None:
         raise RuntimeError("schema is not at the latest migration: run deskfleet db upgrade")
 
 
+async def _storage(ctx: DomainContext) -> None:
+    """Free while writes commit; after a write met a storage fault (full, read-only, ...), a
+    probe write until one commits (which clears the fault, whoever's write it is)."""
+    if ctx.db.storage_faults.last is None:
+        return
+    with storage.reported(ctx.settings.database_url):
+        await storage.probe_write(ctx.db)
+
+
 async def readiness(
     ctx: DomainContext, extra: dict[str, Awaitable[object]] | None = None
 ) -> Readiness:
-    """/readyz: database reachable, migrations current, plus any probes the app adds (broadcast)."""
-    probes = {"database": _database(ctx), "migrations": _migrations(ctx), **(extra or {})}
+    """/readyz: database reachable, migrations current, storage taking writes, plus any probes
+    the app adds (broadcast)."""
+    probes = {
+        "database": _database(ctx),
+        "migrations": _migrations(ctx),
+        "storage": _storage(ctx),
+        **(extra or {}),
+    }
     results = await asyncio.gather(*(_check(n, p) for n, p in probes.items()))
     return Readiness(dict(results))
 

@@ -32,6 +32,7 @@ from domain.kernel.errors import (
     PermissionDenied,
 )
 from domain.kernel.principals import MachinePrincipal, Principal, UserPrincipal
+from domain.store import storage
 from domain.store.models import ApiToken, Machine, MachineGroup, RoleAssignment, Share, User
 
 # Recording every use would turn each read into a write; a minute's precision is plenty.
@@ -97,10 +98,16 @@ async def _look_up(ctx: DomainContext, credential: str, hashed: str) -> Principa
     if not user.active:
         raise AuthenticationFailed(ErrorCode.USER_DEACTIVATED, "this user is deactivated")
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_PRECISION:
-        async with ctx.db.write() as session:
-            await session.exec(
-                update(ApiToken).where(col(ApiToken.id) == token.id).values(last_used_at=now)
-            )
+        try:
+            async with ctx.db.write() as session:
+                await session.exec(
+                    update(ApiToken).where(col(ApiToken.id) == token.id).values(last_used_at=now)
+                )
+        except Exception as exc:
+            # A note, not the point: storage that cannot take it (full, read-only) still lets a
+            # valid token read, and its write is refused on its own terms.
+            if storage.fault_of(exc) is None:
+                raise
     principal = UserPrincipal(user_id=user.id, token_id=token.id, is_admin=user.is_admin)
     ctx.credentials.put(hashed, principal)
     return principal

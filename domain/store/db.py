@@ -27,7 +27,7 @@ from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.util import greenlet_spawn
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from domain.store import sqlite_driver, wal_checkpoints
+from domain.store import sqlite_driver, storage, wal_checkpoints
 from domain.store.prepared import DriverTransaction, PostgresTransaction, SQLiteTransaction
 
 AfterCommit = Callable[[], Awaitable[None]]
@@ -103,7 +103,10 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = async_url(url)
         self.is_sqlite = is_sqlite(self.url)
+        # The last storage fault a write met, until a write commits (domain/store/storage.py).
+        self.storage_faults = storage.StorageFaults()
         if self.is_sqlite:
+            storage.private_database_file(self.url)
             self.write_engine = _sqlite_engine(self.url, "BEGIN IMMEDIATE")
             self.read_engine = _sqlite_engine(self.url, "BEGIN")
         else:
@@ -130,12 +133,14 @@ class Database:
             try:
                 async with session.begin():
                     yield session
-            except BaseException:
+            except BaseException as exc:
                 session.info.pop("after_commit", None)
                 session.info.pop("emitted", None)
+                self.storage_faults.failed(exc)
                 raise
             callbacks: list[AfterCommit] = session.info.pop("after_commit", [])
             session.info.pop("emitted", None)
+        self.storage_faults.committed()
         if self.checkpoints is not None:
             self.checkpoints.committed()
         for callback in callbacks:
@@ -178,7 +183,10 @@ class Database:
             try:
                 await transaction.begin()
                 yield transaction
-            except BaseException:
+                if not transaction.committed:
+                    await transaction.commit()
+            except BaseException as exc:
+                self.storage_faults.failed(exc)
                 try:
                     await transaction.rollback()
                 except BaseException:
@@ -188,8 +196,7 @@ class Database:
                     raise
                 await self._release(pooled, broken=_lost(pooled))
                 raise
-            if not transaction.committed:
-                await transaction.commit()
+            self.storage_faults.committed()
             await self._release(pooled)
             if self.checkpoints is not None:
                 self.checkpoints.committed()

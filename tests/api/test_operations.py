@@ -25,7 +25,7 @@ async def test_healthz_and_readyz_when_all_is_well(api: GraphQLClient) -> None:
     assert ready.status_code == 200
     assert ready.json() == {
         "status": "ready",
-        "checks": {"database": "ok", "migrations": "ok", "broadcast": "ok"},
+        "checks": {"database": "ok", "migrations": "ok", "storage": "ok", "broadcast": "ok"},
     }
 
 

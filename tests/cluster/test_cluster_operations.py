@@ -75,7 +75,12 @@ def test_readyz_follows_postgresql_going_away_and_coming_back(
             200,
             {
                 "status": "ready",
-                "checks": {"database": "ok", "migrations": "ok", "broadcast": "ok"},
+                "checks": {
+                    "database": "ok",
+                    "migrations": "ok",
+                    "storage": "ok",
+                    "broadcast": "ok",
+                },
             },
         )
 
