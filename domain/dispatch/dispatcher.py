@@ -49,6 +49,7 @@ from domain.store.models import Environment, FlowRun, Machine, RunStatus
 from domain.store.models.columns import UTCDateTime
 from domain.store.models.tables import table_of
 from domain.store.queue_lock import lock_environment_queue
+from domain.store.storage import fault_of
 
 log = logging.getLogger("deskfleet.dispatcher")
 
@@ -454,8 +455,14 @@ class Dispatcher:
                 took = loop.time() - started
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("dispatcher pass failed; retrying")
+            except Exception as exc:
+                fault = fault_of(exc)
+                if fault is None:
+                    log.exception("dispatcher pass failed; retrying")
+                else:  # not a defect: one line a pass until storage takes writes again
+                    log.warning(
+                        "dispatcher pass failed: %s (%s); retrying", fault.problem, fault.code
+                    )
                 await asyncio.sleep(min(interval, 1.0))
                 continue
             await self._wait(next_sweep)
