@@ -186,3 +186,13 @@ class Fleet:
             token=machine.key,
         )
         return result["machineHeartbeat"]
+
+
+def without_bucket_state(answer: dict[str, Any]) -> dict[str, Any]:
+    """An answer without its cost bucket's state (R39), which moves with every request: two
+    answers that must be identical are compared on the rest, the requested cost included."""
+    cost = answer.get("extensions", {}).get("cost")
+    if not isinstance(cost, dict) or "throttleStatus" not in cost:
+        return answer
+    rest = {k: v for k, v in cost.items() if k != "throttleStatus"}
+    return {**answer, "extensions": {**answer["extensions"], "cost": rest}}
