@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from domain.kernel.settings import Settings
 from tests.e2e.server import ROOT, Served, first_run_token
 
 pytestmark = pytest.mark.e2e
@@ -68,6 +69,7 @@ def test_query_cost(served: Served) -> None:
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "requested cost: 41" in result.stdout  # 1 + 20 machines * (1 + their group)
-    assert "points left, restoring 50 a second" in result.stdout  # (a large bucket in tests)
+    restore = Settings().cost_restore_rate  # the default: tests only enlarge the bucket
+    assert f"points left, restoring {restore:g} a second" in result.stdout
     assert refused.returncode == 1
     assert "error QUERY_TOO_COSTLY: the operation costs 2101" in refused.stdout
