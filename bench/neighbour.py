@@ -23,6 +23,7 @@ from graphql import parse
 
 from api.schema import schema
 from api.transport.cost import CostTable, operation_cost
+from api.transport.strawberry_adapter import graphql_schema
 from bench import processes
 from bench.figures import Figure, Sizes, turns
 from bench.load import post_throughput
@@ -44,7 +45,7 @@ def costliest_accepted() -> tuple[str, int]:
     best = ("", 0)
     for first in range(1, settings.max_page_size + 1):
         query = f"{{ machines(first: {first}) {{ totalCount nodes {{ {ROW} }} }} }}"
-        cost = operation_cost(schema._schema, table, parse(query))[0].cost
+        cost = operation_cost(graphql_schema(schema), table, parse(query))[0].cost
         if cost > settings.max_query_cost:
             break
         best = (query, cost)
