@@ -171,6 +171,18 @@ def storage_unavailable(error: GraphQLError) -> GraphQLError | None:
     )
 
 
+def reworded(error: GraphQLError, message: str, *, keep_extensions: bool = True) -> GraphQLError:
+    """``error`` at the same place with another message (and its extensions, if kept)."""
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions=error.extensions if keep_extensions else None,
+    )
+
+
 def mask_unexpected(errors: list[GraphQLError]) -> None:
     """Replace, in the list every transport answers from, each error :func:`should_mask` flags
     by a bare "Unexpected error." at the same place (it logged the original); a storage fault
@@ -179,13 +191,7 @@ def mask_unexpected(errors: list[GraphQLError]) -> None:
         if (unavailable := storage_unavailable(error)) is not None:
             errors[i] = unavailable
         elif should_mask(error):
-            errors[i] = GraphQLError(
-                "Unexpected error.",
-                nodes=error.nodes,
-                source=error.source,
-                positions=error.positions,
-                path=error.path,
-            )
+            errors[i] = reworded(error, "Unexpected error.", keep_extensions=False)
 
 
 # graphql-core's coercion and validation messages quote what the client sent: "…, found:
@@ -218,14 +224,7 @@ def redact_input_values(errors: list[GraphQLError], variables: dict[str, Any] | 
             for quoted in (repr(leaf), json.dumps(leaf)):
                 message = message.replace(quoted, HIDDEN)
         if message != error.message:
-            errors[i] = GraphQLError(
-                message,
-                nodes=error.nodes,
-                source=error.source,
-                positions=error.positions,
-                path=error.path,
-                extensions=error.extensions,
-            )
+            errors[i] = reworded(error, message)
 
 
 _SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
@@ -238,11 +237,4 @@ def hide_suggestions(errors: list[GraphQLError]) -> None:
     for i, error in enumerate(errors):
         message = _SUGGESTION.sub("", error.message)
         if message != error.message:
-            errors[i] = GraphQLError(
-                message,
-                nodes=error.nodes,
-                source=error.source,
-                positions=error.positions,
-                path=error.path,
-                extensions=error.extensions,
-            )
+            errors[i] = reworded(error, message)
