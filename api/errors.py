@@ -161,25 +161,18 @@ def storage_unavailable(error: GraphQLError) -> GraphQLError | None:
     if fault is None:
         return None
     log.warning("storage cannot take a write at %s: %s", error.path, fault)
-    return GraphQLError(
-        storage.CLIENT_MESSAGE,
-        nodes=error.nodes,
-        source=error.source,
-        positions=error.positions,
-        path=error.path,
-        extensions={"code": storage.CODE},
-    )
+    return reworded(error, storage.CLIENT_MESSAGE, {"code": storage.CODE})
 
 
-def reworded(error: GraphQLError, message: str, *, keep_extensions: bool = True) -> GraphQLError:
-    """``error`` at the same place with another message (and its extensions, if kept)."""
+def reworded(error: GraphQLError, message: str, extensions: dict[str, Any] | None) -> GraphQLError:
+    """``error`` at the same place, with another message and extensions."""
     return GraphQLError(
         message,
         nodes=error.nodes,
         source=error.source,
         positions=error.positions,
         path=error.path,
-        extensions=error.extensions if keep_extensions else None,
+        extensions=extensions,
     )
 
 
@@ -191,7 +184,7 @@ def mask_unexpected(errors: list[GraphQLError]) -> None:
         if (unavailable := storage_unavailable(error)) is not None:
             errors[i] = unavailable
         elif should_mask(error):
-            errors[i] = reworded(error, "Unexpected error.", keep_extensions=False)
+            errors[i] = reworded(error, "Unexpected error.", None)
 
 
 # graphql-core's coercion and validation messages quote what the client sent: "…, found:
@@ -224,7 +217,7 @@ def redact_input_values(errors: list[GraphQLError], variables: dict[str, Any] | 
             for quoted in (repr(leaf), json.dumps(leaf)):
                 message = message.replace(quoted, HIDDEN)
         if message != error.message:
-            errors[i] = reworded(error, message)
+            errors[i] = reworded(error, message, error.extensions)
 
 
 _SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
@@ -237,4 +230,4 @@ def hide_suggestions(errors: list[GraphQLError]) -> None:
     for i, error in enumerate(errors):
         message = _SUGGESTION.sub("", error.message)
         if message != error.message:
-            errors[i] = reworded(error, message)
+            errors[i] = reworded(error, message, error.extensions)
