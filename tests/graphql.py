@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -196,3 +197,11 @@ def without_bucket_state(answer: dict[str, Any]) -> dict[str, Any]:
         return answer
     rest = {k: v for k, v in cost.items() if k != "throttleStatus"}
     return {**answer, "extensions": {**answer["extensions"], "cost": rest}}
+
+
+def written_masked(answer: dict[str, Any], ident: str) -> str:
+    """An answer as text with ``ident`` masked and without its bucket state: what a hidden id's
+    answer must equal, written for a random id's."""
+    return json.dumps(without_bucket_state(answer), sort_keys=True, default=str).replace(
+        ident, "<id>"
+    )

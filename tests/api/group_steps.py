@@ -160,12 +160,15 @@ class Steps:
 TABLES = ("machines", "machine_groups", "shares", "users", "role_assignments")
 
 
-async def snapshot(domain: DomainContext) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of the tables these operations touch, read straight from the database."""
+async def snapshot(
+    domain: DomainContext, tables: tuple[str, ...] = TABLES
+) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of ``tables`` (by default those group operations touch), read straight from the
+    database."""
     state: dict[str, list[tuple[Any, ...]]] = {}
     async with domain.db.read() as session:
         connection = await session.connection()
-        for table in TABLES:
+        for table in tables:
             rows = await connection.execute(text(f"SELECT * FROM {table} ORDER BY id"))
             state[table] = [tuple(row) for row in rows.all()]
     return state

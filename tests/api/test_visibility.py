@@ -9,17 +9,16 @@ written as ``<id>``.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 
 from domain.context import DomainContext
+from tests.api.group_steps import snapshot as rows_of
 from tests.connection_steps import CREATE_FLOW, DELETE_CONNECTION, GET_CONNECTION, UPDATE_CONNECTION
-from tests.graphql import UPDATE_ENVIRONMENT, Fleet, Person, without_bucket_state
+from tests.graphql import UPDATE_ENVIRONMENT, Fleet, Person, written_masked
 from tests.runs_given import (
     CANCEL_RUN,
     CHANGE_RUN_PRIORITY,
@@ -86,17 +85,7 @@ def runs(fleet: Fleet) -> Runs:
 
 
 async def snapshot(domain: DomainContext) -> dict[str, list[tuple[Any, ...]]]:
-    state: dict[str, list[tuple[Any, ...]]] = {}
-    async with domain.db.read() as session:
-        connection = await session.connection()
-        for table in TABLES:
-            rows = await connection.execute(text(f"SELECT * FROM {table} ORDER BY id"))
-            state[table] = [tuple(row) for row in rows.all()]
-    return state
-
-
-def _written(answer: dict[str, Any], ident: str) -> str:
-    return json.dumps(without_bucket_state(answer), sort_keys=True).replace(ident, "<id>")
+    return await rows_of(domain, TABLES)
 
 
 async def answered_as_unknown(
@@ -113,7 +102,10 @@ async def answered_as_unknown(
     hidden = await fleet.api.execute(document, variables(hidden_id), token=caller.token)
     unknown_id = str(uuid.uuid4())
     unknown = await fleet.api.execute(document, variables(unknown_id), token=caller.token)
-    assert _written(hidden, hidden_id) == _written(unknown, unknown_id), (hidden, unknown)
+    assert written_masked(hidden, hidden_id) == written_masked(unknown, unknown_id), (
+        hidden,
+        unknown,
+    )
     assert await snapshot(domain) == before
     return hidden
 
