@@ -30,7 +30,7 @@ from api.transport.http_transport import JSONPostTransport
 from api.transport.limits import check_document_size
 from domain.context import DomainContext
 from domain.dispatch.dispatcher import Dispatcher
-from domain.identity import bootstrap
+from domain.identity import bootstrap, identity
 from domain.kernel.clock import Clock, SystemClock
 from domain.kernel.settings import Settings
 from domain.store import schema_version, storage
@@ -183,6 +183,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                         await dispatcher.stop()
         finally:
             await graphql.buckets.close()
+            await identity.finish_look_ups(domain)
             await domain.db.dispose()
 
     metrics = Metrics()

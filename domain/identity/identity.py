@@ -58,20 +58,39 @@ async def authenticate(ctx: DomainContext, credential: str, *, fresh: bool = Fal
     if not fresh:
         cached = ctx.credentials.get(hashed)
         if cached is not None:
+            if ctx.credentials.renewal_due(hashed):
+                _look_up_once(ctx, credential, hashed)  # renewed in the background
             return cached
-    # One look-up per credential at a time: when its cache entry ends, the many subscriptions
-    # of one token re-check it together and would each query the database.
+    return await asyncio.shield(_look_up_once(ctx, credential, hashed))
+
+
+def _look_up_once(ctx: DomainContext, credential: str, hashed: str) -> asyncio.Future[Principal]:
+    """One look-up per credential at a time: when its cache entry ends, the many subscriptions
+    of one token re-check it together and would each query the database."""
     pending = _LOOKUPS.setdefault(ctx.credentials, {})
     lookup = pending.get(hashed)
     if lookup is None:
         lookup = asyncio.ensure_future(_look_up(ctx, credential, hashed))
         pending[hashed] = lookup
-        lookup.add_done_callback(lambda _: pending.pop(hashed, None))
-    try:
-        return await asyncio.shield(lookup)
-    except AuthenticationFailed:
-        ctx.credentials.forget(hashed)  # revoked elsewhere (another instance): not one more use
-        raise
+        lookup.add_done_callback(lambda done: _looked_up(ctx, hashed, done))
+    return lookup
+
+
+def _looked_up(ctx: DomainContext, hashed: str, lookup: asyncio.Future[Principal]) -> None:
+    _LOOKUPS.get(ctx.credentials, {}).pop(hashed, None)
+    # Taken here, so a renewal nobody awaits is never reported as an unretrieved exception; a
+    # waiting caller still gets it. Any other failure (storage away) leaves the entry to end by
+    # itself: the next caller then asks in line and is told.
+    if not lookup.cancelled() and isinstance(lookup.exception(), AuthenticationFailed):
+        ctx.credentials.forget(hashed)  # revoked (perhaps on another instance): not one more use
+
+
+async def finish_look_ups(ctx: DomainContext) -> None:
+    """At shutdown: the renewals still under way end with the database they use."""
+    pending = list(_LOOKUPS.get(ctx.credentials, {}).values())
+    for lookup in pending:
+        lookup.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
 
 
 async def _look_up(ctx: DomainContext, credential: str, hashed: str) -> Principal:
