@@ -26,6 +26,7 @@ from api.schema import build_schema
 from api.transport import guards, throttle, websocket
 from api.transport.body_limit import RequestBodyLimit
 from api.transport.deadlines import RequestDeadlines
+from api.transport.early_refusal import EarlyRefusal
 from api.transport.http_transport import JSONPostTransport
 from api.transport.limits import check_document_size
 from domain.context import DomainContext
@@ -204,6 +205,14 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             Middleware(RequestIdMiddleware, metrics=metrics),
             # Inside Starlette's error middleware, which would turn its refusal into a 500.
             Middleware(RequestBodyLimit, settings=settings),
+            Middleware(
+                EarlyRefusal,
+                path="/graphql",
+                credentials=domain.credentials,
+                buckets=graphql.buckets,
+                max_cost=settings.max_query_cost,
+                on_refused=metrics.refused_at_door.inc,
+            ),
         ],
         lifespan=lifespan,
     )

@@ -154,6 +154,11 @@ class Metrics:
         self.dispatched = Counter(
             "deskfleet_runs_dispatched", "runs dispatched by this instance", registry=self.registry
         )
+        self.refused_at_door = Counter(
+            "deskfleet_requests_refused_at_door",
+            "requests throttled before GraphQL ran: the caller's bucket known short (R39)",
+            registry=self.registry,
+        )
 
     def observe_request(self, path: str, seconds: float) -> None:
         child = self._request_paths.get(path)

@@ -62,14 +62,15 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = workdir / f"server-{self.port}.log"
-        self.process = subprocess.Popen(
-            [sys.executable, *args, "--port", str(self.port)],
-            cwd=workdir,
-            stdout=self.log.open("w"),
-            stderr=subprocess.STDOUT,
-            env={**child_env(), **(env or {})},
-            preexec_fn=on_core(core),
-        )
+        with self.log.open("w") as output:
+            self.process = subprocess.Popen(
+                [sys.executable, *args, "--port", str(self.port)],
+                cwd=workdir,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                env={**child_env(), **(env or {})},
+                preexec_fn=on_core(core),
+            )
 
     def wait_ready(self, path: str = "/healthz", timeout: float = 60) -> Server:
         deadline = time.monotonic() + timeout

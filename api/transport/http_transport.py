@@ -34,7 +34,7 @@ class SubResponse(Response):
         self.raw_headers = []
 
 
-def _is_json(content_type: str | None) -> bool:
+def is_json(content_type: str | None) -> bool:
     # Strawberry's test: "application/json" within the media type, parameters aside.
     return content_type is not None and "application/json" in (
         content_type.partition(";")[0].strip().lower()
@@ -73,7 +73,7 @@ class JSONPostTransport:
     async def _parse_http_body(
         self, request: AsyncHTTPRequestAdapter
     ) -> GraphQLRequestData | list[GraphQLRequestData]:
-        if request.method != "POST" or not _is_json(request.content_type) or self._streams(request):
+        if request.method != "POST" or not is_json(request.content_type) or self._streams(request):
             return await super().parse_http_body(request)  # type: ignore[misc]
         data = self.parse_json(await request.get_body())  # type: ignore[attr-defined]
         if isinstance(data, list):  # a batch: Strawberry refuses it (the body is kept)

@@ -5,7 +5,6 @@ request's time api/transport/deadlines.py's."""
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from typing import Any
 from cross_web import HTTPException
 from graphql import DocumentNode, GraphQLError, OperationType
 from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
+from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.extensions import (
     MaxAliasesLimiter,
@@ -23,7 +23,9 @@ from strawberry.extensions import (
 )
 from strawberry.extensions.base_extension import SchemaExtension
 
+from api.transport import throttle
 from api.transport.cost import CostAnalysis, CostTable, OperationCost
+from api.transport.early_refusal import OPERATION_COST
 from api.transport.guards import principal_key
 from api.transport.strawberry_adapter import graphql_schema
 from api.transport.throttle import Buckets, MemoryBuckets, Spent
@@ -127,34 +129,25 @@ class OperationPolicy(SchemaExtension):
         caller = getattr(context.context, "credential", None)
         if caller is None:
             return None
+        request = getattr(context.context, "request", None)
+        if isinstance(request, Request):  # what the door remembers of this request's body
+            request.scope[OPERATION_COST] = cost.cost
         spent = self.spent = await policy.buckets.spend(principal_key(caller), cost.cost)
         if spent.allowed:
             return None
-        wait = spent.retry_after
-        retry = math.ceil(wait) if math.isfinite(wait) else None
+        message, extensions, retry = throttle.refusal(cost.cost, spent)
         response = getattr(context.context, "response", None)
         if isinstance(response, Response) and retry is not None:
             response.status_code = 429  # HTTP only; a websocket's subscribe gets the error
-            response.raw_headers.append((b"retry-after", str(max(1, retry)).encode()))
-        return GraphQLError(
-            f"throttled: the operation costs {cost.cost} and {math.floor(spent.available)} of "
-            f"{spent.maximum:g} points are available; retry in {wait:.1f}s",
-            extensions={
-                "code": "THROTTLED",
-                "cost": cost.cost,
-                "retryAfterSeconds": round(wait, 3) if retry is not None else None,
-            },
-        )
+            response.raw_headers.append((b"retry-after", str(retry).encode()))
+        return GraphQLError(message, extensions=extensions)
 
     def get_results(self) -> dict[str, Any]:
         """``extensions.cost`` of each answer (not of each event of a subscription)."""
         cost = self.cost
         if cost is None or cost.operation is OperationType.SUBSCRIPTION:
             return {}
-        report: dict[str, Any] = {"requestedQueryCost": cost.cost}
-        if self.spent is not None:
-            report["throttleStatus"] = self.spent.status()
-        return {"cost": report}
+        return {"cost": throttle.cost_report(cost.cost, self.spent)}
 
 
 def check_document_size(query: str | None, settings: Settings) -> None:

@@ -6,6 +6,9 @@ that does not is refused (``THROTTLED``) without spending, and told how long unt
 One bucket per user (all the user's tokens share it: minting another token buys no more) and one
 per machine key.
 
+Each kind also tells whether a bucket is known to be short for a cost without spending
+(``known_short``): the door's early refusal (api/transport/early_refusal.py).
+
 - :class:`MemoryBuckets`: this process only (``broadcast_url`` memory://).
 - :class:`RedisBuckets`: one bucket per caller for every instance of a cluster, kept in Redis and
   updated by one Lua script (read, refill, spend, write: atomic). The time is the instance's
@@ -66,11 +69,41 @@ def _number(value: float) -> float:
     return int(value) if float(value).is_integer() else value
 
 
+def refusal(cost: int, spent: Spent) -> tuple[str, dict[str, Any], int | None]:
+    """A ``THROTTLED`` refusal's message and extensions, and its ``Retry-After`` in whole
+    seconds (None: it never would fit)."""
+    wait = spent.retry_after
+    retry = math.ceil(wait) if math.isfinite(wait) else None
+    message = (
+        f"throttled: the operation costs {cost} and {math.floor(spent.available)} of "
+        f"{spent.maximum:g} points are available; retry in {wait:.1f}s"
+    )
+    extensions = {
+        "code": "THROTTLED",
+        "cost": cost,
+        "retryAfterSeconds": round(wait, 3) if retry is not None else None,
+    }
+    return message, extensions, None if retry is None else max(1, retry)
+
+
+def cost_report(cost: int, spent: Spent | None) -> dict[str, Any]:
+    """An HTTP answer's ``extensions.cost``."""
+    report: dict[str, Any] = {"requestedQueryCost": cost}
+    if spent is not None:
+        report["throttleStatus"] = spent.status()
+    return report
+
+
 class Buckets(Protocol):
     size: float
     rate: float
 
     async def spend(self, key: str, cost: int) -> Spent: ...
+
+    def known_short(self, key: str, cost: int) -> Refused | None:
+        """The refusal ``spend`` would give, when this process knows the bucket cannot afford
+        ``cost``; None when it may (only ``spend`` decides that)."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -85,6 +118,35 @@ def _outcome(allowed: bool, available: float, cost: int, size: float, rate: floa
     return Refused(False, size, available, rate, cost)
 
 
+class _LastSeen:
+    """The state of each bucket as this process last saw it, at most ``max_keys`` (the least
+    recently seen forgotten first)."""
+
+    def __init__(self, size: float, rate: float, max_keys: int) -> None:
+        self.size = size
+        self.rate = rate
+        self.max_keys = max_keys
+        self.states: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def available(self, key: str, now: float) -> float:
+        state = self.states.get(key)
+        if state is None:
+            return self.size
+        return _refill(state[0], state[1], now, self.size, self.rate)
+
+    def saw(self, key: str, available: float, at: float) -> None:
+        self.states[key] = (available, at)
+        self.states.move_to_end(key)
+        if len(self.states) > self.max_keys:
+            self.states.popitem(last=False)
+
+    def short(self, key: str, cost: int, now: float) -> Refused | None:
+        available = self.available(key, now)
+        if cost <= available:
+            return None
+        return Refused(False, self.size, available, self.rate, cost)
+
+
 class MemoryBuckets:
     """The buckets of this process; at most ``max_keys`` callers are remembered (a forgotten
     caller starts full again, the least recently seen is forgotten first)."""
@@ -95,27 +157,25 @@ class MemoryBuckets:
         self.size = size
         self.rate = rate
         self._now = now
-        self.max_keys = max_keys
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._seen = _LastSeen(size, rate, max_keys)
 
     async def spend(self, key: str, cost: int) -> Spent:
         now = self._now()
-        state = self._buckets.pop(key, None)
-        if state is None:
-            available = self.size
-        else:
-            available = _refill(state[0], state[1], now, self.size, self.rate)
+        state = self._seen.states.get(key)
+        available = self._seen.available(key, now)
+        if state is not None:
             now = max(now, state[1])
         allowed = cost <= available
         if allowed:
             available -= cost
-        self._buckets[key] = (available, now)
-        if len(self._buckets) > self.max_keys:
-            self._buckets.popitem(last=False)
+        self._seen.saw(key, available, now)
         return _outcome(allowed, available, cost, self.size, self.rate)
 
+    def known_short(self, key: str, cost: int) -> Refused | None:
+        return self._seen.short(key, cost, self._now())  # exact: every spend is seen here
+
     async def close(self) -> None:
-        self._buckets.clear()
+        self._seen.states.clear()
 
 
 # KEYS[1]: the bucket; ARGV: size, restore rate per second, now (seconds), cost.
@@ -161,18 +221,26 @@ class RedisBuckets:
         self._redis: Any = aioredis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
         self._script: Any = self._redis.register_script(SPEND)
         self._warned_at = -math.inf
+        self._seen = _LastSeen(size, rate, max_keys=100_000)
 
     async def spend(self, key: str, cost: int) -> Spent:
+        now = self._now()
         try:
             spent, available = await self._script(
-                keys=[self.prefix + key], args=[self.size, self.rate, repr(self._now()), cost]
+                keys=[self.prefix + key], args=[self.size, self.rate, repr(now), cost]
             )
         except Exception:  # Redis away: let it through, say so now and then
             if time.monotonic() - self._warned_at > 60:
                 self._warned_at = time.monotonic()
                 log.warning("cost bucket unavailable in Redis; not throttling", exc_info=True)
             return Spent(True, self.size, self.size, self.rate)
+        self._seen.saw(key, float(available), now)
         return _outcome(bool(int(spent)), float(available), cost, self.size, self.rate)
+
+    def known_short(self, key: str, cost: int) -> Refused | None:
+        # An upper bound of the shared bucket: other instances only spend from it, and it
+        # refills at the same rate. So "short here" means short in Redis too.
+        return self._seen.short(key, cost, self._now())
 
     async def close(self) -> None:
         await self._redis.aclose()

@@ -10,6 +10,7 @@ import pytest
 
 from domain.kernel.clock import ManualClock
 from domain.kernel.settings import Settings
+from tests.api.group_steps import DEACTIVATE
 from tests.conftest import StatementCounter
 from tests.graphql import Fleet, GraphQLClient
 
@@ -167,3 +168,54 @@ async def test_an_unauthenticated_request_is_refused_by_auth_and_spends_nothing(
     for body in (anonymous, forged):
         assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
         assert body["extensions"]["cost"] == {"requestedQueryCost": 21}  # no bucket
+
+
+async def refused_at_door(api: GraphQLClient) -> float:
+    text = (await api.http.get("/metrics")).text
+    (line,) = [
+        x for x in text.splitlines() if x.startswith("deskfleet_requests_refused_at_door_total ")
+    ]
+    return float(line.split()[-1])
+
+
+async def test_a_refusal_at_the_door_is_the_refusal_the_operation_gives(
+    fleet: Fleet, api: GraphQLClient
+) -> None:
+    owner = await fleet.person("MACHINE_OWNER")
+    for _ in range(4):  # 100 - 4 * 21: 16 left, and the clock stands still
+        await post(api, PAGE, owner.token, first=10)
+    assert await refused_at_door(api) == 0
+
+    # A body never sent before: the door does not know its cost (2 * 9 + 1 = 19 > 16).
+    operation, by_operation = await post(api, PAGE, owner.token, first=9)
+    door, by_door = await post(api, PAGE, owner.token, first=9)
+
+    assert await refused_at_door(api) == 1  # the second, and only it
+    assert by_operation["errors"][0]["extensions"]["code"] == "THROTTLED"
+    assert by_door == by_operation
+    assert door.status_code == operation.status_code == 429
+    assert door.headers["retry-after"] == operation.headers["retry-after"] == "1"
+    assert door.headers["content-type"] == operation.headers["content-type"]
+
+
+async def test_the_door_refuses_only_what_the_operation_would_refuse(
+    fleet: Fleet, api: GraphQLClient, clock: ManualClock
+) -> None:
+    owner = await fleet.person("MACHINE_OWNER")
+    for _ in range(5):  # the fifth is refused at the door: 16 left
+        await post(api, PAGE, owner.token, first=10)
+    assert await refused_at_door(api) == 1
+
+    _, cheaper = await post(api, PAGE, owner.token, first=2)  # 5 fits in 16
+    clock.advance(timedelta(seconds=1))  # 11 + 10 = 21: the same body fits again
+    restored, _ = await post(api, PAGE, owner.token, first=10)
+    for _ in range(2):
+        await post(api, PAGE, owner.token, first=10)  # refused at the door: 0 left
+    await fleet.api.data(DEACTIVATE, {"id": owner.id}, token=fleet.admin_token)
+    _, deactivated = await post(api, PAGE, owner.token, first=10)
+
+    assert "errors" not in cheaper
+    assert restored.status_code == 200
+    assert await refused_at_door(api) == 3
+    # Its credential is no longer vouched for: the full path answers, and says why.
+    assert deactivated["errors"][0]["extensions"]["code"] == "USER_DEACTIVATED"

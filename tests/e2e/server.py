@@ -39,13 +39,14 @@ class Served:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = workdir / f"serve-{self.port}.log"
-        self.process = subprocess.Popen(
-            [*DESKFLEET, "serve", "--port", str(self.port), *args],
-            cwd=workdir,
-            stdout=self.log.open("a"),  # a restart on the same port keeps the first output
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONPATH": str(ROOT), **UNTHROTTLED, **(env or {})},
-        )
+        with self.log.open("a") as output:
+            self.process = subprocess.Popen(
+                [*DESKFLEET, "serve", "--port", str(self.port), *args],
+                cwd=workdir,
+                stdout=output,  # a restart on the same port keeps the first output
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONPATH": str(ROOT), **UNTHROTTLED, **(env or {})},
+            )
 
     def output(self) -> str:
         return self.log.read_text()

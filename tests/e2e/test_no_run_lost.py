@@ -254,22 +254,23 @@ def test_no_run_lost_none_dispatched_twice_across_a_kill_9(
             "allocateUnattendedBots",
         )
 
-        simulator = subprocess.Popen(
-            [
-                *DESKFLEET,
-                "simulate",
-                *("--url", f"{url}/graphql", "--token", token),
-                *("--environment-id", environment_id, "--group-id", group_id),
-                *("--machines", str(MACHINES), "--bots", str(BOTS), "--prefix", "crash"),
-                *("--min-seconds", "0.05", "--max-seconds", "0.4", "--failure-rate", "0.2"),
-                *("--heartbeat-seconds", "1", "--poll-seconds", "0.25"),
-                *("--log", str(log_path), "--seed", "3"),
-            ],
-            cwd=tmp_path,
-            stdout=(tmp_path / "simulator.out").open("w"),
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )
+        with (tmp_path / "simulator.out").open("w") as output:
+            simulator = subprocess.Popen(
+                [
+                    *DESKFLEET,
+                    "simulate",
+                    *("--url", f"{url}/graphql", "--token", token),
+                    *("--environment-id", environment_id, "--group-id", group_id),
+                    *("--machines", str(MACHINES), "--bots", str(BOTS), "--prefix", "crash"),
+                    *("--min-seconds", "0.05", "--max-seconds", "0.4", "--failure-rate", "0.2"),
+                    *("--heartbeat-seconds", "1", "--poll-seconds", "0.25"),
+                    *("--log", str(log_path), "--seed", "3"),
+                ],
+                cwd=tmp_path,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+            )
         wait_for(
             lambda: log_path.exists() and log_path.read_text().count('"registered"') == MACHINES,
             60,

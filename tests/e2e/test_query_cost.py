@@ -69,6 +69,10 @@ def spend(server: LiveServer, token: str, query: str) -> httpx.Response:
     )
 
 
+def metrics(server: LiveServer) -> str:
+    return httpx.get(f"{server.url}/metrics", timeout=30).text
+
+
 async def test_two_instances_on_one_redis_share_one_bucket(
     redis_server: RedisServer, deskfleet_server: Callable[..., LiveServer], tmp_path: Any
 ) -> None:
@@ -86,6 +90,8 @@ async def test_two_instances_on_one_redis_share_one_bucket(
     on_first = spend(first, token, page).json()
     on_second = spend(second, token, page).json()
     refused = spend(first, token, page)
+    # Now the first instance has seen the shared bucket short: it refuses at the door, alike.
+    again = spend(first, token, page)
 
     assert on_first["extensions"]["cost"]["requestedQueryCost"] == 41
     status = on_second["extensions"]["cost"]["throttleStatus"]
@@ -94,3 +100,15 @@ async def test_two_instances_on_one_redis_share_one_bucket(
     assert refused.status_code == 429
     assert int(refused.headers["retry-after"]) > 1_000
     assert refused.json()["errors"][0]["extensions"]["code"] == "THROTTLED"
+    assert again.status_code == 429
+    assert again.headers["retry-after"] == refused.headers["retry-after"]
+    by_door, by_operation = again.json(), refused.json()
+    # Moments later, a sliver more restored: the wait (and the message saying it) is shorter.
+    waits = [
+        body["errors"][0]["extensions"].pop("retryAfterSeconds") for body in (by_door, by_operation)
+    ]
+    assert waits[0] == pytest.approx(waits[1], abs=5)
+    for body in (by_door, by_operation):
+        del body["errors"][0]["message"]
+    assert by_door == by_operation
+    assert "deskfleet_requests_refused_at_door_total 1.0" in metrics(first)

@@ -186,23 +186,24 @@ def start_simulator(
     seconds: tuple[float, float] = (0.05, 0.4),
     failure_rate: float = 0.2,
 ) -> subprocess.Popen[bytes]:
-    simulator = subprocess.Popen(
-        [
-            *DESKFLEET,
-            "simulate",
-            *("--url", f"{url}/graphql", "--token", token),
-            *("--environment-id", fleet.environment_id, "--group-id", fleet.group_id),
-            *("--machines", str(machines), "--bots", str(bots), "--prefix", "fault"),
-            *("--min-seconds", str(seconds[0]), "--max-seconds", str(seconds[1])),
-            *("--failure-rate", str(failure_rate)),
-            *("--heartbeat-seconds", "1", "--poll-seconds", "0.25"),
-            *("--log", str(log_path), "--seed", "5"),
-        ],
-        cwd=workdir,
-        stdout=(workdir / "simulator.out").open("w"),
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    with (workdir / "simulator.out").open("w") as output:
+        simulator = subprocess.Popen(
+            [
+                *DESKFLEET,
+                "simulate",
+                *("--url", f"{url}/graphql", "--token", token),
+                *("--environment-id", fleet.environment_id, "--group-id", fleet.group_id),
+                *("--machines", str(machines), "--bots", str(bots), "--prefix", "fault"),
+                *("--min-seconds", str(seconds[0]), "--max-seconds", str(seconds[1])),
+                *("--failure-rate", str(failure_rate)),
+                *("--heartbeat-seconds", "1", "--poll-seconds", "0.25"),
+                *("--log", str(log_path), "--seed", "5"),
+            ],
+            cwd=workdir,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
     wait_for(
         lambda: log_path.exists() and log_path.read_text().count('"registered"') == machines,
         90,

@@ -207,22 +207,23 @@ def test_soak(tmp_path: Path) -> None:
             seconds=(0.2, 1.5),
             failure_rate=0.1,
         )
-        clients = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tests.soak.subscribers",
-                *("--ws", server.url.replace("http://", "ws://") + "/graphql"),
-                *("--clients", str(SUBSCRIBERS), "--token", token),
-                *("--query", STATUS.replace("ENV", json.dumps(fleet.environment_id))),
-            ],
-            cwd=ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=(tmp_path / "subscribers.err").open("w"),
-            text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )
+        with (tmp_path / "subscribers.err").open("w") as output:
+            clients = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "tests.soak.subscribers",
+                    *("--ws", server.url.replace("http://", "ws://") + "/graphql"),
+                    *("--clients", str(SUBSCRIBERS), "--token", token),
+                    *("--query", STATUS.replace("ENV", json.dumps(fleet.environment_id))),
+                ],
+                cwd=ROOT,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=output,
+                text=True,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+            )
         assert clients.stdout is not None and clients.stdin is not None
         ready = clients.stdout.readline()
         assert ready.startswith("READY") and ready.split()[2] == "0", (
