@@ -279,9 +279,10 @@ def test_soak(tmp_path: Path) -> None:
     finally:
         if sampler is not None:
             sampler.stop()
-        if clients is not None and clients.poll() is None:
-            clients.kill()
-            clients.wait()
+        if clients is not None:
+            if clients.poll() is None:
+                clients.kill()
+            clients.communicate()  # waits, and closes its pipes
         stop_simulator(simulator)
         server.stop()
 
