@@ -37,7 +37,7 @@ from bench.figures import Figure, Sizes, turns
 from domain.connections import connections
 from domain.context import DomainContext
 from domain.dispatch.dispatcher import Dispatched, Dispatcher
-from domain.fleet import allocation, environments, groups, machines
+from domain.fleet import allocation, environments, groups, heartbeats, machines
 from domain.identity import bootstrap, identity
 from domain.kernel.principals import Principal
 from domain.kernel.settings import Settings
@@ -158,7 +158,7 @@ async def build_fleet(database_url: str, tmp: Path, n_machines: int) -> Fleet:
 
 async def heartbeat_all(fleet: Fleet) -> None:
     for sim in fleet.machines:
-        await machines.heartbeat(
+        await heartbeats.heartbeat(
             fleet.ctx, sim.principal, runtime_version=RUNTIME, os_edition=EDITION
         )
 

@@ -12,7 +12,7 @@ from api.context import Context
 from api.errors import UserErrors, read, typed_errors
 from api.fleet.machines import MachineType
 from api.runs.runs import FlowRunPayload, FlowRunType
-from domain.fleet import machines
+from domain.fleet import heartbeats, machines
 from domain.fleet.sessions import ReportedSession
 from domain.runs import runtime
 from domain.store.models import MachineCommand, RunMode, RunPriority, RunStatus, SessionState
@@ -163,7 +163,7 @@ class AgentMutation:
         self, info: Info[Context, None], input: HeartbeatInput
     ) -> HeartbeatResult:
         ctx = info.context
-        ack = await machines.heartbeat(
+        ack = await heartbeats.heartbeat(
             ctx.domain,
             ctx.principal,
             runtime_version=input.runtime_version,

@@ -33,7 +33,6 @@ from domain.bus.events import MachineChanged, emit
 from domain.context import DomainContext
 from domain.fleet.access import authorize_machine, authorize_registration, machine_access_levels
 from domain.fleet.departures import remove_connections_for, withdraw_group_assignments
-from domain.fleet.sessions import ReportedSession, check_sessions, replace_sessions
 from domain.identity.authorization import admin_environment_ids, require_machine, require_user
 from domain.identity.secrets import MACHINE_KEY_PREFIX, digest, new_secret
 from domain.kernel import validation
@@ -188,44 +187,6 @@ async def register_machine(
         journal.on_machine(ctx, session, user, journal.AuditAction.MACHINE_REGISTERED, machine)
         emit(ctx.events, session, MachineChanged(machine.id, environment_id))
     return RegisteredMachine(machine=machine, machine_key=key)
-
-
-@dataclass(frozen=True)
-class HeartbeatAck:
-    machine: Machine
-    key_action_required: bool
-
-
-async def heartbeat(
-    ctx: DomainContext,
-    principal: Principal,
-    *,
-    runtime_version: str,
-    os_edition: str,
-    sessions: list[ReportedSession] | None = None,
-) -> HeartbeatAck:
-    """The runtime says it is alive (R9) and, when ``sessions`` is given, which Windows user
-    sessions it holds (they replace the ones reported before; R26). Its version is only taken
-    after runs (R7)."""
-    caller = require_machine(principal)
-    Version.parse(runtime_version, field="runtimeVersion")
-    os_edition = validation.name(os_edition, field="osEdition")
-    reported = check_sessions(sessions) if sessions is not None else None
-    now = ctx.clock.now()
-    async with ctx.db.write() as session:
-        machine = await session.get(Machine, caller.machine_id)
-        if machine is None:
-            raise NotFound("machine", caller.machine_id)
-        was = status_of(machine, now, ctx.settings.heartbeat_timeout_seconds)
-        machine.last_heartbeat_at = now
-        machine.os_edition = os_edition
-        session.add(machine)
-        changed = reported is not None and await replace_sessions(
-            session, machine.id, reported, now
-        )
-        if was is not MachineStatus.CONNECTED or changed:
-            emit(ctx.events, session, MachineChanged(machine.id, machine.environment_id))
-    return HeartbeatAck(machine=machine, key_action_required=key_action_required(machine, now))
 
 
 async def get_machine(ctx: DomainContext, principal: Principal, machine_id: str) -> Machine:

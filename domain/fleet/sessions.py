@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
-from sqlmodel import col, delete, select
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel import col, select
 
 from domain.kernel import validation
 from domain.kernel.errors import ErrorCode, ValidationFailed
@@ -50,23 +48,12 @@ def check_sessions(sessions: Sequence[ReportedSession]) -> list[ReportedSession]
     return cleaned
 
 
-async def replace_sessions(
-    session: AsyncSession, machine_id: str, sessions: Sequence[ReportedSession], now: datetime
+def same_sessions(
+    existing: Iterable[tuple[str, SessionState | str]], reported: Sequence[ReportedSession]
 ) -> bool:
-    """Make the machine's user sessions exactly ``sessions``; True when anything changed."""
-    existing = (
-        await session.exec(select(UserSession).where(UserSession.machine_id == machine_id))
-    ).all()
-    before = {(user_key(s.username), s.state) for s in existing}
-    after = {(user_key(s.username), s.state) for s in sessions}
-    if before == after:
-        return False
-    await session.exec(delete(UserSession).where(col(UserSession.machine_id) == machine_id))
-    for s in sessions:
-        session.add(
-            UserSession(machine_id=machine_id, username=s.username, state=s.state, reported_at=now)
-        )
-    return True
+    """Whether the reported sessions are those already held (names compare as Windows does)."""
+    before = {(user_key(name), SessionState(state)) for name, state in existing}
+    return before == {(user_key(s.username), SessionState(s.state)) for s in reported}
 
 
 async def user_sessions(ctx_db: Database, machine_ids: list[str]) -> list[list[UserSession]]:
