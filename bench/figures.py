@@ -18,18 +18,19 @@ class Sizes:
     dispatch_machines: int
     subscribers: int
     changes: int
+    fleet: int  # machines heartbeating, and holding assignment subscriptions
 
     @classmethod
     def full(cls) -> Sizes:
-        return cls("full", 1000, 20, 5000, 10, 5, 2000, 200, 1000, 50)
+        return cls("full", 1000, 20, 5000, 10, 5, 2000, 200, 10_000, 50, 10_000)
 
     @classmethod
     def quick(cls) -> Sizes:
-        return cls("quick", 1000, 20, 5000, 3, 9, 600, 200, 300, 20)
+        return cls("quick", 1000, 20, 5000, 3, 9, 600, 200, 2000, 20, 2000)
 
     @classmethod
     def tiny(cls) -> Sizes:
-        return cls("tiny", 120, 4, 300, 1, 1, 40, 10, 20, 3)
+        return cls("tiny", 120, 4, 300, 1, 1, 40, 10, 20, 3, 100)
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +20,16 @@ class Throughput:
     requests_per_second: float
     requests: int
     bad_responses: int
+    p99_ms: float = math.nan
+
+
+_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def _p99_ms(out: str) -> float:
+    """wrk's ``--latency`` distribution, its 99% line."""
+    found = re.search(r"^\s*99(?:\.000)?%\s+([\d.]+)(us|ms|s|m)\b", out, re.MULTILINE)
+    return float(found.group(1)) * _UNITS_MS[found.group(2)] if found else math.nan
 
 
 def ensure_wrk() -> str:
@@ -47,6 +59,36 @@ def _lua(query: str, token: str | None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _rotating_lua(requests: Sequence[tuple[str, str]]) -> str:
+    """Each request the next (bearer, JSON body) of ``requests``, round robin."""
+    rows = ",\n".join(
+        f"  {{{json.dumps('Bearer ' + token)}, {json.dumps(body)}}}" for token, body in requests
+    )
+    return (
+        f"local requests = {{\n{rows}\n}}\n"
+        "local i = 0\n"
+        "request = function()\n"
+        "  i = i % #requests + 1\n"
+        "  local r = requests[i]\n"
+        '  return wrk.format("POST", nil, '
+        '{["Content-Type"] = "application/json", ["Authorization"] = r[1]}, r[2])\n'
+        "end\n"
+    )
+
+
+def rotating_throughput(
+    url: str,
+    requests: Sequence[tuple[str, str]],
+    *,
+    seconds: float,
+    connections: int = 16,
+    core: int | None = None,
+) -> Throughput:
+    """As :func:`post_throughput`, each request the next of ``requests`` (bearer, JSON body): many
+    callers (machine keys) from one load generator."""
+    return _wrk(url, _rotating_lua(requests), seconds, connections, core)
+
+
 def post_throughput(
     url: str,
     query: str,
@@ -58,9 +100,13 @@ def post_throughput(
 ) -> Throughput:
     """POST one GraphQL document over keep-alive connections for ``seconds``, from ``core`` if
     given (bench/processes.py's ``cores``)."""
+    return _wrk(url, _lua(query, token), seconds, connections, core)
+
+
+def _wrk(url: str, lua: str, seconds: float, connections: int, core: int | None) -> Throughput:
     wrk = ensure_wrk()
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(_lua(query, token))
+        script.write(lua)
     try:
         out = subprocess.run(
             [
@@ -83,4 +129,4 @@ def post_throughput(
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     total = int(re.search(r"(\d+) requests in", out).group(1))
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    return Throughput(rps, total, int(bad.group(1)) if bad else 0)
+    return Throughput(rps, total, int(bad.group(1)) if bad else 0, _p99_ms(out))

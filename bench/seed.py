@@ -36,6 +36,7 @@ class SeededFleet:
     admin_token: str
     environment_id: str
     viewer_tokens: tuple[str, ...] = ()  # environment admins, one token each
+    machine_keys: tuple[str, ...] = ()  # each machine's key, in the order of their names
 
 
 async def seed(
@@ -72,6 +73,7 @@ async def seed(
             ]
             session.add_all(group_rows)
             await session.flush()
+            keys = [new_secret(MACHINE_KEY_PREFIX) for _ in range(machines)]
             machine_rows = [
                 Machine(
                     environment_id=environment.id,
@@ -85,7 +87,7 @@ async def seed(
                     maintenance=m % 10 == 0,
                     unattended_bots=2,
                     last_heartbeat_at=now + timedelta(days=3650),
-                    key_hash=digest(new_secret(MACHINE_KEY_PREFIX)),
+                    key_hash=digest(keys[m]),
                     key_expires_at=now + timedelta(days=3650),
                     created_at=now,
                 )
@@ -157,6 +159,7 @@ async def seed(
             admin_token=issued.secret,
             environment_id=environment.id,
             viewer_tokens=tuple(viewer_tokens),
+            machine_keys=tuple(keys),
         )
     finally:
         await ctx.db.dispose()

@@ -113,6 +113,12 @@ def fanout(tmp: Path, sizes: Sizes) -> list[Figure]:
     return fanout(tmp, sizes)
 
 
+def heartbeats(tmp: Path, sizes: Sizes) -> list[Figure]:
+    from bench.heartbeats import heartbeats
+
+    return heartbeats(tmp, sizes)
+
+
 SUITES: dict[str, Callable[[Path, Sizes], list[Figure]]] = {
     "http": http_throughput,
     "sql_per_page": sql_per_page,
@@ -120,4 +126,5 @@ SUITES: dict[str, Callable[[Path, Sizes], list[Figure]]] = {
     "dispatch_pg": dispatch_pg,
     "fanout": fanout,
     "neighbour": neighbour_p99,
+    "heartbeats": heartbeats,
 }
