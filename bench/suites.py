@@ -119,6 +119,12 @@ def heartbeats(tmp: Path, sizes: Sizes) -> list[Figure]:
     return heartbeats(tmp, sizes)
 
 
+def assignments(tmp: Path, sizes: Sizes) -> list[Figure]:
+    from bench.assignments import assignment_latency
+
+    return assignment_latency(tmp, sizes)
+
+
 SUITES: dict[str, Callable[[Path, Sizes], list[Figure]]] = {
     "http": http_throughput,
     "sql_per_page": sql_per_page,
@@ -127,4 +133,5 @@ SUITES: dict[str, Callable[[Path, Sizes], list[Figure]]] = {
     "fanout": fanout,
     "neighbour": neighbour_p99,
     "heartbeats": heartbeats,
+    "assignments": assignments,
 }
