@@ -115,7 +115,7 @@ def heartbeats(tmp: Path, sizes: Sizes) -> list[Figure]:
             "heartbeats",
             value,
             baseline,
-            f">={TARGET:g} (p99<{P99_LIMIT_MS:g}ms)",
+            f">={TARGET:g},p99<{P99_LIMIT_MS:g}ms",
             lambda ratio: ratio >= TARGET and p99 < P99_LIMIT_MS and bad == 0,
             unit=" req/s",
             detail={

@@ -26,6 +26,8 @@ FIGURES = {
     "fanout_p99",
     "sub_memory",
     "neighbour_p99",
+    "heartbeats",
+    "assignment_latency",
 }
 NUMBER = r"-?[\d.]+(?:e[+-]?\d+)?"
 LINE = re.compile(
