@@ -213,6 +213,14 @@ class Poster:
             self.idle.append((reader, writer))
         return status, answer, answered_at
 
+    async def forget_idle(self) -> None:
+        """Close the idle connections: the server closes one idle past its keep-alive timeout
+        (uvicorn: 5 s), as between two rounds, and a request sent on it gets no answer."""
+        idle, self.idle = self.idle, []
+        for _, writer in idle:
+            writer.close()
+        await asyncio.gather(*(w.wait_closed() for _, w in idle), return_exceptions=True)
+
     async def close(self) -> None:
         for writer in self.opened:
             writer.close()
@@ -242,6 +250,7 @@ async def one_round(
 ) -> list[str]:
     """``runs`` triggers ``rate`` a second; their run ids once every one has arrived."""
     hub.check()
+    await http.forget_idle()
     batch = list(itertools.islice(bodies, runs))
     if len(batch) < runs:
         raise Failed(f"{runs - len(batch)} triggers short in --bodies: more runs than free bots")

@@ -203,7 +203,7 @@ class Inbox:
 class EventBus(Protocol):
     async def publish(self, event: Event) -> None: ...
 
-    def inbox(self) -> contextlib.AbstractContextManager[Inbox]: ...
+    def inbox(self, machine_id: str | None = None) -> contextlib.AbstractContextManager[Inbox]: ...
 
     def subscribe(self) -> AsyncIterator[Event | Batch]: ...
 
@@ -213,6 +213,8 @@ class LocalEventBus:
 
     def __init__(self, queue_size: int = DEFAULT_INBOX_SIZE) -> None:
         self._inboxes: set[Inbox] = set()
+        # The inboxes that want one machine's events only (a runtime's own work), by machine.
+        self._by_machine: dict[str, set[Inbox]] = {}
         self._queue_size = queue_size
         # Counts deliveries (and resyncs): a read started at generation g reflects every
         # event delivered up to g, so subscribers can share it (domain/realtime/watch.py).
@@ -220,7 +222,8 @@ class LocalEventBus:
 
     @property
     def subscriber_count(self) -> int:
-        return sum(inbox.listeners for inbox in self._inboxes)
+        every = sum(inbox.listeners for inbox in self._inboxes)
+        return every + sum(len(boxes) for boxes in self._by_machine.values())
 
     async def publish(self, event: Event) -> None:
         self.deliver(event)
@@ -229,22 +232,37 @@ class LocalEventBus:
         self.generation += 1
         for inbox in list(self._inboxes):
             inbox.put(event)
+        machine_id = getattr(event, "machine_id", None)
+        if machine_id is not None:
+            for inbox in list(self._by_machine.get(machine_id, ())):
+                inbox.put(event)
 
     def resync_all(self) -> None:
         self.generation += 1
-        for inbox in list(self._inboxes):
+        for inbox in [*self._inboxes, *(b for boxes in self._by_machine.values() for b in boxes)]:
             inbox.request_resync()
 
     @contextlib.contextmanager
-    def inbox(self) -> Iterator[Inbox]:
+    def inbox(self, machine_id: str | None = None) -> Iterator[Inbox]:
         """An inbox registered at once: enter it *before* reading a snapshot, so nothing that
-        commits after the read can be missed."""
+        commits after the read can be missed.
+
+        ``machine_id``: only the events of that machine (those with that ``machine_id``), and
+        resyncs. Thousands of runtimes each subscribed to their own work would otherwise all wake
+        at every event of the fleet: at 2,000 machines and 20 runs a second that took the event
+        loop whole, and a run reached its machine seconds after it was dispatched.
+        """
         box = Inbox(self._queue_size)
-        self._inboxes.add(box)
+        registry = (
+            self._inboxes if machine_id is None else self._by_machine.setdefault(machine_id, set())
+        )
+        registry.add(box)
         try:
             yield box
         finally:
-            self._inboxes.discard(box)
+            registry.discard(box)
+            if machine_id is not None and not registry:
+                self._by_machine.pop(machine_id, None)
 
     async def subscribe(self) -> AsyncIterator[Event | Batch]:
         """Events one by one; :data:`RESYNC` where some may have been lost."""

@@ -523,7 +523,7 @@ async def machine_work(ctx: DomainContext, who: PrincipalSource) -> AsyncIterato
     principal = await who()
     machine_id = getattr(principal, "machine_id", None)
     last: Hashable = None
-    with ctx.events.inbox() as inbox:
+    with ctx.events.inbox(machine_id) as inbox:
         resync = True
         while True:
             if resync:
