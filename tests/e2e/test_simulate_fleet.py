@@ -3,6 +3,7 @@ every machine registers, heartbeats and holds its `machineAssignments` subscript
 triggered meanwhile are worked once each (the simulator's log and the database agree).
 
 The story and its checks are tests/faults/story.py's, without a fault: here the fleet is large.
+On SQLite, and on PostgreSQL when ``DESKFLEET_TEST_DATABASE_URL`` is set.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pytest
 
 from tests.cluster.test_cluster_dispatch import metric
 from tests.e2e.server import Served, first_run_token
+from tests.e2e.test_no_run_lost import database  # noqa: F401  (the fixture: SQLite or PostgreSQL)
 from tests.faults.story import (
     SERVER_ENV,
     RunsDatabase,
@@ -33,11 +35,14 @@ RUNS = 60
 
 def test_a_few_hundred_simulated_machines_register_heartbeat_subscribe_and_work(
     tmp_path: Path,
+    database: RunsDatabase,  # noqa: F811
 ) -> None:
-    path = tmp_path / "deskfleet.db"
-    database = RunsDatabase(f"sqlite:///{path}", sqlite_path=path)
     # One group holds the whole fleet (R11's limit raised), so that any machine may take a run.
-    env = {**SERVER_ENV, "DESKFLEET_GROUP_MACHINE_LIMIT": str(MACHINES)}
+    env = {
+        **SERVER_ENV,
+        "DESKFLEET_DATABASE_URL": database.url,
+        "DESKFLEET_GROUP_MACHINE_LIMIT": str(MACHINES),
+    }
     server = Served(tmp_path, "--no-access-log", env=env)
     simulator = None
     log_path = tmp_path / "simulator.jsonl"
