@@ -9,6 +9,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from deskfleet.limits import ensure_open_files
 from domain.kernel.settings import Settings
 
 
@@ -43,6 +44,7 @@ def serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     configure_logging(settings.json_logs)
+    ensure_open_files(settings.planned_connections, "planned (DESKFLEET_PLANNED_CONNECTIONS)")
     try:
         asyncio.run(prepare_database(settings))
     except SchemaOutdated as exc:

@@ -8,7 +8,16 @@ Every start and finish is appended to a JSONL log, so a test can prove from the 
 that no run was ever held twice at once (:func:`check_log`).
 
 It survives the server going away (a restart, a ``kill -9``): calls are retried with backoff and a
-finished run's report is kept until the server acknowledges it.
+finished run's report is kept until the server acknowledges it. A throttled call (R39) waits the
+time the server names and is sent again.
+
+It holds thousands of machines in one process without becoming the load's bottleneck: one HTTP
+client with a pool of ``connections`` keep-alive connections carries every call (registrations
+included, ``connections`` at a time), heartbeats and polls are spread over their interval rather
+than sent all at once, a machine sleeps until its next heartbeat or poll is due, and its
+websocket (``push``) asks for no compression and no client pings (the server pings) and opens
+``connections`` at a time. ``deskfleet simulate`` raises its open-files limit first
+(:mod:`deskfleet.limits`).
 
 Use it from Python (``Simulator(config).run(...)``, any ``httpx.AsyncClient`` such as one on an
 ASGI transport) or from the command line: ``deskfleet simulate --help``.
@@ -29,6 +38,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import httpx
+
+from deskfleet.limits import ensure_open_files
 
 log = logging.getLogger("deskfleet.simulator")
 
@@ -98,9 +109,22 @@ MASKED_ERROR = (
     "Unexpected error."  # what the server says of its own failures (api/transport/limits.py)
 )
 
+# The first heartbeats and polls of the fleet are spread over their interval, but over no more
+# than this many seconds per machine: a thousand machines heartbeating every 5 s start spread
+# over the 5 s, three machines within 30 ms.
+START_SPACING_SECONDS = 0.01
+
 
 class Unavailable(Exception):
     """The server cannot be reached or answered with a server error: try again later."""
+
+
+class Throttled(Unavailable):
+    """The caller's cost bucket is short (R39): try again after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class Refused(Exception):
@@ -128,6 +152,11 @@ class SimulatorConfig:
     # Take work pushed over the `machineAssignments` subscription (R35) instead of polling;
     # a poll every `poll_seconds * 20` stays as a safety net.
     push: bool = False
+    # Keep-alive HTTP connections of the one client every machine shares, and so the most calls
+    # in flight at once (registrations included); also the most websockets opening at once.
+    # httpx's pool spends CPU on every request and response in proportion to its connections
+    # (it scans them all): a few keep one server busy and cost the simulator far less than many.
+    connections: int = 8
     log_path: Path | None = None
     seed: int | None = None
 
@@ -142,13 +171,14 @@ class Stats:
     report_rejected: int = 0
     retries: int = 0
     sessions_ended: int = 0  # END_SESSION commands carried out (R34)
+    heartbeats: int = 0  # acknowledged by the server
 
     @property
     def finished(self) -> int:
         return self.succeeded + self.failed
 
 
-@dataclass
+@dataclass(slots=True)
 class SimulatedMachine:
     id: str
     name: str
@@ -158,6 +188,7 @@ class SimulatedMachine:
     held: dict[str, tuple[int, asyncio.Task[None]]] = field(default_factory=dict)
     next_heartbeat: float = 0.0
     next_poll: float = 0.0
+    wake: asyncio.Event = field(default_factory=asyncio.Event)  # something is due sooner
 
 
 class JsonlLog:
@@ -198,24 +229,38 @@ class Simulator:
         self.stats = Stats()
         self.log = JsonlLog(config.log_path)
         self._stopping = asyncio.Event()
+        self._in_flight = asyncio.Semaphore(max(1, config.connections))  # calls
+        self._opening = asyncio.Semaphore(max(1, config.connections))  # websocket handshakes
+        self._throttled_warned = False
+        self.registration_seconds: float | None = None  # how long register() took
 
     # --- plumbing ---------------------------------------------------------------------------
 
     @property
     def http(self) -> httpx.AsyncClient:
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=httpx.Timeout(10.0))
+            # As many keep-alive connections as calls in flight (the semaphore), none waiting in
+            # the pool, and let go of idle ones before the server's 5 s keep-alive timeout
+            # closes them under a request.
+            pool = max(1, self.config.connections)
+            self._http = httpx.AsyncClient(
+                timeout=httpx.Timeout(10.0),
+                limits=httpx.Limits(
+                    max_connections=pool, max_keepalive_connections=pool, keepalive_expiry=4.0
+                ),
+            )
         return self._http
 
     async def call(
         self, query: str, variables: dict[str, Any] | None, token: str
     ) -> dict[str, Any]:
         try:
-            response = await self.http.post(
-                self.config.url,
-                json={"query": query, "variables": variables or {}},
-                headers={"Authorization": f"Bearer {token}"},
-            )
+            async with self._in_flight:
+                response = await self.http.post(
+                    self.config.url,
+                    json={"query": query, "variables": variables or {}},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
         except httpx.HTTPError as exc:
             raise Unavailable(f"{type(exc).__name__}: {exc}") from None
         if response.status_code >= 500:
@@ -230,6 +275,12 @@ class Simulator:
                 # The server's own failure (e.g. its database away for a while), not a refusal:
                 # a runtime tries again, or a finished run's report would be lost.
                 raise Unavailable("; ".join(messages))
+            throttled = [
+                e for e in body["errors"] if (e.get("extensions") or {}).get("code") == "THROTTLED"
+            ]
+            if throttled:
+                wait = throttled[0]["extensions"].get("retryAfterSeconds")
+                raise Throttled("; ".join(messages), float(wait) if wait is not None else 5.0)
             raise Refused("; ".join(messages))
         return body["data"]
 
@@ -239,6 +290,12 @@ class Simulator:
         while True:
             try:
                 return await self.call(query, variables, token)
+            except Throttled as exc:
+                if self._stopping.is_set():
+                    raise
+                self.stats.retries += 1
+                self._warn_throttled(exc, token)
+                await asyncio.sleep(exc.retry_after)
             except Unavailable as exc:
                 if self._stopping.is_set():
                     raise
@@ -246,6 +303,16 @@ class Simulator:
                 log.debug("server unavailable (%s), retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+    def _warn_throttled(self, exc: Throttled, token: str) -> None:
+        if token == self.config.token and not self._throttled_warned:
+            self._throttled_warned = True
+            log.warning(
+                "the user token is throttled (R39: %s): registering goes at the pace of its cost "
+                "bucket; on a test server, raise DESKFLEET_COST_BUCKET_SIZE and "
+                "DESKFLEET_COST_RESTORE_RATE",
+                exc,
+            )
 
     # --- registration -----------------------------------------------------------------------
 
@@ -259,60 +326,93 @@ class Simulator:
         return str(usable[0]["id"])
 
     async def register(self) -> list[SimulatedMachine]:
-        """Register ``config.machines`` machines (names ``<prefix>-01``...; a suffix if taken)."""
+        """Register ``config.machines`` machines (names ``<prefix>-01``...; a suffix if taken),
+        ``config.connections`` at a time, logging the progress every few seconds."""
         cfg = self.config
         environment_id = await self._environment_id()
-        for i in range(1, cfg.machines + 1):
-            name = f"{cfg.name_prefix}-{i:02d}"
-            for _ in range(5):
-                result = (
-                    await self.persist(
-                        REGISTER,
-                        {
-                            "input": {
-                                "environmentId": environment_id,
-                                "name": name,
-                                "runtimeVersion": cfg.runtime_version,
-                                "osEdition": cfg.os_edition,
-                                "description": "simulated by deskfleet simulate",
-                            }
-                        },
-                        cfg.token,
+        registered: list[SimulatedMachine | None] = [None] * cfg.machines
+        numbers = iter(range(1, cfg.machines + 1))
+        started = told = time.monotonic()
+        done = 0
+
+        async def registering() -> None:
+            nonlocal done, told
+            for i in numbers:  # shared: each worker takes the next number
+                registered[i - 1] = await self._register_one(environment_id, i)
+                done += 1
+                now = time.monotonic()
+                if now - told >= 5.0 and done < cfg.machines:
+                    told = now
+                    log.info(
+                        "registered %d of %d machines (%.0fs)", done, cfg.machines, now - started
                     )
-                )["registerMachine"]
-                if result.get("code") != "NAME_TAKEN":
-                    break
-                name = f"{cfg.name_prefix}-{i:02d}-{self.rng.randrange(16**4):04x}"
-            if result["__typename"] != "RegisteredMachinePayload":
-                raise RuntimeError(f"cannot register {name}: {result['code']}: {result['message']}")
-            machine = SimulatedMachine(
-                id=result["machine"]["id"],
-                name=result["machine"]["name"],
-                key=result["machineKey"],
-                bots=0,
-                sessions=dict(cfg.sessions),
-            )
-            if cfg.bots:
-                allocated = (
-                    await self.persist(
-                        ALLOCATE, {"machineId": machine.id, "count": cfg.bots}, cfg.token
-                    )
-                )["allocateUnattendedBots"]
-                if allocated["__typename"] == "MachinePayload":
-                    machine.bots = cfg.bots
-                else:
-                    log.warning("no bots for %s: %s", machine.name, allocated.get("message"))
-            if cfg.group_id:
-                added = (
-                    await self.persist(
-                        ADD_TO_GROUP, {"groupId": cfg.group_id, "machineId": machine.id}, cfg.token
-                    )
-                )["addMachineToGroup"]
-                if "code" in added:
-                    log.warning("%s not grouped: %s", machine.name, added.get("message"))
-            self.machines.append(machine)
-            self.log.write("registered", machine=machine.name, machine_id=machine.id)
+
+        workers = [
+            asyncio.create_task(registering())
+            for _ in range(min(max(1, cfg.connections), cfg.machines))
+        ]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+        self.machines.extend(m for m in registered if m is not None)
+        self.registration_seconds = time.monotonic() - started
+        log.info("registered %d machines in %.1fs", cfg.machines, self.registration_seconds)
         return self.machines
+
+    async def _register_one(self, environment_id: str, i: int) -> SimulatedMachine:
+        cfg = self.config
+        name = f"{cfg.name_prefix}-{i:02d}"
+        for _ in range(5):
+            result = (
+                await self.persist(
+                    REGISTER,
+                    {
+                        "input": {
+                            "environmentId": environment_id,
+                            "name": name,
+                            "runtimeVersion": cfg.runtime_version,
+                            "osEdition": cfg.os_edition,
+                            "description": "simulated by deskfleet simulate",
+                        }
+                    },
+                    cfg.token,
+                )
+            )["registerMachine"]
+            if result.get("code") != "NAME_TAKEN":
+                break
+            name = f"{cfg.name_prefix}-{i:02d}-{self.rng.randrange(16**4):04x}"
+        if result["__typename"] != "RegisteredMachinePayload":
+            raise RuntimeError(f"cannot register {name}: {result['code']}: {result['message']}")
+        machine = SimulatedMachine(
+            id=result["machine"]["id"],
+            name=result["machine"]["name"],
+            key=result["machineKey"],
+            bots=0,
+            sessions=dict(cfg.sessions),
+        )
+        if cfg.bots:
+            allocated = (
+                await self.persist(
+                    ALLOCATE, {"machineId": machine.id, "count": cfg.bots}, cfg.token
+                )
+            )["allocateUnattendedBots"]
+            if allocated["__typename"] == "MachinePayload":
+                machine.bots = cfg.bots
+            else:
+                log.warning("no bots for %s: %s", machine.name, allocated.get("message"))
+        if cfg.group_id:
+            added = (
+                await self.persist(
+                    ADD_TO_GROUP, {"groupId": cfg.group_id, "machineId": machine.id}, cfg.token
+                )
+            )["addMachineToGroup"]
+            if "code" in added:
+                log.warning("%s not grouped: %s", machine.name, added.get("message"))
+        self.log.write("registered", machine=machine.name, machine_id=machine.id)
+        return machine
 
     # --- the runtime ------------------------------------------------------------------------
 
@@ -320,6 +420,7 @@ class Simulator:
         """Register (if not done yet), then work until :meth:`stop` or ``duration`` seconds."""
         if not self.machines:
             await self.register()
+        self._spread_start()
         tasks = [asyncio.create_task(self._machine_loop(m)) for m in self.machines]
         try:
             if duration is None:
@@ -352,6 +453,23 @@ class Simulator:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    def _spread_start(self) -> None:
+        """Each machine's first heartbeat and poll at its own moment of their interval (a slot
+        each, a random moment in it), so that a fleet never calls all at once; see
+        :data:`START_SPACING_SECONDS`."""
+        count = len(self.machines)
+        now = time.monotonic()
+        heartbeats = min(self.config.heartbeat_seconds, count * START_SPACING_SECONDS)
+        polls = min(self._poll_interval(), count * START_SPACING_SECONDS)
+        for i, machine in enumerate(self.machines):
+            machine.next_heartbeat = now + heartbeats * (i + self.rng.random()) / count
+            machine.next_poll = now + polls * (i + self.rng.random()) / count
+
+    def _poll_interval(self) -> float:
+        """Polls come every ``poll_seconds``; with ``push`` they are a safety net, 20 times
+        rarer."""
+        return self.config.poll_seconds * (20 if self.config.push else 1)
+
     async def _machine_loop(self, machine: SimulatedMachine) -> None:
         pushed = asyncio.create_task(self._pushed_work(machine)) if self.config.push else None
         try:
@@ -363,51 +481,95 @@ class Simulator:
                     await pushed
 
     async def _poll_loop(self, machine: SimulatedMachine) -> None:
+        """Heartbeat and poll when due; in between, sleep until the sooner of the two (or until
+        woken: a session changed, a heartbeat is due at once)."""
+        interval = self._poll_interval()
+        failures = 0
         while not self._stopping.is_set():
+            machine.wake.clear()
+            retry_after = 0.0
             try:
                 if time.monotonic() >= machine.next_heartbeat:
                     await self._heartbeat(machine)
                 if time.monotonic() >= machine.next_poll:
                     await self._take_work(machine)
-                    if self.config.push:
-                        machine.next_poll = time.monotonic() + self.config.poll_seconds * 20
+                    machine.next_poll = time.monotonic() + interval * (0.5 + self.rng.random())
+                failures = 0
             except (Unavailable, Refused) as exc:
                 self.stats.retries += 1
+                failures += 1
                 log.debug("%s: %s", machine.name, exc)
+                if isinstance(exc, Throttled):
+                    retry_after = exc.retry_after
             except Exception:  # a surprise must not take the machine down: log it, carry on
+                failures += 1
                 log.exception("%s: unexpected failure in the runtime loop", machine.name)
-            await asyncio.sleep(self.config.poll_seconds * (0.5 + self.rng.random()))
+            if failures:
+                # What failed is tried again after a poll's time, backing off while the server
+                # stays away (a fleet must not hammer a restarting server).
+                poll = self.config.poll_seconds
+                backoff = min(poll * 2 ** min(failures - 1, 10), max(5.0, poll))
+                now = time.monotonic()
+                soon = now + max(retry_after, backoff * (0.5 + self.rng.random()))
+                if machine.next_heartbeat <= now:
+                    machine.next_heartbeat = soon
+                if machine.next_poll <= now:
+                    machine.next_poll = soon
+            due = min(machine.next_heartbeat, machine.next_poll) - time.monotonic()
+            if due > 0 and not machine.wake.is_set():
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(due):
+                        await machine.wake.wait()
 
     async def _heartbeat(self, machine: SimulatedMachine) -> None:
         cfg = self.config
         if machine.sessions and self.rng.random() < cfg.session_churn:
             username = self.rng.choice(sorted(machine.sessions))
             machine.sessions[username] = self.rng.choice(SESSION_STATES)
-        result = (
-            await self.call(
-                HEARTBEAT,
-                {
-                    "input": {
-                        "runtimeVersion": cfg.runtime_version,
-                        "osEdition": cfg.os_edition,
-                        "sessions": [
-                            {"username": u, "state": s} for u, s in sorted(machine.sessions.items())
-                        ],
-                    }
-                },
-                machine.key,
-            )
-        )["machineHeartbeat"]
+        # The next one is due an interval after this one is sent, not after it is answered: a
+        # slow answer does not move the machine's slot. Asked for another meanwhile (a session
+        # changed), it is due at once; failed, it is due again (the loop says when).
         machine.next_heartbeat = time.monotonic() + cfg.heartbeat_seconds
+        try:
+            result = (
+                await self.call(
+                    HEARTBEAT,
+                    {
+                        "input": {
+                            "runtimeVersion": cfg.runtime_version,
+                            "osEdition": cfg.os_edition,
+                            "sessions": [
+                                {"username": u, "state": s}
+                                for u, s in sorted(machine.sessions.items())
+                            ],
+                        }
+                    },
+                    machine.key,
+                )
+            )["machineHeartbeat"]
+        except BaseException:
+            machine.next_heartbeat = min(machine.next_heartbeat, time.monotonic())
+            raise
+        self.stats.heartbeats += 1
         if result.get("keyActionRequired"):
             rotated = (await self.call(ROTATE, {}, machine.key))["completeMachineKeyRotation"]
             if "machineKey" in rotated:
                 machine.key = rotated["machineKey"]
                 self.log.write("key_rotated", machine=machine.name, machine_id=machine.id)
 
+    def _heartbeat_now(self, machine: SimulatedMachine) -> None:
+        machine.next_heartbeat = 0.0
+        machine.wake.set()
+
     async def _pushed_work(self, machine: SimulatedMachine) -> None:
         """The `machineAssignments` subscription (graphql-transport-ws), reconnected with backoff;
-        each message is the machine's whole current work, applied like a poll's answer."""
+        each message is the machine's whole current work, applied like a poll's answer.
+
+        A websocket per machine, kept cheap: no per-message compression offered (`deskfleet
+        serve` declines it: a zlib context per connection for messages of a few hundred bytes),
+        no pings of our own (the server pings every connection; answering is enough), a short
+        queue of unread messages, and at most ``connections`` handshakes at once, so that a
+        fleet (re)connecting does not arrive as one burst."""
         import websockets
         from websockets.typing import Subprotocol
 
@@ -415,11 +577,24 @@ class Simulator:
         delay = 0.2
         while not self._stopping.is_set():
             try:
-                async with websockets.connect(
-                    url, subprotocols=[Subprotocol("graphql-transport-ws")]
-                ) as ws:
-                    init = {"type": "connection_init", "payload": {"token": machine.key}}
-                    await ws.send(json.dumps(init))
+                async with contextlib.AsyncExitStack() as stack:
+                    async with self._opening, asyncio.timeout(30):
+                        ws = await stack.enter_async_context(
+                            websockets.connect(
+                                url,
+                                subprotocols=[Subprotocol("graphql-transport-ws")],
+                                compression=None,
+                                ping_interval=None,
+                                max_queue=4,
+                                open_timeout=None,  # the 30 s above cover the whole handshake
+                                close_timeout=2,
+                            )
+                        )
+                        init = {"type": "connection_init", "payload": {"token": machine.key}}
+                        await ws.send(json.dumps(init))
+                        acknowledged = json.loads(await ws.recv())
+                    if acknowledged.get("type") != "connection_ack":
+                        raise Unavailable(f"not acknowledged: {acknowledged.get('type')}")
                     await ws.send(
                         json.dumps(
                             {"id": "work", "type": "subscribe", "payload": {"query": PUSHED}}
@@ -449,7 +624,7 @@ class Simulator:
             except Exception as exc:  # the server went away: retry, the poll covers meanwhile
                 self.stats.retries += 1
                 log.debug("%s: subscription: %s", machine.name, exc)
-            await asyncio.sleep(delay)
+            await asyncio.sleep(delay * (0.5 + self.rng.random()))
             delay = min(delay * 2, 5.0)
 
     async def _take_work(self, machine: SimulatedMachine) -> None:
@@ -484,7 +659,7 @@ class Simulator:
                 del machine.sessions[name]
             if held:
                 self.stats.sessions_ended += 1
-                machine.next_heartbeat = 0.0  # report it gone at once
+                self._heartbeat_now(machine)  # report it gone at once
                 self.log.write("session_ended", **self._where(machine), username=username)
         await self.call(COMPLETE_COMMAND, {"id": command["id"]}, machine.key)
 
@@ -498,7 +673,7 @@ class Simulator:
             del machine.sessions[name]
         if state is not None:
             machine.sessions[username] = state
-        machine.next_heartbeat = 0.0
+        self._heartbeat_now(machine)
         self.log.write("session_set", **self._where(machine), username=username, state=state)
 
     def _where(self, machine: SimulatedMachine) -> dict[str, str]:
@@ -651,6 +826,13 @@ def add_command(commands: Any) -> None:
         action="store_true",
         help="take work from the machineAssignments subscription instead of polling",
     )
+    p.add_argument(
+        "--connections",
+        type=int,
+        default=SimulatorConfig.connections,
+        help="HTTP connections shared by all machines: also the most calls (registrations "
+        "included) and websocket handshakes in flight at once",
+    )
     p.add_argument("--log", type=Path, help="append every start and finish to this JSONL file")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.add_argument("--seed", type=int)
@@ -686,6 +868,7 @@ def _simulate(args: Any) -> int:
         heartbeat_seconds=args.heartbeat_seconds,
         poll_seconds=args.poll_seconds,
         push=args.push,
+        connections=args.connections,
         log_path=args.log,
         seed=args.seed,
     )
@@ -693,16 +876,23 @@ def _simulate(args: Any) -> int:
     async def main() -> Stats:
         async with Simulator(config) as simulator:
             machines = await simulator.register()
-            print(f"simulating {len(machines)} machine(s): {', '.join(m.name for m in machines)}")
+            names = [m.name for m in machines]
+            if len(names) > 10:
+                names = [*names[:3], "...", *names[-3:]]
+            print(f"simulating {len(machines)} machine(s): {', '.join(names)}", flush=True)
             return await simulator.run(duration=args.duration)
 
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request
+    # A websocket per machine with --push, and the HTTP connections.
+    sockets = (config.machines if config.push else 0) + config.connections
+    ensure_open_files(sockets, "the simulated machines need")
     try:
         stats = asyncio.run(main())
     except KeyboardInterrupt:
         return 130
     print(
         f"started {stats.started}, succeeded {stats.succeeded}, failed {stats.failed}, "
-        f"cancelled {stats.cancelled}, refused at start {stats.rejected}"
+        f"cancelled {stats.cancelled}, refused at start {stats.rejected}, "
+        f"heartbeats {stats.heartbeats}"
     )
     return 0

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     # always can); "*" allows any. Env: DESKFLEET_WS_ALLOWED_ORIGINS='["https://ops.example"]'.
     ws_allowed_origins: list[str] = Field(default_factory=list)
     ws_max_connections_per_user: int = Field(default=10, gt=0)  # per server process; 4429 past it
+    # Connections (websockets and HTTP) one instance should be able to hold at once: `serve`
+    # warns at start when its open-files limit leaves room for fewer. Nothing is refused past it.
+    planned_connections: int = Field(default=10_000, gt=0)
     ws_max_message_bytes: int = Field(default=64_000, gt=0)  # one client message; 1009 past it
     # A revoked token or a deactivated user ends its open websockets within this (plus the
     # credential cache's few seconds on other instances of a cluster).

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -35,6 +36,7 @@ class Served:
         *args: str,
         env: dict[str, str] | None = None,
         port: int | None = None,  # e.g. the port of a server that was killed, to restart it
+        preexec_fn: Callable[[], None] | None = None,  # run in the child before it starts
     ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -46,6 +48,7 @@ class Served:
                 stdout=output,  # a restart on the same port keeps the first output
                 stderr=subprocess.STDOUT,
                 env={**os.environ, "PYTHONPATH": str(ROOT), **UNTHROTTLED, **(env or {})},
+                preexec_fn=preexec_fn,
             )
 
     def output(self) -> str:

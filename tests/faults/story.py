@@ -185,6 +185,7 @@ def start_simulator(
     bots: int,
     seconds: tuple[float, float] = (0.05, 0.4),
     failure_rate: float = 0.2,
+    extra: tuple[str, ...] = (),  # more options of `deskfleet simulate`; the last one given wins
 ) -> subprocess.Popen[bytes]:
     with (workdir / "simulator.out").open("w") as output:
         simulator = subprocess.Popen(
@@ -198,6 +199,7 @@ def start_simulator(
                 *("--failure-rate", str(failure_rate)),
                 *("--heartbeat-seconds", "1", "--poll-seconds", "0.25"),
                 *("--log", str(log_path), "--seed", "5"),
+                *extra,
             ],
             cwd=workdir,
             stdout=output,
