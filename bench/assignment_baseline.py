@@ -38,6 +38,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from bench import raw_sqlite
+
 log = logging.getLogger("bench.assignment_baseline")
 
 FLOW_NAME = "bench flow"
@@ -170,13 +172,11 @@ async def healthz(_: Request) -> JSONResponse:
 def lifespan(database: str) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def run(_: Starlette) -> AsyncIterator[None]:
-        db = await aiosqlite.connect(database)
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA synchronous=NORMAL")  # as DeskFleet's SQLite
-        await db.execute(
+        db = await raw_sqlite.connect(
+            database,
             "CREATE TABLE IF NOT EXISTS runs (id TEXT PRIMARY KEY, flow_id TEXT, "
             "connection_id TEXT, mode TEXT, priority TEXT, status TEXT, queued_at TEXT, "
-            "machine INTEGER, dispatched_at TEXT)"
+            "machine INTEGER, dispatched_at TEXT)",
         )
         await db.commit()
         state = State(db, asyncio.Queue())

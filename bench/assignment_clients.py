@@ -35,6 +35,8 @@ from urllib.parse import urlsplit
 import websockets
 from websockets.typing import Subprotocol
 
+from bench.ws_clients import updates
+
 PROTOCOL = "graphql-transport-ws"
 ARRIVAL_TIMEOUT = 60.0  # seconds after the last answer of a round for its runs to arrive
 CONNECT_TIMEOUT = 60.0  # seconds for one websocket's handshake, ack and snapshot
@@ -122,15 +124,7 @@ class Subscriber:
             await ws.send(
                 json.dumps({"id": "work", "type": "subscribe", "payload": {"query": query}})
             )
-            async for raw in ws:
-                now = time.perf_counter()
-                message = json.loads(raw)
-                kind = message.get("type")
-                if kind == "ping":
-                    await ws.send(json.dumps({"type": "pong"}))
-                    continue
-                if kind != "next" or message.get("payload", {}).get("errors"):
-                    raise Failed(f"unexpected message: {message}")
+            async for now, message in updates(ws):
                 work = message["payload"]["data"]["machineAssignments"]
                 self._received([a["runId"] for a in work["assignments"]], now)
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import aiosqlite
 import strawberry
@@ -24,6 +24,8 @@ from starlette.routing import Route
 from strawberry.asgi import GraphQL
 from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.types import Info
+
+from bench import raw_sqlite
 
 STATE: dict[str, object] = {}
 
@@ -76,15 +78,15 @@ schema = strawberry.Schema(
 )
 
 
-def lifespan(database: str, keys: list[str]):  # type: ignore[no-untyped-def]
+def lifespan(
+    database: str, keys: list[str]
+) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def run(_: Starlette) -> AsyncIterator[None]:
-        db = await aiosqlite.connect(database)
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA synchronous=NORMAL")  # as DeskFleet's SQLite
-        await db.execute(
+        db = await raw_sqlite.connect(
+            database,
             "CREATE TABLE IF NOT EXISTS machines (id INTEGER PRIMARY KEY, last_heartbeat_at REAL, "
-            "os_edition TEXT)"
+            "os_edition TEXT)",
         )
         await db.executemany(
             "INSERT OR IGNORE INTO machines (id) VALUES (?)", [(i,) for i in range(len(keys))]

@@ -15,11 +15,28 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import websockets
 
 PROTOCOL = "graphql-transport-ws"
+
+
+async def updates(ws: Any) -> AsyncIterator[tuple[float, dict[str, Any]]]:
+    """A graphql-transport-ws subscription's ``next`` messages, each with the time it arrived;
+    pings are answered, and anything else (an error) raises."""
+    async for raw in ws:
+        now = time.perf_counter()
+        message = json.loads(raw)
+        kind = message.get("type")
+        if kind == "ping":
+            await ws.send(json.dumps({"type": "pong"}))
+            continue
+        if kind != "next" or message.get("payload", {}).get("errors"):
+            raise RuntimeError(f"unexpected message: {message}")
+        yield now, message
 
 
 class Subscriber:
@@ -41,15 +58,7 @@ class Subscriber:
                 raise RuntimeError(f"not acknowledged: {ack}")
             await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": query}}))
             ready.set()
-            async for raw in ws:
-                now = time.perf_counter()
-                message = json.loads(raw)
-                kind = message.get("type")
-                if kind == "ping":
-                    await ws.send(json.dumps({"type": "pong"}))
-                    continue
-                if kind != "next" or message.get("payload", {}).get("errors"):
-                    raise RuntimeError(f"unexpected message: {message}")
+            async for now, _ in updates(ws):
                 self.received += 1
                 self.last_at = now
                 self.arrived.set()
