@@ -44,7 +44,6 @@ def serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     configure_logging(settings.json_logs)
-    ensure_open_files(settings.planned_connections, "planned (DESKFLEET_PLANNED_CONNECTIONS)")
     try:
         asyncio.run(prepare_database(settings))
     except SchemaOutdated as exc:
@@ -53,6 +52,8 @@ def serve(args: argparse.Namespace) -> int:
     except StorageUnavailable as exc:
         print(f"deskfleet: {exc}", file=sys.stderr)
         return 1
+    # Once the database is known good: a refusal above stays one line.
+    ensure_open_files(settings.planned_connections, "planned (DESKFLEET_PLANNED_CONNECTIONS)")
     print(f"DeskFleet serving on http://{settings.host}:{settings.port}/graphql", flush=True)
     app = create_app(settings)
     tune_garbage_collector()
