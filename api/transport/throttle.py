@@ -105,12 +105,6 @@ class Buckets(Protocol):
         ``cost``; None when it may (only ``spend`` decides that)."""
         ...
 
-    @property
-    def anyone_low(self) -> bool:
-        """Whether this process last saw some bucket below its ``low`` mark (the costliest
-        operation accepted): when none, no bucket is known short for any operation."""
-        ...
-
     async def close(self) -> None: ...
 
 
@@ -126,15 +120,13 @@ def _outcome(allowed: bool, available: float, cost: int, size: float, rate: floa
 
 class _LastSeen:
     """The state of each bucket as this process last saw it, at most ``max_keys`` (the least
-    recently seen forgotten first), and which of them it last saw below ``low``."""
+    recently seen forgotten first)."""
 
-    def __init__(self, size: float, rate: float, max_keys: int, low: float) -> None:
+    def __init__(self, size: float, rate: float, max_keys: int) -> None:
         self.size = size
         self.rate = rate
         self.max_keys = max_keys
-        self.low = low
         self.states: OrderedDict[str, tuple[float, float]] = OrderedDict()
-        self.below_low: set[str] = set()
 
     def available(self, key: str, now: float) -> float:
         state = self.states.get(key)
@@ -145,18 +137,11 @@ class _LastSeen:
     def saw(self, key: str, available: float, at: float) -> None:
         self.states[key] = (available, at)
         self.states.move_to_end(key)
-        if available < self.low:
-            self.below_low.add(key)
-        else:
-            self.below_low.discard(key)
         if len(self.states) > self.max_keys:
-            forgotten, _ = self.states.popitem(last=False)
-            self.below_low.discard(forgotten)
+            self.states.popitem(last=False)
 
     def short(self, key: str, cost: int, now: float) -> Refused | None:
         available = self.available(key, now)
-        if available >= self.low:
-            self.below_low.discard(key)  # restored since it was last seen
         if cost <= available:
             return None
         return Refused(False, self.size, available, self.rate, cost)
@@ -167,21 +152,12 @@ class MemoryBuckets:
     caller starts full again, the least recently seen is forgotten first)."""
 
     def __init__(
-        self,
-        size: float,
-        rate: float,
-        now: Callable[[], float],
-        max_keys: int = 100_000,
-        low: float | None = None,
+        self, size: float, rate: float, now: Callable[[], float], max_keys: int = 100_000
     ) -> None:
         self.size = size
         self.rate = rate
         self._now = now
-        self._seen = _LastSeen(size, rate, max_keys, size if low is None else low)
-
-    @property
-    def anyone_low(self) -> bool:
-        return bool(self._seen.below_low)
+        self._seen = _LastSeen(size, rate, max_keys)
 
     async def spend(self, key: str, cost: int) -> Spent:
         now = self._now()
@@ -236,9 +212,7 @@ class RedisBuckets:
 
     prefix = "deskfleet:cost:"
 
-    def __init__(
-        self, url: str, size: float, rate: float, now: Callable[[], float], low: float | None = None
-    ) -> None:
+    def __init__(self, url: str, size: float, rate: float, now: Callable[[], float]) -> None:
         from redis import asyncio as aioredis
 
         self.size = size
@@ -247,11 +221,7 @@ class RedisBuckets:
         self._redis: Any = aioredis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
         self._script: Any = self._redis.register_script(SPEND)
         self._warned_at = -math.inf
-        self._seen = _LastSeen(size, rate, 100_000, size if low is None else low)
-
-    @property
-    def anyone_low(self) -> bool:
-        return bool(self._seen.below_low)
+        self._seen = _LastSeen(size, rate, max_keys=100_000)
 
     async def spend(self, key: str, cost: int) -> Spent:
         now = self._now()
@@ -279,7 +249,6 @@ class RedisBuckets:
 def buckets_for(settings: Settings, now: Callable[[], float]) -> Buckets:
     """Shared through Redis when the event bus is, in this process otherwise."""
     size, rate = settings.cost_bucket_size, settings.cost_restore_rate
-    low = settings.max_query_cost  # no accepted operation costs more (see Buckets.anyone_low)
     if settings.broadcast_url.startswith(("redis://", "rediss://")):
-        return RedisBuckets(settings.broadcast_url, size, rate, now, low=low)
-    return MemoryBuckets(size, rate, now, low=low)
+        return RedisBuckets(settings.broadcast_url, size, rate, now)
+    return MemoryBuckets(size, rate, now)
