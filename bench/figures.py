@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -43,6 +44,9 @@ class Figure:
     unit: str = ""
     skipped: str | None = None  # why the figure could not be measured here
     detail: dict[str, object] | None = None  # the sizes it was measured at, in --json
+    # The median of per-round ratios (see :func:`paired`), when subject and baseline were
+    # measured in rounds; value and baseline are then each one's median, for reading.
+    paired_ratio: float | None = None
 
     @classmethod
     def skipped_because(cls, name: str, target: str, reason: str) -> Figure:
@@ -50,6 +54,8 @@ class Figure:
 
     @property
     def ratio(self) -> float:
+        if self.paired_ratio is not None:
+            return self.paired_ratio
         if self.baseline in (None, 0):
             return self.value
         return self.value / self.baseline
@@ -82,3 +88,36 @@ def turns(round_: int) -> tuple[str, str]:
     """Who is measured first in ``round_``: subject and baseline take turns, so drift on a noisy
     machine does not always favour the one measured first."""
     return ("subject", "baseline") if round_ % 2 == 0 else ("baseline", "subject")
+
+
+@dataclass(frozen=True)
+class Paired:
+    subject: float  # the median of the subject's rounds
+    baseline: float  # the median of the baseline's rounds
+    ratio: float  # the median of each round's subject / baseline
+
+
+def paired(rounds: int, subject: Callable[[], float], baseline: Callable[[], float]) -> Paired:
+    """Subject and baseline measured back to back in each of ``rounds`` (taking turns, see
+    :func:`turns`), after one untimed round of each.
+
+    The verdict is the median of each round's own ratio. This host's speed drifts by ~10% over
+    seconds (other tenants): five bare baselines measured in turns dipped together, round by
+    round. The ratio of two medians let such a dip hit one side only and flipped `trivial`'s
+    verdict between runs of the same code; two measurements seconds apart share most of it.
+    The first round of a fresh server read up to 10% low (caches, the first credential look-up).
+    """
+    subject()
+    baseline()
+    measured: dict[str, list[float]] = {"subject": [], "baseline": []}
+    measure = {"subject": subject, "baseline": baseline}
+    for r in range(rounds):
+        for who in turns(r):
+            measured[who].append(measure[who]())
+    return Paired(
+        statistics.median(measured["subject"]),
+        statistics.median(measured["baseline"]),
+        statistics.median(
+            [s / b for s, b in zip(measured["subject"], measured["baseline"], strict=True)]
+        ),
+    )

@@ -9,7 +9,8 @@ throughput, which counts only when its p99 stays under 250 ms.
 
 The baseline (bench/heartbeat_baseline.py) is a bare Strawberry mutation of the same input
 shape on the same uvicorn, updating one row of a table of as many machines through aiosqlite,
-with the same keys and bodies from the same ``wrk``. Rounds alternate; medians count.
+with the same keys and bodies from the same ``wrk``. Rounds alternate; the median of each
+round's ratio counts (:func:`bench.figures.paired`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 import httpx
 
 from bench import processes
-from bench.figures import Figure, Sizes, turns
+from bench.figures import Figure, Sizes, paired
 from bench.load import Throughput, rotating_throughput
 from bench.seed import seed
 
@@ -92,29 +93,27 @@ def heartbeats(tmp: Path, sizes: Sizes) -> list[Figure]:
         for url in urls.values():
             _check(url, *requests[0])
 
-        def measure(who: str) -> Throughput:
-            return rotating_throughput(
+        def measure(who: str) -> float:
+            figure = rotating_throughput(
                 urls[who],
                 requests,
                 seconds=sizes.seconds,
                 connections=CONNECTIONS,
                 core=load_core,
             )
+            measured[who].append(figure)
+            return figure.requests_per_second
 
-        for who in urls:  # warm-up: every key once through the credential cache, untimed
-            measure(who)
-        for r in range(sizes.rounds):
-            for who in turns(r):
-                measured[who].append(measure(who))
-    value = statistics.median(t.requests_per_second for t in measured["subject"])
-    baseline = statistics.median(t.requests_per_second for t in measured["baseline"])
-    p99 = statistics.median(t.p99_ms for t in measured["subject"])
-    bad = sum(t.bad_responses for t in measured["subject"])
+        # Its untimed first round sends every key once through the credential cache.
+        rates = paired(sizes.rounds, lambda: measure("subject"), lambda: measure("baseline"))
+    rounds = {who: throughputs[1:] for who, throughputs in measured.items()}  # timed ones
+    p99 = statistics.median(t.p99_ms for t in rounds["subject"])
+    bad = sum(t.bad_responses for t in rounds["subject"])
     return [
         Figure(
             "heartbeats",
-            value,
-            baseline,
+            rates.subject,
+            rates.baseline,
             f">={TARGET:g},p99<{P99_LIMIT_MS:g}ms",
             lambda ratio: ratio >= TARGET and p99 < P99_LIMIT_MS and bad == 0,
             unit=" req/s",
@@ -122,9 +121,10 @@ def heartbeats(tmp: Path, sizes: Sizes) -> list[Figure]:
                 "machines": sizes.fleet,
                 "connections": CONNECTIONS,
                 "p99_ms": p99,
-                "baseline_p99_ms": statistics.median(t.p99_ms for t in measured["baseline"]),
+                "baseline_p99_ms": statistics.median(t.p99_ms for t in rounds["baseline"]),
                 "bad_responses": bad,
                 "rounds": sizes.rounds,
             },
+            paired_ratio=rates.ratio,
         )
     ]

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import statistics
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
 from bench import processes
-from bench.figures import Figure, Sizes, turns
+from bench.figures import Figure, Sizes, paired
 from bench.load import post_throughput
 from bench.neighbour import neighbour_p99
 from bench.seed import SeededFleet, seed
@@ -29,18 +28,6 @@ def _check(url: str, query: str, token: str | None) -> None:
     body = httpx.post(url, json={"query": query}, headers=headers, timeout=30).json()
     if body.get("errors") or not body.get("data"):
         raise RuntimeError(f"benchmark query failed: {body}")
-
-
-def _alternate(
-    rounds: int, subject: Callable[[], float], base: Callable[[], float]
-) -> tuple[float, float]:
-    """Subject and baseline take turns (:func:`bench.figures.turns`)."""
-    measured: dict[str, list[float]] = {"subject": [], "baseline": []}
-    measure = {"subject": subject, "baseline": base}
-    for r in range(rounds):
-        for who in turns(r):
-            measured[who].append(measure[who]())
-    return statistics.median(measured["subject"]), statistics.median(measured["baseline"])
 
 
 def http_throughput(tmp: Path, sizes: Sizes) -> list[Figure]:
@@ -63,7 +50,7 @@ def http_throughput(tmp: Path, sizes: Sizes) -> list[Figure]:
         for name, query, base_query, target, bound in cases:
             _check(subject.url + "/graphql", query, fleet.admin_token)
             _check(base.url + "/graphql", base_query, None)
-            value, baseline = _alternate(
+            measured = paired(
                 sizes.rounds,
                 lambda q=query: (
                     post_throughput(
@@ -81,7 +68,15 @@ def http_throughput(tmp: Path, sizes: Sizes) -> list[Figure]:
                 ),
             )
             figures.append(
-                Figure(name, value, baseline, target, lambda r, b=bound: r >= b, unit=" req/s")
+                Figure(
+                    name,
+                    measured.subject,
+                    measured.baseline,
+                    target,
+                    lambda r, b=bound: r >= b,
+                    unit=" req/s",
+                    paired_ratio=measured.ratio,
+                )
             )
     return figures
 
