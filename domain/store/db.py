@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -28,7 +28,12 @@ from sqlalchemy.util import greenlet_spawn
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.store import sqlite_driver, storage, wal_checkpoints
-from domain.store.prepared import DriverTransaction, PostgresTransaction, SQLiteTransaction
+from domain.store.prepared import (
+    DriverTransaction,
+    PostgresTransaction,
+    Prepared,
+    SQLiteTransaction,
+)
 
 AfterCommit = Callable[[], Awaitable[None]]
 
@@ -118,9 +123,9 @@ class Database:
         self._reads = async_sessionmaker(
             self.read_engine, class_=AsyncSession, expire_on_commit=False
         )
-        # Connections kept for direct writes (see _direct_connection): a few of the pool's.
-        self._kept: list[PoolProxiedConnection] = []
-        self._keep = 1 if self.is_sqlite else 4
+        # On SQLite the writers of a file take turns anyway, so one connection serves them all.
+        self.kept_for_writes = KeptConnections(self.write_engine, 1 if self.is_sqlite else 4)
+        self.kept_for_reads = KeptConnections(self.read_engine, 4)
         # SQLite's checkpoints run beside the writers, not in their commits (a file only).
         path = make_url(self.url).database if self.is_sqlite else None
         self.checkpoints = wal_checkpoints.WalCheckpoints(path) if path else None
@@ -146,25 +151,6 @@ class Database:
         for callback in callbacks:
             await callback()
 
-    async def _direct_connection(self) -> PoolProxiedConnection:
-        """A connection of the pool, kept checked out between direct writes: taking one from
-        SQLAlchemy's pool and giving it back cost ~0.05-0.1 ms each time, a tenth of a trigger.
-        On SQLite the writers of a file take turns anyway, so one connection serves them all."""
-        while self._kept:
-            pooled = self._kept.pop()
-            if not _lost(pooled):
-                return pooled
-            await greenlet_spawn(pooled.invalidate)
-        return await self.write_engine.raw_connection()
-
-    async def _release(self, pooled: PoolProxiedConnection, *, broken: bool = False) -> None:
-        if broken:
-            await greenlet_spawn(pooled.invalidate)
-        elif len(self._kept) < self._keep:
-            self._kept.append(pooled)
-        else:
-            await greenlet_spawn(pooled.close)
-
     def _driver_transaction(self, driver: Any) -> DriverTransaction:
         dialect = self.write_engine.dialect
         if self.is_sqlite:
@@ -178,7 +164,7 @@ class Database:
         :func:`after_commit` works the same."""
         turn = _writer_lock(self.url) if self.is_sqlite else contextlib.nullcontext()
         async with turn:
-            pooled = await self._direct_connection()
+            pooled = await self.kept_for_writes.take()
             transaction = self._driver_transaction(pooled.driver_connection)
             try:
                 await transaction.begin()
@@ -192,17 +178,35 @@ class Database:
                 except BaseException:
                     # SQLAlchemy does not know of this transaction, so the pool's reset would
                     # not end it: a connection that could not roll back is not reused.
-                    await self._release(pooled, broken=True)
+                    await self.kept_for_writes.give_back(pooled, broken=True)
                     raise
-                await self._release(pooled, broken=_lost(pooled))
+                await self.kept_for_writes.give_back(pooled, broken=_lost(pooled))
                 raise
             self.storage_faults.committed()
-            await self._release(pooled)
+            await self.kept_for_writes.give_back(pooled)
             if self.checkpoints is not None:
                 self.checkpoints.committed()
         callbacks: list[AfterCommit] = transaction.info.pop("after_commit", [])
         for callback in callbacks:
             await callback()
+
+    async def fetch_direct(
+        self, statement: Prepared, parameters: Mapping[str, Any]
+    ) -> list[dict[str, Any]]:
+        """One :class:`~domain.store.prepared.Prepared` read on its own, run on a reading
+        connection's driver: it sees what was committed when it starts (no transaction around it,
+        so no BEGIN and no COMMIT). For the look-ups a large fleet makes on most requests (a
+        machine's key): one trip to the database where the ORM's read takes several."""
+        pooled = await self.kept_for_reads.take()
+        try:
+            rows = await self._driver_transaction(pooled.driver_connection).fetch(
+                statement, parameters
+            )
+        except BaseException:
+            await self.kept_for_reads.give_back(pooled, broken=_lost(pooled))
+            raise
+        await self.kept_for_reads.give_back(pooled)
+        return rows
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -212,12 +216,43 @@ class Database:
     async def dispose(self) -> None:
         if self.checkpoints is not None:
             await self.checkpoints.settled()
-        kept, self._kept = self._kept, []
-        for pooled in kept:
-            await greenlet_spawn(pooled.close)
+        await self.kept_for_writes.close()
+        await self.kept_for_reads.close()
         await self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             await self.read_engine.dispose()
+
+
+class KeptConnections:
+    """A few connections of an engine's pool, kept checked out between direct statements:
+    taking one from SQLAlchemy's pool and giving it back cost ~0.05-0.1 ms each time, a tenth of
+    a trigger. Past ``keep`` at once, the others go back to the pool."""
+
+    def __init__(self, engine: AsyncEngine, keep: int) -> None:
+        self.engine = engine
+        self.keep = keep
+        self.kept: list[PoolProxiedConnection] = []
+
+    async def take(self) -> PoolProxiedConnection:
+        while self.kept:
+            pooled = self.kept.pop()
+            if not _lost(pooled):
+                return pooled
+            await greenlet_spawn(pooled.invalidate)
+        return await self.engine.raw_connection()
+
+    async def give_back(self, pooled: PoolProxiedConnection, *, broken: bool = False) -> None:
+        if broken:
+            await greenlet_spawn(pooled.invalidate)
+        elif len(self.kept) < self.keep:
+            self.kept.append(pooled)
+        else:
+            await greenlet_spawn(pooled.close)
+
+    async def close(self) -> None:
+        kept, self.kept = self.kept, []
+        for pooled in kept:
+            await greenlet_spawn(pooled.close)
 
 
 def _lost(pooled: PoolProxiedConnection) -> bool:

@@ -129,7 +129,7 @@ async def test_a_kept_connection_the_server_closed_is_not_handed_out_again(db: D
         pytest.skip("a PostgreSQL server closes connections; a SQLite file does not")
     async with db.write_direct() as transaction:
         await transaction.run(_add_then(1, 2))
-    (kept,) = db._kept  # the connection that write just gave back
+    (kept,) = db.kept_for_writes.kept  # the connection that write just gave back
     async with db.write_engine.connect() as connection:
         await connection.execute(
             text("SELECT pg_terminate_backend(:pid)"),
@@ -144,3 +144,30 @@ async def test_a_kept_connection_the_server_closed_is_not_handed_out_again(db: D
         await asyncio.sleep(0.025)
     assert await _ids(db) == [1, 2]
     assert await _ids(db) == [1, 2]
+
+
+async def test_a_direct_read_sees_what_is_committed_and_holds_no_transaction(db: Database) -> None:
+    """fetch_direct runs one statement on its own: it sees each commit made before it, and the
+    connection it keeps between reads holds no transaction open (on SQLite an open one would
+    pin an old snapshot, and keep the WAL from being checkpointed past it)."""
+    assert await db.fetch_direct(_READ, {"id": 1}) == []
+    async with db.write_direct() as transaction:
+        await transaction.run(_add_then(1, 2))
+    assert await db.fetch_direct(_READ, {"id": 2}) == [{"id": 2, "body": "first again"}]
+    async with db.write_direct() as transaction:
+        await transaction.execute_and_commit(_ADD, {"id": 3, "body": "third"})
+    assert await db.fetch_direct(_READ, {"id": 3}) == [{"id": 3, "body": "third"}]
+    (kept,) = db.kept_for_reads.kept
+    if db.is_sqlite:
+        assert not kept.driver_connection.in_transaction
+    else:
+        assert not kept.driver_connection.is_in_transaction()
+
+
+async def test_direct_reads_at_once_each_get_a_connection(db: Database) -> None:
+    async with db.write_direct() as transaction:
+        await transaction.run(_add_then(1, 2))
+    reads = [db.fetch_direct(_READ, {"id": 1 + i % 2}) for i in range(12)]
+    answers = await asyncio.gather(*reads)
+    assert [rows[0]["id"] for rows in answers] == [1 + i % 2 for i in range(12)]
+    assert len(db.kept_for_reads.kept) <= db.kept_for_reads.keep
