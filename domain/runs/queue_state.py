@@ -110,47 +110,87 @@ _S = table_of(UserSession).c
 
 # The statements below are Core statements run on the connection: SQLAlchemy's select (SQLModel's
 # is for ORM entities, and types at most four columns).
-def _environment_machine_ids(environment_id: Any) -> Select[str]:
-    return core_select(_M.id).where(_M.environment_id == environment_id)
+class _FleetStatements(NamedTuple):
+    """The four reads of :func:`load_fleet`, over the machines ``scope`` (a condition on the
+    machines table) selects. Built once; each load binds the environment only. Every statement
+    reads the columns R26 needs, never whole rows, and none depends on the number of machines."""
+
+    machines: Select[Any]
+    groups: Select[Any]
+    active: Select[Any]
+    sessions: Select[Any]
+
+    @classmethod
+    def over(cls, scope: ColumnElement[bool]) -> _FleetStatements:
+        in_scope = core_select(_M.id).where(scope)
+        return cls(
+            machines=core_select(
+                _M.id,
+                _M.group_id,
+                _M.maintenance,
+                _M.unattended_bots,
+                _M.last_heartbeat_at,
+                _M.key_expires_at,
+                _M.key_rotation_pending,
+                # One correlated probe per machine on ix_flow_runs_last_assigned.
+                core_select(func.max(_R.dispatched_at))
+                .where(_R.machine_id == _M.id)
+                .scalar_subquery()
+                .label("last_assigned_at"),
+            ).where(scope),
+            groups=core_select(_G.id, _G.maintenance).where(
+                _G.id.in_(core_select(_M.group_id).where(scope).distinct())
+            ),
+            active=core_select(_R.machine_id, _R.mode, _R.run_as, func.count())
+            .where(
+                # Not IN (...): an expanding parameter is rendered again at every execution.
+                or_(*(_R.status == status for status in ACTIVE_STATUSES)),
+                _R.machine_id.in_(in_scope),
+            )
+            .group_by(_R.machine_id, _R.mode, _R.run_as),
+            sessions=core_select(_S.machine_id, _S.username, _S.state).where(
+                _S.machine_id.in_(in_scope)
+            ),
+        )
 
 
-# Built once; each load binds the environment only. Every statement reads the columns R26 needs,
-# never whole rows, and none depends on the number of machines.
-_MACHINES = core_select(
-    _M.id,
-    _M.group_id,
-    _M.maintenance,
-    _M.unattended_bots,
-    _M.last_heartbeat_at,
-    _M.key_expires_at,
-    _M.key_rotation_pending,
-    # One correlated probe per machine on ix_flow_runs_last_assigned.
-    core_select(func.max(_R.dispatched_at))
-    .where(_R.machine_id == _M.id)
-    .scalar_subquery()
-    .label("last_assigned_at"),
-).where(_M.environment_id == bindparam("environment_id"))
-_GROUPS = core_select(_G.id, _G.maintenance).where(
-    _G.id.in_(
-        core_select(_M.group_id).where(_M.environment_id == bindparam("environment_id")).distinct()
+_IN_ENVIRONMENT = _M.environment_id == bindparam("environment_id")
+# The queue's targets, read from an alias of the runs table: inside the reads of runs above, the
+# table itself would be taken for the outer statement's row (SQL correlation).
+_Q = table_of(FlowRun).alias("queued")
+_T = table_of(Machine).alias("targeted")
+
+
+def _queue_targets(column: Any) -> Select[Any]:
+    return core_select(column).where(
+        _Q.c.environment_id == bindparam("environment_id"),
+        _Q.c.status == RunStatus.QUEUED,
+        column.is_not(None),
     )
-)
-_ACTIVE = (
-    core_select(_R.machine_id, _R.mode, _R.run_as, func.count())
-    .where(
-        # Not IN (...): an expanding parameter is rendered again at every execution.
-        or_(*(_R.status == status for status in ACTIVE_STATUSES)),
-        _R.machine_id.in_(_environment_machine_ids(bindparam("environment_id"))),
+
+
+_WHOLE_ENVIRONMENT = _FleetStatements.over(_IN_ENVIRONMENT)
+# The dispatcher's pass reads only the machines a queued run may go to: each targeted machine
+# and each targeted group's members, with the other machines of their groups (R10 reads a group's
+# machines together). A pass then costs what the queue holds, not what the fleet holds: over
+# 2,000 machines it read every one of them for one queued run (`assignment_latency` in
+# docs/performance.md).
+_QUEUE_CANDIDATES = _FleetStatements.over(
+    _IN_ENVIRONMENT
+    & or_(
+        _M.id.in_(_queue_targets(_Q.c.target_machine_id)),
+        _M.group_id.in_(_queue_targets(_Q.c.target_group_id)),
+        _M.group_id.in_(
+            core_select(_T.c.group_id).where(
+                _T.c.id.in_(_queue_targets(_Q.c.target_machine_id)), _T.c.group_id.is_not(None)
+            )
+        ),
     )
-    .group_by(_R.machine_id, _R.mode, _R.run_as)
-)
-_SESSIONS = core_select(_S.machine_id, _S.username, _S.state).where(
-    _S.machine_id.in_(_environment_machine_ids(bindparam("environment_id")))
 )
 
 
 class _MachineRow(NamedTuple):
-    """A row of ``_MACHINES``: a named tuple, as R9/R10/R16-R18 read it by attribute and a
+    """A row of the fleet's ``machines`` read: a named tuple, as R9/R10/R16-R18 read it by attribute and a
     SQLAlchemy Row's attribute look-up cost more than the rules themselves (200 machines a pass)."""
 
     id: str
@@ -177,26 +217,32 @@ class Fleet:
 
 
 async def load_fleet(
-    session: AsyncSession, environment_id: str, now: datetime, settings: Settings
+    session: AsyncSession,
+    environment_id: str,
+    now: datetime,
+    settings: Settings,
+    statements: _FleetStatements = _WHOLE_ENVIRONMENT,
 ) -> Fleet:
     """Four statements, whatever the number of machines, runs or sessions."""
     conn = await session.connection()
     params = {"environment_id": environment_id}
-    machines = list(map(_MachineRow._make, (await conn.execute(_MACHINES, params)).all()))
+    machines = list(map(_MachineRow._make, (await conn.execute(statements.machines, params)).all()))
     if not machines:
         return Fleet(machines={}, members={})
-    groups = {g[0]: _GroupRow._make(g) for g in (await conn.execute(_GROUPS, params)).all()}
+    groups = {
+        g[0]: _GroupRow._make(g) for g in (await conn.execute(statements.groups, params)).all()
+    }
     busy: dict[str, int] = defaultdict(int)
     running: dict[str, int] = defaultdict(int)
     attended: dict[str, set[str]] = defaultdict(set)
-    for machine_id, mode, run_as, count in (await conn.execute(_ACTIVE, params)).all():
+    for machine_id, mode, run_as, count in (await conn.execute(statements.active, params)).all():
         running[machine_id] += count
         if RunMode(mode) is RunMode.UNATTENDED:
             busy[machine_id] += count
         else:
             attended[machine_id].add(user_key(run_as))
     sessions: dict[str, dict[str, SessionState]] = defaultdict(dict)
-    for machine_id, username, state in (await conn.execute(_SESSIONS, params)).all():
+    for machine_id, username, state in (await conn.execute(statements.sessions, params)).all():
         sessions[machine_id][user_key(username)] = SessionState(state)
     # R10: a group needing a key action is one holding a machine that needs one (a group's
     # machines are all in its environment, so all are here).
@@ -311,5 +357,5 @@ async def load_dispatch_state(
     )
     if not queued:
         return DispatchState(queued=[], plan=Plan(assignments={}, reasons={}))
-    fleet = await load_fleet(session, environment_id, now, settings)
+    fleet = await load_fleet(session, environment_id, now, settings, _QUEUE_CANDIDATES)
     return DispatchState(queued=queued, plan=plan_queue(queued, fleet, now))

@@ -18,6 +18,7 @@ from domain.dispatch.dispatcher import dispatch_once, sweep_once
 from domain.kernel.clock import ManualClock
 from domain.kernel.settings import Settings
 from domain.store.db import Database
+from tests.api.group_steps import ROTATE_KEY
 from tests.graphql import Fleet, GraphQLClient
 from tests.runs_given import CANCEL_RUN, COMMANDS, PASSWORD, Runs
 
@@ -232,6 +233,33 @@ async def test_r17_a_group_run_goes_to_an_active_machine_of_the_group(
     assert (await runs.run(second))["waitReason"] == "NO_FREE_BOT"
     await runs.group_maintenance(group_id, True)  # R18: the whole group rests
     assert (await runs.run(second))["waitReason"] == "MAINTENANCE"
+
+
+@pytest.mark.rule("R10")
+async def test_r10_a_pass_sees_the_whole_group_of_a_machine_a_run_targets(
+    fleet: Fleet, runs: Runs, domain: DomainContext
+) -> None:
+    """A pass reads only the machines its queued runs may go to, yet a machine targeted on its
+    own is judged with its whole group: the group is in maintenance, but another of its machines
+    needs a key action, so the group's maintenance shows off (R10) and the run goes out."""
+    owner = await fleet.person("ENVIRONMENT_MAKER")
+    await runs.capacity(3)
+    targeted = await runs.machine(owner, bots=1)
+    needs_key = await runs.machine(owner, bots=1)
+    elsewhere = await runs.machine(owner, bots=1)  # in no group; nothing is queued for it
+    group_id = await runs.group(owner, targeted, needs_key)
+    target = await runs.target(owner, machine=targeted)
+    await runs.group_maintenance(group_id, True)
+    held = await runs.trigger(target)
+
+    assert await dispatch_once(domain) == []
+    assert (await runs.run(held))["waitReason"] == "MAINTENANCE"
+    rotated = await fleet.api.data(ROTATE_KEY, {"id": needs_key.id}, token=owner.token)
+    assert rotated["rotateMachineKey"]["__typename"] == "MachinePayload"
+    dispatched = await dispatch_once(domain)
+
+    assert [(d.run_id, d.machine_id) for d in dispatched] == [(held, targeted.id)]
+    assert elsewhere.id not in {d.machine_id for d in dispatched}
 
 
 @pytest.mark.rule("R27")
