@@ -25,6 +25,7 @@ from api.observability import Metrics, RequestIdMiddleware, endpoints
 from api.schema import build_schema
 from api.transport import guards, throttle, websocket
 from api.transport.body_limit import RequestBodyLimit
+from api.transport.cors import cross_origin
 from api.transport.deadlines import RequestDeadlines
 from api.transport.early_refusal import EarlyRefusal
 from api.transport.http_transport import JSONPostTransport
@@ -202,6 +203,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             dashboard.mount("/"),  # the fleet dashboard; last, it takes what is left
         ],
         middleware=[
+            *cross_origin(settings),  # outermost: refusals carry the grant too
             Middleware(RequestIdMiddleware, metrics=metrics),
             # Inside Starlette's error middleware, which would turn its refusal into a 500.
             Middleware(RequestBodyLimit, settings=settings),

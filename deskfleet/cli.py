@@ -9,6 +9,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from pydantic import ValidationError
+
 from deskfleet.limits import ensure_open_files
 from domain.kernel.settings import Settings
 
@@ -200,7 +202,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     args = parser().parse_args(argv)
-    return int(args.run(args))
+    try:
+        return int(args.run(args))
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:
+            raise
+        for error in exc.errors():
+            name = str(error["loc"][0]) if error["loc"] else "?"
+            reason = error["msg"].removeprefix("Value error, ")
+            print(f"deskfleet: DESKFLEET_{name.upper()}: {reason}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@
 - Strawberry builds one context per websocket: each subscription event re-authenticates the
   credential and gets fresh loaders (:func:`fresh_principal`), never the connection's.
 - Both protocols get a short init timeout (4408) and a cap on subscriptions per connection;
-  browsers may connect only from the same origin or from ``ws_allowed_origins``.
+  browsers may connect only from the same origin or from ``ws_allowed_origins`` and
+  ``cors_allowed_origins``.
 - api/transport/guards.py: too many failed attempts from an address or too many open websockets
   of one user are refused with 4429; a credential revoked while connected closes the socket with
   4403 within ``ws_credential_check_seconds``; a message over ``ws_max_message_bytes`` gets 1009.
@@ -76,7 +77,8 @@ def websocket_options(settings: Settings) -> dict[str, Any]:
     return {
         "connection_init_wait_timeout": timedelta(seconds=settings.ws_init_timeout_seconds),
         "max_subscriptions_per_connection": settings.ws_max_subscriptions,
-        "allowed_origins": tuple(settings.ws_allowed_origins),
+        # A page allowed to call the API (CORS) may subscribe too.
+        "allowed_origins": tuple(settings.ws_allowed_origins + settings.cors_allowed_origins),
     }
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -39,6 +40,10 @@ class Settings(BaseSettings):
     # Browser pages from these origins may open a websocket (same-origin and non-browser clients
     # always can); "*" allows any. Env: DESKFLEET_WS_ALLOWED_ORIGINS='["https://ops.example"]'.
     ws_allowed_origins: list[str] = Field(default_factory=list)
+    # Browser pages from these origins may call the API over HTTP (CORS) and open its websockets;
+    # none by default. Exact origins only ("https://ops.example:8443"), never "*".
+    # Env: DESKFLEET_CORS_ALLOWED_ORIGINS='["https://ops.example"]'.
+    cors_allowed_origins: list[str] = Field(default_factory=list)
     ws_max_connections_per_user: int = Field(default=10, gt=0)  # per server process; 4429 past it
     # Connections (websockets and HTTP) one instance should be able to hold at once: `serve`
     # warns at start when its open-files limit leaves room for fewer. Nothing is refused past it.
@@ -82,3 +87,32 @@ class Settings(BaseSettings):
     cost_restore_rate: float = Field(default=250.0, gt=0)
     parser_cache_size: int = Field(default=256, gt=0)
     validation_cache_size: int = Field(default=256, gt=0)
+
+    @field_validator("cors_allowed_origins")
+    @classmethod
+    def _exact_origins(cls, origins: list[str]) -> list[str]:
+        origins = [origin.lower() for origin in origins]  # as browsers send them
+        for origin in origins:
+            if not is_origin(origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin: give scheme://host[:port] (http or https), "
+                    "without a path or a trailing slash; each origin is listed, never '*'"
+                )
+        return origins
+
+
+def is_origin(text: str) -> bool:
+    """What a browser sends as ``Origin``: ``http(s)://host[:port]``, nothing after."""
+    try:
+        parts = urlsplit(text)
+        port_ok = parts.port is None or 0 < parts.port < 65536
+    except ValueError:
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and port_ok
+        and not parts.username
+        and f"{parts.scheme}://{parts.netloc}" == text
+        and "*" not in text
+    )

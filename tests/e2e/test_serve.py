@@ -151,3 +151,25 @@ def test_a_body_declared_too_large_is_refused_before_it_is_sent(served: Served) 
                 break
             answer += chunk
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+
+
+def test_a_setting_that_cannot_be_read_stops_serve_with_one_line_naming_it(workdir: Path) -> None:
+    refused = subprocess.run(
+        [*DESKFLEET, "serve", "--port", str(free_port())],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "DESKFLEET_CORS_ALLOWED_ORIGINS": '["https://ops.example/app"]',
+        },
+    )
+    assert refused.returncode == 2
+    assert refused.stderr.splitlines() == [
+        "deskfleet: DESKFLEET_CORS_ALLOWED_ORIGINS: 'https://ops.example/app' is not an origin: "
+        "give scheme://host[:port] (http or https), without a path or a trailing slash; each "
+        "origin is listed, never '*'"
+    ]
+    assert not (workdir / "deskfleet.db").exists()  # nothing was started or created
