@@ -139,7 +139,8 @@ class ConnectionRegistry:
             raise Refused(
                 TOO_MANY,
                 "TOO_MANY_CONNECTIONS",
-                f"at most {self.max_per_user} open websockets per user: close one first",
+                f"at most {self.max_per_user} open websockets per user: close one, or run "
+                "several subscriptions on one socket",
             )
         live = LiveConnection(key, bearer, close)
         self._by_key.setdefault(key, []).append(live)

@@ -73,3 +73,22 @@ def test_query_cost(served: Served) -> None:
     assert f"points left, restoring {restore:g} a second" in result.stdout
     assert refused.returncode == 1
     assert "error QUERY_TOO_COSTLY: the operation costs 2101" in refused.stdout
+
+
+@pytest.mark.rule("R35")
+def test_one_socket_carries_every_subscription(tmp_path: Path) -> None:
+    """With one websocket allowed per user, the example still follows three subscriptions: they
+    share its one socket."""
+    server = Served(tmp_path, env={"DESKFLEET_WS_MAX_CONNECTIONS_PER_USER": "1"})
+    try:
+        server.wait_ready()
+        result = run_example("one_socket.py", server, "--count", "3")
+    finally:
+        server.stop()
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sorted(result.stdout.splitlines()) == [
+        "fleet: snapshot, 0 item(s), 0 gone",
+        "recommendations: snapshot, 0 item(s), 0 gone",
+        "runs: snapshot, 0 item(s), 0 gone",
+    ]
