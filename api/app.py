@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionResult
 
 from api import dashboard
@@ -23,7 +24,7 @@ from api.context import Context
 from api.errors import ApiError
 from api.observability import Metrics, RequestIdMiddleware, endpoints
 from api.schema import build_schema
-from api.transport import guards, throttle, websocket
+from api.transport import guards, persisted_queries, throttle, websocket
 from api.transport.body_limit import RequestBodyLimit
 from api.transport.cors import cross_origin
 from api.transport.deadlines import RequestDeadlines
@@ -57,6 +58,7 @@ class DeskFleetGraphQL(websocket.RealtimeView, JSONPostTransport, GraphQL[Contex
             **websocket.websocket_options(domain.settings),  # R37
         )
         self.domain = domain
+        self.persisted_queries = persisted_queries.store_for(domain.settings)
         self.deadlines = RequestDeadlines()  # request_timeout_seconds, one timer for all
         settings = domain.settings
         self.auth_limiter = guards.FailedAuthLimiter(
@@ -87,11 +89,34 @@ class DeskFleetGraphQL(websocket.RealtimeView, JSONPostTransport, GraphQL[Contex
             check_document_size(operation.query, self.domain.settings)
         return data
 
-    async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Any,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
         limit = self.domain.settings.request_timeout_seconds
         try:
             async with self.deadlines.limit(limit):
-                return await super().execute_single(*args, **kwargs)
+                if request_data.extensions:  # nearly every request has none: one look
+                    request_data = await persisted_queries.resolve(
+                        self.persisted_queries,
+                        request_data,
+                        may_register=context.credential is not None,
+                    )
+                return await super().execute_single(
+                    request=request,
+                    request_adapter=request_adapter,
+                    sub_response=sub_response,
+                    context=context,
+                    root_value=root_value,
+                    request_data=request_data,
+                )
+        except persisted_queries.PersistedQueryRefused as refused:
+            return ExecutionResult(data=None, errors=[refused.error])
         except TimeoutError:
             log.warning("request ran out of its %ss", limit)
             return ExecutionResult(
@@ -185,6 +210,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                         await dispatcher.stop()
         finally:
             await graphql.buckets.close()
+            await graphql.persisted_queries.close()
             await identity.finish_look_ups(domain)
             await domain.db.dispose()
 

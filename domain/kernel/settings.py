@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     # quarter of the most costly operation a second.
     cost_bucket_size: float = Field(default=5000.0, gt=0)
     cost_restore_rate: float = Field(default=250.0, gt=0)
+    # Automatic persisted queries (api/transport/persisted_queries.py): documents kept by their
+    # SHA-256, in this process and, with a redis:// event bus, in Redis for the cluster.
+    persisted_query_cache_size: int = Field(default=1000, gt=0)
+    persisted_query_ttl_seconds: int = Field(default=86_400, gt=0)
     parser_cache_size: int = Field(default=256, gt=0)
     validation_cache_size: int = Field(default=256, gt=0)
 

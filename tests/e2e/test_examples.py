@@ -92,3 +92,16 @@ def test_one_socket_carries_every_subscription(tmp_path: Path) -> None:
         "recommendations: snapshot, 0 item(s), 0 gone",
         "runs: snapshot, 0 item(s), 0 gone",
     ]
+
+
+def test_persisted_query(served: Served) -> None:
+    first = run_example("persisted_query.py", served)
+    again = run_example("persisted_query.py", served)
+
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert first.stdout.splitlines() == [
+        "the server did not know the hash: sending the document once",
+        "machines: 0",
+        "by hash over GET: 0 machines",
+    ]
+    assert again.stdout.splitlines() == ["machines: 0", "by hash over GET: 0 machines"]
