@@ -21,9 +21,10 @@ from strawberry.types import ExecutionResult
 from api import dashboard
 from api.auth import bearer_from_header, principal_for
 from api.context import Context
+from api.dashboard import documents as dashboard_documents
 from api.errors import ApiError
 from api.observability import Metrics, RequestIdMiddleware, endpoints
-from api.schema import build_schema
+from api.schema import DeskFleetSchema, build_schema
 from api.transport import guards, persisted_queries, throttle, websocket
 from api.transport.body_limit import RequestBodyLimit
 from api.transport.cors import cross_origin
@@ -31,6 +32,7 @@ from api.transport.deadlines import RequestDeadlines
 from api.transport.early_refusal import EarlyRefusal
 from api.transport.http_transport import JSONPostTransport
 from api.transport.limits import check_document_size
+from api.transport.trusted_documents import TrustedDocuments
 from domain.context import DomainContext
 from domain.dispatch.dispatcher import Dispatcher
 from domain.identity import bootstrap, identity
@@ -59,6 +61,18 @@ class DeskFleetGraphQL(websocket.RealtimeView, JSONPostTransport, GraphQL[Contex
         )
         self.domain = domain
         self.persisted_queries = persisted_queries.store_for(domain.settings)
+        # Only registered documents (and the dashboard's own), when the settings say so.
+        self.trusted = (
+            TrustedDocuments(
+                domain.db,
+                dashboard_documents.built_in(),
+                domain.settings.trusted_documents_refresh_seconds,
+            )
+            if domain.settings.trusted_documents_only
+            else None
+        )
+        if isinstance(self.schema, DeskFleetSchema):
+            self.schema.trusted = self.trusted
         self.deadlines = RequestDeadlines()  # request_timeout_seconds, one timer for all
         settings = domain.settings
         self.auth_limiter = guards.FailedAuthLimiter(
@@ -89,34 +103,42 @@ class DeskFleetGraphQL(websocket.RealtimeView, JSONPostTransport, GraphQL[Contex
             check_document_size(operation.query, self.domain.settings)
         return data
 
-    async def execute_single(
+    async def execute_operation(
         self,
         request: Request,
         request_adapter: AsyncHTTPRequestAdapter,
-        sub_response: Any,
+        request_data: GraphQLRequestData | list[GraphQLRequestData],
         context: Context,
         root_value: None,
-        request_data: GraphQLRequestData,
-    ) -> ExecutionResult:
-        limit = self.domain.settings.request_timeout_seconds
-        try:
-            async with self.deadlines.limit(limit):
-                if request_data.extensions:  # nearly every request has none: one look
+        sub_response: Any,
+    ) -> Any:
+        # The document a persisted query names (nearly every request names none: one look).
+        if isinstance(request_data, GraphQLRequestData) and request_data.extensions:
+            try:
+                if self.trusted is not None:
+                    request_data = self.trusted.admit(request_data)
+                else:
                     request_data = await persisted_queries.resolve(
                         self.persisted_queries,
                         request_data,
                         may_register=context.credential is not None,
                     )
-                return await super().execute_single(
-                    request=request,
-                    request_adapter=request_adapter,
-                    sub_response=sub_response,
-                    context=context,
-                    root_value=root_value,
-                    request_data=request_data,
-                )
-        except persisted_queries.PersistedQueryRefused as refused:
-            return ExecutionResult(data=None, errors=[refused.error])
+            except persisted_queries.PersistedQueryRefused as refused:
+                return ExecutionResult(data=None, errors=[refused.error])
+        return await super().execute_operation(
+            request=request,
+            request_adapter=request_adapter,
+            request_data=request_data,
+            context=context,
+            root_value=root_value,
+            sub_response=sub_response,
+        )
+
+    async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        limit = self.domain.settings.request_timeout_seconds
+        try:
+            async with self.deadlines.limit(limit):
+                return await super().execute_single(*args, **kwargs)
         except TimeoutError:
             log.warning("request ran out of its %ss", limit)
             return ExecutionResult(
@@ -202,10 +224,14 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                 if dispatcher is not None:
                     await dispatcher.start()  # R25-R30: queued runs go to bots
                 await graphql.connections.start(graphql.credential_still_valid)
+                if graphql.trusted is not None:
+                    await graphql.trusted.start()
                 try:
                     yield
                 finally:
                     await graphql.connections.stop()
+                    if graphql.trusted is not None:
+                        await graphql.trusted.stop()
                     if dispatcher is not None:
                         await dispatcher.stop()
         finally:

@@ -8,8 +8,11 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import StreamResult
 from strawberry.schema.schema_converter import CustomGraphQLEnumType
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionResult
+from strawberry.types.execution import PreExecutionError
 
 from api.audit.audit import AuditQuery
 from api.connections.connections import ConnectionMutation, ConnectionQuery
@@ -33,6 +36,7 @@ from api.transport.limits import extensions
 from api.transport.shared_execution import SharedEventExecution
 from api.transport.strawberry_adapter import graphql_schema
 from api.transport.throttle import Buckets
+from api.transport.trusted_documents import TrustedDocuments, untrusted
 from domain.kernel.settings import Settings
 
 Query = merge_types(
@@ -71,6 +75,19 @@ Subscriptions = merge_types("Subscription", (Subscription, RecommendationSubscri
 
 class DeskFleetSchema(strawberry.Schema):
     production = False  # set by build_schema from the settings
+    # Set by the app when only registered documents are accepted: every operation of every
+    # transport (HTTP, both websocket protocols) comes through execute or stream.
+    trusted: TrustedDocuments | None = None
+
+    async def execute(self, query: str | None, *args: Any, **kwargs: Any) -> ExecutionResult:
+        if self.trusted is not None and not self.trusted.trusts(query):
+            return ExecutionResult(data=None, errors=[untrusted()])
+        return await super().execute(query, *args, **kwargs)
+
+    async def stream(self, query: str | None, *args: Any, **kwargs: Any) -> StreamResult:
+        if self.trusted is not None and not self.trusted.trusts(query):
+            return _refused(untrusted())
+        return await super().stream(query, *args, **kwargs)
 
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         """Strawberry hands every result's errors here, whatever the transport (HTTP, streamed,
@@ -83,6 +100,12 @@ class DeskFleetSchema(strawberry.Schema):
         redact_input_values(errors, getattr(execution_context, "variables", None))
         if self.production:
             hide_suggestions(errors)
+
+
+async def _refused(error: GraphQLError) -> StreamResult:
+    # What a stream yields for a document refused before it ran (the websocket handlers send it
+    # as the operation's error).
+    yield PreExecutionError(data=None, errors=[error])
 
 
 def build_schema(

@@ -190,11 +190,13 @@ def parser() -> argparse.ArgumentParser:
 
     from deskfleet import (
         demo,
+        documents,  # `deskfleet documents register`
         simulator,  # `deskfleet simulate` and `deskfleet demo`
     )
 
     simulator.add_command(commands)
     demo.add_command(commands)
+    documents.add_command(commands)
     return root
 
 

@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     # Automatic persisted queries (api/transport/persisted_queries.py): documents kept by their
     # SHA-256, in this process and, with a redis:// event bus, in Redis for the cluster.
     persisted_query_cache_size: int = Field(default=1000, gt=0)
+    # Accept only documents registered with `deskfleet documents register` (and the dashboard's
+    # own): api/transport/trusted_documents.py.
+    trusted_documents_only: bool = False
+    # How soon a document registered while servers run is accepted by them.
+    trusted_documents_refresh_seconds: float = Field(default=10.0, gt=0)
     persisted_query_ttl_seconds: int = Field(default=86_400, gt=0)
     parser_cache_size: int = Field(default=256, gt=0)
     validation_cache_size: int = Field(default=256, gt=0)

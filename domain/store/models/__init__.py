@@ -2,6 +2,7 @@
 
 from domain.store.models.audit import AuditAction, AuditEntry, AuditTargetKind
 from domain.store.models.connections import Connection, Connectivity, DesktopFlow, Gateway
+from domain.store.models.documents import TrustedDocument
 from domain.store.models.environments import Environment, EnvironmentKind
 from domain.store.models.identity import ApiToken, RoleAssignment, User
 from domain.store.models.machines import Machine, MachineGroup, MachineStatus, Share
@@ -51,6 +52,7 @@ __all__ = [
     "SessionRecommendationItem",
     "SessionState",
     "Share",
+    "TrustedDocument",
     "User",
     "UserSession",
 ]

@@ -1,0 +1,1 @@
+"""Trusted documents: the GraphQL documents an installation accepts when it accepts no others."""
