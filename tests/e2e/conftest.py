@@ -7,6 +7,8 @@ first-run admin token read from its output), optionally on a real Redis.
 - ``redis_server``: a throwaway ``redis-server`` (``DESKFLEET_TEST_REDIS_URL`` if set by
   .ci/services.sh, else one started here on a free port), restartable; skips without Redis.
 - ``realtime_server``: the server once on ``memory://`` and once on ``redis://``.
+- ``browser`` (one per test module) and ``page``: Debian's headless Chromium driven by Playwright
+  (tests/e2e/dashboard_given.py), a page recording console errors.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
+import httpx
 import pytest
 
 from tests.e2e.server import Served, first_run_token, free_port
@@ -52,6 +56,17 @@ class LiveServer:
     @property
     def pid(self) -> int:
         return self.served.process.pid
+
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A raw GraphQL-over-HTTP body as the administrator (extensions and all); the answer."""
+        answer = httpx.post(
+            f"{self.url}/graphql",
+            json=body,
+            headers={"Authorization": f"Bearer {self.admin_token}"},
+            timeout=10,
+        )
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json())
 
     def graphql(self, query: str, token: str | None = None, variables: dict | None = None) -> dict:
         result = self.served.graphql(query, token or self.admin_token, variables)
@@ -176,3 +191,17 @@ def realtime_server(
     broadcast_backend: str, deskfleet_server: Callable[..., LiveServer]
 ) -> LiveServer:
     return deskfleet_server(broadcast_backend)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from tests.e2e.dashboard_given import launch_browser
+
+    yield from launch_browser()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    from tests.e2e.dashboard_given import open_page
+
+    yield from open_page(browser)

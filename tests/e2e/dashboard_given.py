@@ -1,7 +1,8 @@
 """Given-steps for the browser tests: a fleet seeded through the public GraphQL API,
 and Debian's headless Chromium driven by Playwright (never a downloaded browser).
 
-A test module makes its fixtures from :func:`launch_browser` and :func:`open_page`.
+tests/e2e/conftest.py makes the ``browser`` and ``page`` fixtures from :func:`launch_browser` and
+:func:`open_page`.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import LiveServer
-from tests.e2e.dashboard_given import Page, launch_browser, open_page, seed
+from tests.e2e.dashboard_given import Page, seed
 from tests.e2e.server import ROOT
 
 pytestmark = pytest.mark.e2e
@@ -45,16 +45,6 @@ def page_servers() -> Iterator[Callable[[], str]]:
     for server in started:
         server.shutdown()
         server.server_close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    yield from launch_browser()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Page]:
-    yield from open_page(browser)
 
 
 def watch(page: Page, origin: str, server: LiveServer) -> Any:

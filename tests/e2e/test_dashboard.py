@@ -10,7 +10,7 @@ a reload. Every browser console error and uncaught page error fails the test. Sc
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -24,8 +24,6 @@ from tests.e2e.dashboard_given import (
     COMPLETE,
     LOCKED_USER,
     Page,
-    launch_browser,
-    open_page,
     seed,
 )
 from tests.e2e.server import ROOT
@@ -36,16 +34,6 @@ pytestmark = pytest.mark.e2e
 
 DASHBOARD = ROOT / "api" / "dashboard"
 REVOKE_TOKEN = "mutation($id: ID!) { revokeApiToken(id: $id) { __typename } }"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    yield from launch_browser()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Page]:
-    yield from open_page(browser)
 
 
 def sign_in(page: Any, server: LiveServer, token: str) -> None:

@@ -14,7 +14,7 @@ import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +30,6 @@ from tests.e2e.dashboard_given import (
     LOCKED_USER,
     Page,
     SeededFleet,
-    launch_browser,
-    open_page,
     seed,
 )
 from tests.e2e.server import ROOT
@@ -257,16 +255,6 @@ def test_the_gql_clients_list_filter_trigger_and_follow(
 
 
 # --- the browser snippet -----------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    yield from launch_browser()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Page]:
-    yield from open_page(browser)
 
 
 def serve_file(path: Path) -> Callable[[Any], None]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 
-import httpx
 import pytest
 
 from tests.e2e.conftest import LiveServer, RedisServer
@@ -19,26 +18,15 @@ PERSISTED = {
 }
 
 
-def post(server: LiveServer, body: dict) -> dict:
-    answer = httpx.post(
-        f"{server.url}/graphql",
-        json=body,
-        headers={"Authorization": f"Bearer {server.admin_token}"},
-        timeout=10,
-    )
-    assert answer.status_code == 200, answer.text
-    return answer.json()
-
-
 def test_a_document_learned_by_one_instance_runs_by_hash_on_another(
     deskfleet_server: Callable[..., LiveServer], redis_server: RedisServer
 ) -> None:
     first = deskfleet_server(broadcast_url=redis_server.url)
     second = deskfleet_server(broadcast_url=redis_server.url)
 
-    unknown = post(second, {"extensions": PERSISTED})
-    post(first, {"query": ME, "extensions": PERSISTED})
-    known = post(second, {"extensions": PERSISTED})
+    unknown = second.post({"extensions": PERSISTED})
+    first.post({"query": ME, "extensions": PERSISTED})
+    known = second.post({"extensions": PERSISTED})
 
     assert unknown["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
     assert known["data"]["me"]["id"]

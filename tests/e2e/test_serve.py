@@ -108,14 +108,7 @@ def test_postgres_outdated_schema_refused_until_db_upgrade(workdir: Path) -> Non
     url = asyncio.run(databases.empty())
     env = {"DESKFLEET_DATABASE_URL": url}
     try:
-        refused = subprocess.run(
-            [*DESKFLEET, "serve", "--port", str(free_port())],
-            cwd=workdir,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env={**os.environ, "PYTHONPATH": str(ROOT), **env},
-        )
+        refused = refused_serve(workdir, env)
         assert refused.returncode == 2
         assert "deskfleet db upgrade" in refused.stderr
 
@@ -153,18 +146,21 @@ def test_a_body_declared_too_large_is_refused_before_it_is_sent(served: Served) 
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
 
 
-def test_a_setting_that_cannot_be_read_stops_serve_with_one_line_naming_it(workdir: Path) -> None:
-    refused = subprocess.run(
+def refused_serve(workdir: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``deskfleet serve`` with ``env``, expected to stop at once."""
+    return subprocess.run(
         [*DESKFLEET, "serve", "--port", str(free_port())],
         cwd=workdir,
         capture_output=True,
         text=True,
         timeout=60,
-        env={
-            **os.environ,
-            "PYTHONPATH": str(ROOT),
-            "DESKFLEET_CORS_ALLOWED_ORIGINS": '["https://ops.example/app"]',
-        },
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+    )
+
+
+def test_a_setting_that_cannot_be_read_stops_serve_with_one_line_naming_it(workdir: Path) -> None:
+    refused = refused_serve(
+        workdir, {"DESKFLEET_CORS_ALLOWED_ORIGINS": '["https://ops.example/app"]'}
     )
     assert refused.returncode == 2
     assert refused.stderr.splitlines() == [

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import websockets
 
@@ -37,17 +36,6 @@ def register(folder: Path, database_url: str) -> subprocess.CompletedProcess[str
         timeout=60,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
-
-
-def post(server: LiveServer, body: dict[str, Any]) -> dict[str, Any]:
-    answer = httpx.post(
-        f"{server.url}/graphql",
-        json=body,
-        headers={"Authorization": f"Bearer {server.admin_token}"},
-        timeout=10,
-    )
-    assert answer.status_code == 200, answer.text
-    return dict(answer.json())
 
 
 def code(answer: dict[str, Any]) -> str | None:
@@ -104,28 +92,28 @@ async def test_only_registered_documents_run_on_every_transport(
             }
         },
     }
-    before = post(server, machines)
-    before_hash = post(server, by_hash)
+    before = server.post(machines)
+    before_hash = server.post(by_hash)
     before_ws = await subscribe(server, "graphql-transport-ws", WATCH_FLEET, "WatchFleet")
 
     registered = register(OPERATIONS, database_url)
     assert registered.returncode == 0, registered.stderr
     assert registered.stdout.splitlines()[-1] == "4 document(s) registered, 0 already were"
     for _ in range(50):  # the server re-reads the registered documents every 0.2 s
-        if code(post(server, machines)) is None:
+        if code(server.post(machines)) is None:
             break
         await asyncio.sleep(0.1)
 
     assert code(before) == code(before_hash) == "DOCUMENT_NOT_TRUSTED" and before["data"] is None
     assert before_ws["type"] == "error"
     assert before_ws["payload"][0]["extensions"]["code"] == "DOCUMENT_NOT_TRUSTED"
-    assert post(server, machines)["data"]["machines"]["totalCount"] == 0
-    assert post(server, by_hash)["data"]["machines"]["totalCount"] == 0
+    assert server.post(machines)["data"]["machines"]["totalCount"] == 0
+    assert server.post(by_hash)["data"]["machines"]["totalCount"] == 0
     for protocol, kind in (("graphql-transport-ws", "next"), ("graphql-ws", "data")):
         answer = await subscribe(server, protocol, WATCH_FLEET, "WatchFleet")
         assert answer["type"] == kind, answer
         assert answer["payload"]["data"]["machineStatus"]["snapshot"] is True
-    untrusted = post(server, {"query": "{ me { id } }"})
+    untrusted = server.post({"query": "{ me { id } }"})
     legacy = await subscribe(
         server, "graphql-ws", "subscription { machineStatus { snapshot } }", ""
     )
@@ -135,7 +123,7 @@ async def test_only_registered_documents_run_on_every_transport(
 
 def test_the_dashboards_own_documents_are_trusted(server: LiveServer) -> None:
     sign_in = next(d for d in dashboard.built_in() if "query SignIn" in d)
-    answer = post(server, {"query": sign_in, "operationName": "SignIn"})
+    answer = server.post({"query": sign_in, "operationName": "SignIn"})
     assert code(answer) is None
     assert answer["data"]["me"]["user"]["displayName"]
 
