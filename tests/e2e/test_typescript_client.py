@@ -28,8 +28,8 @@ def npm(*args: str, timeout: float) -> None:
     found = shutil.which("npm")
     if found is None or shutil.which("node") is None:
         pytest.fail(
-            "node and npm are needed to build examples/typescript (Node 20 or newer; "
-            "CI has them): install them, e.g. apt-get install nodejs npm"
+            "node and npm are needed to build examples/typescript: install Node.js 20 or newer "
+            "with npm (CI has them)"
         )
     result = subprocess.run(
         [found, *args], cwd=EXAMPLE, capture_output=True, text=True, timeout=timeout
