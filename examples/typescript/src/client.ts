@@ -54,7 +54,8 @@ function payload<TResult, TVariables extends Variables>(
   variables: TVariables,
 ): { query: string; variables: TVariables; operationName?: string } {
   const name = getOperationAST(document)?.name?.value;
-  return { query: print(document), variables, ...(name === undefined ? {} : { operationName: name }) };
+  const operationName = name === undefined ? {} : { operationName: name };
+  return { query: print(document), variables, ...operationName };
 }
 
 function dataOf<TResult>(response: GraphQLResponse<TResult>): TResult {

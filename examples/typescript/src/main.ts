@@ -18,7 +18,11 @@ import {
 type MachineNode = MachinesQuery["machines"]["nodes"][number];
 
 function line(machine: MachineNode): string {
-  const flags = machine.maintenance ? (machine.drained ? " [maintenance, drained]" : " [maintenance]") : "";
+  const flags = !machine.maintenance
+    ? ""
+    : machine.drained
+      ? " [maintenance, drained]"
+      : " [maintenance]";
   return (
     `machine: ${machine.name} ${machine.status} group=${machine.group?.name ?? "-"} ` +
     `running=${machine.runningCount} queued=${machine.queuedCount}${flags}`
