@@ -37,7 +37,7 @@ def example_documents() -> dict[str, str]:
     found: dict[str, str] = {}
     for path in sorted((ROOT / "examples/operations").glob("*.graphql")):
         found[str(path.relative_to(ROOT))] = path.read_text()
-    for path in sorted((ROOT / "examples").rglob("*.py")):
+    for path in sorted((ROOT / "examples").glob("*.py")):  # not the packages of node_modules
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
                 text = node.value.strip()
