@@ -24,12 +24,12 @@ from api.context import Context
 from api.dashboard import documents as dashboard_documents
 from api.errors import ApiError
 from api.observability import Metrics, RequestIdMiddleware, endpoints
-from api.schema import DeskFleetSchema, build_schema
+from api.schema import TrustedOnlySchema, build_schema
 from api.transport import guards, persisted_queries, throttle, websocket
 from api.transport.body_limit import RequestBodyLimit
 from api.transport.cors import cross_origin
 from api.transport.deadlines import RequestDeadlines
-from api.transport.early_refusal import EarlyRefusal
+from api.transport.early_refusal import VOUCHED_CALLER, EarlyRefusal
 from api.transport.http_transport import JSONPostTransport
 from api.transport.limits import check_document_size
 from api.transport.trusted_documents import TrustedDocuments
@@ -51,9 +51,7 @@ class SchemaOutdated(RuntimeError):
 class DeskFleetGraphQL(websocket.RealtimeView, JSONPostTransport, GraphQL[Context, None]):
     def __init__(self, domain: DomainContext) -> None:
         # R39: the callers' cost buckets, on the app's clock; in Redis when the event bus is.
-        self.buckets = throttle.buckets_for(
-            domain.settings, now=lambda: domain.clock.now().timestamp()
-        )
+        self.buckets = throttle.buckets_for(domain.settings, now=domain.clock.timestamp)
         super().__init__(
             build_schema(domain.settings, self.buckets),
             graphql_ide=None if domain.settings.production else "graphiql",
@@ -71,14 +69,14 @@ class DeskFleetGraphQL(websocket.RealtimeView, JSONPostTransport, GraphQL[Contex
             if domain.settings.trusted_documents_only
             else None
         )
-        if isinstance(self.schema, DeskFleetSchema):
+        if isinstance(self.schema, TrustedOnlySchema):
             self.schema.trusted = self.trusted
         self.deadlines = RequestDeadlines()  # request_timeout_seconds, one timer for all
         settings = domain.settings
         self.auth_limiter = guards.FailedAuthLimiter(
             settings.auth_failure_limit,
             settings.auth_failure_window_seconds,
-            now=lambda: domain.clock.now().timestamp(),
+            now=domain.clock.timestamp,
         )
         # Websockets per user, and their credentials re-checked against the database: within
         # the check period a credential revoked on another instance closes idle connections, and
@@ -103,42 +101,30 @@ class DeskFleetGraphQL(websocket.RealtimeView, JSONPostTransport, GraphQL[Contex
             check_document_size(operation.query, self.domain.settings)
         return data
 
-    async def execute_operation(
+    async def execute_single(
         self,
         request: Request,
         request_adapter: AsyncHTTPRequestAdapter,
-        request_data: GraphQLRequestData | list[GraphQLRequestData],
+        sub_response: Any,
         context: Context,
         root_value: None,
-        sub_response: Any,
-    ) -> Any:
-        # The document a persisted query names (nearly every request names none: one look).
-        if isinstance(request_data, GraphQLRequestData) and request_data.extensions:
-            try:
-                if self.trusted is not None:
-                    request_data = self.trusted.admit(request_data)
-                else:
-                    request_data = await persisted_queries.resolve(
-                        self.persisted_queries,
-                        request_data,
-                        may_register=context.credential is not None,
-                    )
-            except persisted_queries.PersistedQueryRefused as refused:
-                return ExecutionResult(data=None, errors=[refused.error])
-        return await super().execute_operation(
-            request=request,
-            request_adapter=request_adapter,
-            request_data=request_data,
-            context=context,
-            root_value=root_value,
-            sub_response=sub_response,
-        )
-
-    async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
         limit = self.domain.settings.request_timeout_seconds
         try:
             async with self.deadlines.limit(limit):
-                return await super().execute_single(*args, **kwargs)
+                if request_data.extensions:  # a persisted query? (nearly every request: no)
+                    request_data = await self._with_document(request_data, context)
+                return await super().execute_single(
+                    request=request,
+                    request_adapter=request_adapter,
+                    sub_response=sub_response,
+                    context=context,
+                    root_value=root_value,
+                    request_data=request_data,
+                )
+        except persisted_queries.PersistedQueryRefused as refused:
+            return ExecutionResult(data=None, errors=[refused.error])
         except TimeoutError:
             log.warning("request ran out of its %ss", limit)
             return ExecutionResult(
@@ -146,9 +132,25 @@ class DeskFleetGraphQL(websocket.RealtimeView, JSONPostTransport, GraphQL[Contex
                 errors=[ApiError("TIMEOUT", f"the request took longer than {limit:g}s")],
             )
 
+    async def _with_document(
+        self, request: GraphQLRequestData, context: Context
+    ) -> GraphQLRequestData:
+        """The document a persisted query names, from the trusted documents when only those are
+        accepted, else from the persisted queries (registering it, for an authenticated caller)."""
+        if self.trusted is not None:
+            return self.trusted.admit(request)
+        return await persisted_queries.resolve(
+            self.persisted_queries, request, may_register=context.credential is not None
+        )
+
     async def get_context(self, request: Request | WebSocket, response: Any = None) -> Context:
         # A websocket authenticates in on_ws_connect (api/transport/websocket.py), from connection_init.
         is_http = not isinstance(request, WebSocket)
+        vouched = request.scope.get(VOUCHED_CALLER) if is_http else None
+        if vouched is not None:  # the door found it in the credential cache (early_refusal.py)
+            return Context(
+                domain=self.domain, request=request, response=response, credential=vouched
+            )
         credential = bearer_from_header(request.headers.get("authorization")) if is_http else None
         try:
             principal, error = await guards.checked_principal(
@@ -262,7 +264,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             Middleware(
                 EarlyRefusal,
                 path="/graphql",
-                credentials=domain.credentials,
+                vouch=lambda bearer: identity.vouched_for(domain, bearer),
                 buckets=graphql.buckets,
                 max_cost=settings.max_query_cost,
                 on_refused=metrics.refused_at_door.inc,

@@ -75,19 +75,6 @@ Subscriptions = merge_types("Subscription", (Subscription, RecommendationSubscri
 
 class DeskFleetSchema(strawberry.Schema):
     production = False  # set by build_schema from the settings
-    # Set by the app when only registered documents are accepted: every operation of every
-    # transport (HTTP, both websocket protocols) comes through execute or stream.
-    trusted: TrustedDocuments | None = None
-
-    async def execute(self, query: str | None, *args: Any, **kwargs: Any) -> ExecutionResult:
-        if self.trusted is not None and not self.trusted.trusts(query):
-            return ExecutionResult(data=None, errors=[untrusted()])
-        return await super().execute(query, *args, **kwargs)
-
-    async def stream(self, query: str | None, *args: Any, **kwargs: Any) -> StreamResult:
-        if self.trusted is not None and not self.trusted.trusts(query):
-            return _refused(untrusted())
-        return await super().stream(query, *args, **kwargs)
 
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         """Strawberry hands every result's errors here, whatever the transport (HTTP, streamed,
@@ -102,6 +89,24 @@ class DeskFleetSchema(strawberry.Schema):
             hide_suggestions(errors)
 
 
+class TrustedOnlySchema(DeskFleetSchema):
+    """The schema when only registered documents are accepted (``trusted_documents_only``): every
+    operation of every transport (HTTP, both websocket protocols) comes through execute or
+    stream. A class of its own, so the default schema's operations pay nothing for it."""
+
+    trusted: TrustedDocuments | None = None  # set by the app
+
+    async def execute(self, query: str | None, *args: Any, **kwargs: Any) -> ExecutionResult:
+        if self.trusted is None or not self.trusted.trusts(query):
+            return ExecutionResult(data=None, errors=[untrusted()])
+        return await super().execute(query, *args, **kwargs)
+
+    async def stream(self, query: str | None, *args: Any, **kwargs: Any) -> StreamResult:
+        if self.trusted is None or not self.trusted.trusts(query):
+            return _refused(untrusted())
+        return await super().stream(query, *args, **kwargs)
+
+
 async def _refused(error: GraphQLError) -> StreamResult:
     # What a stream yields for a document refused before it ran (the websocket handlers send it
     # as the operation's error).
@@ -113,7 +118,8 @@ def build_schema(
 ) -> strawberry.Schema:
     """``buckets``: the callers' cost buckets (R39); by default this process's, on its clock."""
     settings = settings or Settings()
-    built = DeskFleetSchema(
+    kind = TrustedOnlySchema if settings.trusted_documents_only else DeskFleetSchema
+    built = kind(
         query=Query,
         mutation=Mutation,
         subscription=Subscriptions,

@@ -9,7 +9,8 @@ them (``neighbour_p99``). Here a refusal costs a body read and three look-ups.
 It acts only on what is already known, so it never refuses what the full path would accept:
 
 - the caller: a bearer credential the credential cache vouches for now (the same cache
-  authentication answers from: a revoked or unknown one goes the full way and is told so);
+  authentication answers from: a revoked or unknown one goes the full way and is told so); the
+  view's context then takes that caller as found here;
 - the cost: the cost the full path computed for the same body before (the operation's policy
   leaves it in the request's scope under :data:`OPERATION_COST`; a body is the document, its
   operation name and its variables, so it determines the cost);
@@ -34,10 +35,12 @@ from api.auth import bearer_from_header
 from api.transport import throttle
 from api.transport.guards import principal_key
 from api.transport.http_transport import is_json
-from domain.identity.secrets import digest
-from domain.kernel.credential_cache import CredentialCache
+from domain.kernel.principals import Principal
 
 OPERATION_COST = "deskfleet.operation_cost"  # the key in an HTTP request's ASGI scope
+# The caller the door found vouched for, in the request's scope: the view's context takes it
+# instead of reading the header and asking the credential cache a second time.
+VOUCHED_CALLER = "deskfleet.vouched_caller"
 MAX_REMEMBERED_BODY = 16 * 1024  # bytes: the costs remembered take at most ~16 MiB
 REMEMBERED_BODIES = 1024
 
@@ -48,7 +51,7 @@ class EarlyRefusal:
         app: ASGIApp,
         *,
         path: str,
-        credentials: CredentialCache,
+        vouch: Callable[[str], Principal | None],
         buckets: throttle.Buckets,
         max_cost: int,
         on_refused: Callable[[], object] = lambda: None,
@@ -56,7 +59,7 @@ class EarlyRefusal:
         self.app = app
         self.on_refused = on_refused  # e.g. the app's counter of them
         self.path = path
-        self.credentials = credentials
+        self.vouch = vouch  # domain.identity.identity.vouched_for, on the app's domain
         self.buckets = buckets
         self.max_cost = max_cost
         self.costs: OrderedDict[bytes, int] = OrderedDict()
@@ -88,7 +91,8 @@ class EarlyRefusal:
                 self.costs.popitem(last=False)
 
     def _caller(self, scope: Scope) -> str | None:
-        """The bucket of a JSON request whose credential the cache vouches for; else None."""
+        """The bucket of a JSON request whose credential the cache vouches for (the caller is
+        left in the scope under :data:`VOUCHED_CALLER`); else None."""
         authorization = content_type = None
         for name, value in scope["headers"]:
             if name == b"authorization":
@@ -98,8 +102,11 @@ class EarlyRefusal:
         if authorization is None or not is_json(content_type):  # as the view tells JSON
             return None
         bearer = bearer_from_header(authorization)
-        principal = self.credentials.get(digest(bearer)) if bearer else None
-        return principal_key(principal) if principal is not None else None
+        principal = self.vouch(bearer) if bearer else None
+        if principal is None:
+            return None
+        scope[VOUCHED_CALLER] = principal
+        return principal_key(principal)
 
 
 async def _read_body(receive: Receive) -> tuple[list[Message], bytes | None]:

@@ -55,14 +55,21 @@ async def authenticate(ctx: DomainContext, credential: str, *, fresh: bool = Fal
     """``fresh``: ask the database even while the cache vouches for the credential (the periodic
     re-check of open websockets): its entry is renewed, or forgotten once it no longer holds."""
     credential = credential.strip()
-    hashed = digest(credential)
     if not fresh:
-        cached = ctx.credentials.get(hashed)
-        if cached is not None:
-            if ctx.credentials.renewal_due(hashed):
-                _look_up_once(ctx, credential, hashed)  # renewed in the background
-            return cached
-    return await asyncio.shield(_look_up_once(ctx, credential, hashed))
+        principal = vouched_for(ctx, credential)
+        if principal is not None:
+            return principal
+    return await asyncio.shield(_look_up_once(ctx, credential, digest(credential)))
+
+
+def vouched_for(ctx: DomainContext, credential: str) -> Principal | None:
+    """The principal the credential cache vouches for now, without asking the database; an entry
+    near its end is renewed in the background. None: ask :func:`authenticate`."""
+    hashed = digest(credential.strip())
+    principal = ctx.credentials.get(hashed)
+    if principal is not None and ctx.credentials.renewal_due(hashed):
+        _look_up_once(ctx, credential.strip(), hashed)  # renewed in the background
+    return principal
 
 
 def _look_up_once(ctx: DomainContext, credential: str, hashed: str) -> asyncio.Future[Principal]:
