@@ -15,7 +15,7 @@ from deskfleet.limits import ensure_open_files
 from domain.kernel.settings import Settings
 
 
-def _settings(args: argparse.Namespace) -> Settings:
+def settings_from(args: argparse.Namespace) -> Settings:
     overrides = {
         key: value
         for key in (
@@ -44,7 +44,7 @@ def serve(args: argparse.Namespace) -> int:
     from api.observability import configure_logging
     from domain.store.storage import StorageUnavailable
 
-    settings = _settings(args)
+    settings = settings_from(args)
     configure_logging(settings.json_logs)
     try:
         asyncio.run(prepare_database(settings))
@@ -109,7 +109,7 @@ def db_upgrade(args: argparse.Namespace) -> int:
     from domain.store import schema_version, storage
     from domain.store.db import Database
 
-    settings = _settings(args)
+    settings = settings_from(args)
 
     async def upgrade() -> None:
         storage.private_database_file(settings.database_url)
@@ -137,7 +137,7 @@ def admin_token(args: argparse.Namespace) -> int:
     from domain.store import storage
     from domain.store.db import Database
 
-    settings = _settings(args)
+    settings = settings_from(args)
 
     async def mint() -> str:
         storage.check_opens(settings.database_url)

@@ -47,7 +47,7 @@ def problems(path: Path, text: str) -> list[str]:
 
 def register(args: argparse.Namespace) -> int:
     from api.app import SchemaOutdated, prepare_database
-    from deskfleet.cli import _settings
+    from deskfleet.cli import settings_from
     from domain.documents import trusted
     from domain.kernel.clock import SystemClock
     from domain.store import storage
@@ -61,17 +61,21 @@ def register(args: argparse.Namespace) -> int:
     if not files:
         print(f"deskfleet: {folder} holds no .graphql file", file=sys.stderr)
         return 2
-    documents = [(str(path.relative_to(folder)), path.read_text()) for path in files]
-    found = [
-        line
-        for path, (_, text) in zip(files, documents, strict=True)
-        for line in problems(path, text)
-    ]
+    documents: list[tuple[str, str]] = []
+    found: list[str] = []
+    for path in files:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            found.append(f"{path}: cannot be read as UTF-8 text ({exc.__class__.__name__})")
+            continue
+        documents.append((str(path.relative_to(folder)), text))
+        found.extend(problems(path, text))
     if found:
         print("\n".join(f"deskfleet: {line}" for line in found), file=sys.stderr)
         print("deskfleet: nothing was registered", file=sys.stderr)
         return 2
-    settings = _settings(args)
+    settings = settings_from(args)
 
     async def run() -> trusted.Registered:
         await prepare_database(settings)  # an embedded SQLite is upgraded, as `serve` does

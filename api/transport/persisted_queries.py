@@ -18,7 +18,6 @@ POST and GET (where a known hash makes a query a plain, cacheable URL).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import re
 import time
@@ -28,6 +27,7 @@ from typing import Any, Protocol
 from strawberry.http import GraphQLRequestData
 
 from api.errors import ApiError
+from domain.documents.trusted import sha256_of
 from domain.kernel.settings import Settings
 
 log = logging.getLogger("deskfleet.persisted_queries")
@@ -159,6 +159,17 @@ def requested_hash(extensions: dict[str, Any] | None) -> str | None:
     return sha256
 
 
+def check_hash(query: str, sha256: str) -> None:
+    """A document sent with its hash must be under its own hash."""
+    if sha256_of(query) != sha256:
+        raise PersistedQueryRefused(
+            ApiError(
+                "PERSISTED_QUERY_HASH_MISMATCH",
+                "extensions.persistedQuery.sha256Hash is not the SHA-256 of the query",
+            )
+        )
+
+
 async def resolve(
     store: PersistedQueryStore, request: GraphQLRequestData, *, may_register: bool
 ) -> GraphQLRequestData:
@@ -172,13 +183,7 @@ async def resolve(
         if document is None:
             raise not_found()
         return dataclasses.replace(request, query=document)
-    if hashlib.sha256(request.query.encode()).hexdigest() != sha256:
-        raise PersistedQueryRefused(
-            ApiError(
-                "PERSISTED_QUERY_HASH_MISMATCH",
-                "extensions.persistedQuery.sha256Hash is not the SHA-256 of the query",
-            )
-        )
+    check_hash(request.query, sha256)
     if may_register:
         await store.put(sha256, request.query)
     return request

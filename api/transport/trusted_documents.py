@@ -18,7 +18,7 @@ import logging
 from strawberry.http import GraphQLRequestData
 
 from api.errors import ApiError
-from api.transport.persisted_queries import PersistedQueryRefused, requested_hash
+from api.transport.persisted_queries import PersistedQueryRefused, check_hash, requested_hash
 from domain.documents import trusted
 from domain.store.db import Database
 
@@ -52,13 +52,7 @@ class TrustedDocuments:
                 raise PersistedQueryRefused(untrusted())
             return dataclasses.replace(request, query=document)
         if sha256 is not None and request.query is not None:
-            if trusted.sha256_of(request.query) != sha256:
-                raise PersistedQueryRefused(
-                    ApiError(
-                        "PERSISTED_QUERY_HASH_MISMATCH",
-                        "extensions.persistedQuery.sha256Hash is not the SHA-256 of the query",
-                    )
-                )
+            check_hash(request.query, sha256)
         return request  # the schema refuses a document it does not trust (all transports)
 
     async def refresh(self) -> None:

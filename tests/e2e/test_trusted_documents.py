@@ -133,12 +133,16 @@ def test_a_folder_with_a_bad_document_registers_nothing(tmp_path: Path, database
     folder.mkdir()
     (folder / "good.graphql").write_text("query Me { me { id } }")
     (folder / "bad.graphql").write_text("query Nope { machines { nope } }")
+    (folder / "binary.graphql").write_bytes(b"\xff\xfe query")
 
     refused = register(folder, database_url)
     (folder / "bad.graphql").unlink()
+    (folder / "binary.graphql").unlink()
     registered = register(folder, database_url)
 
     assert refused.returncode == 2
     assert "bad.graphql: Cannot query field 'nope'" in refused.stderr
+    assert "binary.graphql: cannot be read as UTF-8 text (UnicodeDecodeError)" in refused.stderr
+    assert "Traceback" not in refused.stderr
     assert "nothing was registered" in refused.stderr
     assert registered.stdout.splitlines()[-1] == "1 document(s) registered, 0 already were"

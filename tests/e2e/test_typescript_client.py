@@ -11,13 +11,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.server import ROOT, Served, first_run_token
-from tests.graphql import GOOD_EDITION, GOOD_RUNTIME, HEARTBEAT, REGISTER_MACHINE
+from tests.e2e.conftest import LiveServer
+from tests.e2e.server import ROOT
+from tests.e2e.test_realtime import Given
 
 pytestmark = pytest.mark.e2e
 
@@ -49,68 +50,30 @@ def built() -> Path:
     return EXAMPLE / "dist" / "main.js"
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
-    server = Served(tmp_path)
-    try:
-        server.wait_ready()
-        yield server
-    finally:
-        server.stop()
-
-
-def data(served: Served, query: str, token: str, variables: dict | None = None) -> dict:
-    result = served.graphql(query, token, variables)
-    assert not result.get("errors"), result
-    return result["data"]
-
-
-def register(served: Served, token: str, environment_id: str, name: str) -> str:
-    """A new machine's key."""
-    registered = data(
-        served,
-        REGISTER_MACHINE,
-        token,
-        {
-            "input": {
-                "environmentId": environment_id,
-                "name": name,
-                "runtimeVersion": GOOD_RUNTIME,
-                "osEdition": GOOD_EDITION,
-            }
-        },
-    )["registerMachine"]
-    assert registered["__typename"] == "RegisteredMachinePayload", registered
-    return registered["machineKey"]
-
-
 def run_client(
-    main: Path, served: Served, token: str, *args: str
+    main: Path, server: LiveServer, token: str, *args: str
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["node", str(main), *args],
         capture_output=True,
         text=True,
         timeout=60,
-        env={**os.environ, "DESKFLEET_URL": f"{served.url}/graphql", "DESKFLEET_TOKEN": token},
+        env={**os.environ, "DESKFLEET_URL": f"{server.url}/graphql", "DESKFLEET_TOKEN": token},
     )
 
 
-def test_the_typed_client_lists_the_fleet_and_watches_it(built: Path, served: Served) -> None:
-    token = first_run_token(served)
-    (environment,) = data(served, "{ environments { id } }", token)["environments"]
-    alpha = register(served, token, environment["id"], "ts-alpha")
-    register(served, token, environment["id"], "ts-beta")
-    beat = data(
-        served,
-        HEARTBEAT,
-        alpha,
-        {"input": {"runtimeVersion": GOOD_RUNTIME, "osEdition": GOOD_EDITION}},
-    )
-    assert beat["machineHeartbeat"]["__typename"] == "HeartbeatPayload", beat
+def test_the_typed_client_lists_the_fleet_and_watches_it(
+    built: Path, deskfleet_server: Callable[..., LiveServer]
+) -> None:
+    server = deskfleet_server()
+    given = Given(server)
+    environment_id = given.default_environment()
+    _, alpha = given.machine(server.admin_token, environment_id, "ts-alpha")
+    given.machine(server.admin_token, environment_id, "ts-beta")
+    given.heartbeat(alpha)
 
-    result = run_client(built, served, token, "--count", "1")
-    refused = run_client(built, served, "dfu_not-a-token", "--count", "1")
+    result = run_client(built, server, server.admin_token, "--count", "1")
+    refused = run_client(built, server, "dfu_not-a-token", "--count", "1")
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.splitlines() == [
