@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.request_latency import RequestLatency
 from domain import health
 from domain.context import DomainContext
 from domain.dispatch.dispatcher import Dispatched
@@ -79,7 +80,7 @@ class RequestIdMiddleware:
             await self.app(scope, receive, tagged)
         finally:
             if kind == "http":
-                self.metrics.observe_request(scope.get("path", ""), time.perf_counter() - started)
+                self.metrics.request_seconds.observe(scope["path"], time.perf_counter() - started)
             request_id.reset(token)
 
 
@@ -119,15 +120,8 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.request_seconds = Histogram(
-            "deskfleet_http_request_seconds",
-            "HTTP request latency",
-            ["path"],
-            registry=self.registry,
-        )
-        # A bounded label set: any URL can be requested, one series per URL would grow. The
-        # children are made once: looking a label up costs more than the observation.
-        self._request_paths = {p: self.request_seconds.labels(p) for p in (*API_PATHS, "other")}
+        self.request_seconds = RequestLatency(API_PATHS)
+        self.registry.register(self.request_seconds)
         self.queue_depth = Gauge(
             "deskfleet_queue_depth",
             "queued runs per environment",
@@ -159,10 +153,6 @@ class Metrics:
             "requests throttled before GraphQL ran: the caller's bucket known short (R39)",
             registry=self.registry,
         )
-
-    def observe_request(self, path: str, seconds: float) -> None:
-        child = self._request_paths.get(path)
-        (child or self._request_paths["other"]).observe(seconds)
 
     def observe_dispatched(self, claimed: list[Dispatched]) -> None:
         """The dispatcher's callback: each claim's time from queued to dispatched."""

@@ -100,17 +100,23 @@ def post_throughput(
 ) -> Throughput:
     """POST one GraphQL document over keep-alive connections for ``seconds``, from ``core`` if
     given (bench/processes.py's ``cores``)."""
-    return _wrk(url, _lua(query, token), seconds, connections, core)
+    return post_load(
+        url, query, token, seconds=seconds, connections=connections, core=core
+    ).result()
 
 
-def _wrk(url: str, lua: str, seconds: float, connections: int, core: int | None) -> Throughput:
-    wrk = ensure_wrk()
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(lua)
-    try:
-        out = subprocess.run(
+class Load:
+    """A running wrk: started now, its :class:`Throughput` read with :meth:`result`."""
+
+    def __init__(
+        self, url: str, lua: str, seconds: float, connections: int, core: int | None
+    ) -> None:
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+            script.write(lua)
+        self._script = Path(script.name)
+        self._process = subprocess.Popen(
             [
-                wrk,
+                ensure_wrk(),
                 "-t1",
                 f"-c{connections}",
                 f"-d{max(1, round(seconds))}s",
@@ -119,14 +125,37 @@ def _wrk(url: str, lua: str, seconds: float, connections: int, core: int | None)
                 "--latency",
                 url,
             ],
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            check=True,
             preexec_fn=on_core(core),
-        ).stdout
-    finally:
-        Path(script.name).unlink(missing_ok=True)
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    total = int(re.search(r"(\d+) requests in", out).group(1))
-    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    return Throughput(rps, total, int(bad.group(1)) if bad else 0, _p99_ms(out))
+        )
+
+    def result(self) -> Throughput:
+        try:
+            out, err = self._process.communicate()
+        finally:
+            self._script.unlink(missing_ok=True)
+        if self._process.returncode != 0:
+            raise RuntimeError(f"wrk failed ({self._process.returncode}): {err}")
+        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+        total = int(re.search(r"(\d+) requests in", out).group(1))
+        bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+        return Throughput(rps, total, int(bad.group(1)) if bad else 0, _p99_ms(out))
+
+
+def post_load(
+    url: str,
+    query: str,
+    token: str | None,
+    *,
+    seconds: float,
+    connections: int = 16,
+    core: int | None = None,
+) -> Load:
+    """:func:`post_throughput`, started and left running."""
+    return Load(url, _lua(query, token), seconds, connections, core)
+
+
+def _wrk(url: str, lua: str, seconds: float, connections: int, core: int | None) -> Throughput:
+    return Load(url, lua, seconds, connections, core).result()

@@ -9,8 +9,9 @@ from pathlib import Path
 import httpx
 
 from bench import processes
-from bench.figures import Figure, Sizes, paired
-from bench.load import post_throughput
+from bench.figures import Figure, Sizes
+from bench.interleaved import interleaved
+from bench.load import post_load
 from bench.neighbour import neighbour_p99
 from bench.seed import SeededFleet, seed
 
@@ -50,21 +51,24 @@ def http_throughput(tmp: Path, sizes: Sizes) -> list[Figure]:
         for name, query, base_query, target, bound in cases:
             _check(subject.url + "/graphql", query, fleet.admin_token)
             _check(base.url + "/graphql", base_query, None)
-            measured = paired(
+            measured = interleaved(
                 sizes.rounds,
-                lambda q=query: (
-                    post_throughput(
+                sizes.seconds,
+                (
+                    subject,
+                    lambda seconds, q=query: post_load(
                         subject.url + "/graphql",
                         q,
                         fleet.admin_token,
-                        seconds=sizes.seconds,
+                        seconds=seconds,
                         core=load_core,
-                    ).requests_per_second
+                    ),
                 ),
-                lambda q=base_query: (
-                    post_throughput(
-                        base.url + "/graphql", q, None, seconds=sizes.seconds, core=load_core
-                    ).requests_per_second
+                (
+                    base,
+                    lambda seconds, q=base_query: post_load(
+                        base.url + "/graphql", q, None, seconds=seconds, core=load_core
+                    ),
                 ),
             )
             figures.append(

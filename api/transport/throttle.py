@@ -32,7 +32,9 @@ from domain.kernel.settings import Settings
 log = logging.getLogger("deskfleet.throttle")
 
 
-@dataclass(frozen=True)
+# Not frozen: a frozen dataclass sets each field through object.__setattr__, and one is made per
+# operation (~1 us of `trivial`'s request, frozen; ~0.3 us so).
+@dataclass(slots=True)
 class Spent:
     """The outcome of one request to spend: allowed or not, and the bucket after it."""
 
@@ -54,7 +56,7 @@ class Spent:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Refused(Spent):
     cost: int = 0
 
@@ -162,8 +164,10 @@ class MemoryBuckets:
     async def spend(self, key: str, cost: int) -> Spent:
         now = self._now()
         state = self._seen.states.get(key)
-        available = self._seen.available(key, now)
-        if state is not None:
+        if state is None:
+            available = self.size
+        else:
+            available = _refill(state[0], state[1], now, self.size, self.rate)
             now = max(now, state[1])
         allowed = cost <= available
         if allowed:

@@ -10,9 +10,14 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from bench.load import Load
 
 pytestmark = pytest.mark.e2e
 
@@ -127,3 +132,32 @@ def test_one_core_where_cores_cannot_be_chosen_is_a_clear_usage_error(
         main(["--tiny", "--one-core", "--only", "dispatch_sqlite"])
     assert exited.value.code == 2
     assert "--one-core needs a system with os.sched_setaffinity" in capsys.readouterr().err
+
+
+def test_interleaved_servers_take_turns_and_are_left_running(tmp_path: Path) -> None:
+    """Two identical servers measured in turns read alike (each rate is its requests over the
+    time it was let run), and neither is left stopped."""
+    from bench import processes
+    from bench.interleaved import interleaved
+    from bench.load import post_load
+
+    def load(server: processes.Server) -> tuple[processes.Server, Callable[[float], Load]]:
+        return server, lambda seconds: post_load(
+            server.url + "/graphql", "{ hello }", None, seconds=seconds, connections=4
+        )
+
+    with processes.baseline(tmp_path) as one, processes.baseline(tmp_path) as other:
+        one.wait_ready()
+        other.wait_ready()
+        measured = interleaved(1, 1, load(one), load(other))
+        states = [_state(server.process.pid) for server in (one, other)]
+    assert measured.subject > 0 and measured.baseline > 0
+    assert 0.6 < measured.ratio < 1 / 0.6, measured
+    assert "T" not in states, states  # T: stopped
+
+
+def _state(pid: int) -> str:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("State:"):
+            return line.split()[1]
+    raise AssertionError("no State line")
