@@ -33,6 +33,12 @@ class EnvironmentType:
     unattended_capacity: int = strawberry.field(
         description="R24: unattended bots this environment can allocate to its machines."
     )
+    recommendation_window_seconds: int = strawberry.field(
+        description=(
+            "R33: how long a session-lock recommendation gives its recipient before the runs "
+            "it lists fail (600 by default); a change applies to recommendations raised after it."
+        )
+    )
     created_at: datetime
 
     @classmethod
@@ -46,6 +52,7 @@ class EnvironmentType:
             max_queue_seconds=environment.max_queue_seconds,
             session_recommendations=environment.session_recommendations,
             unattended_capacity=environment.unattended_capacity,
+            recommendation_window_seconds=environment.recommendation_window_seconds,
             created_at=environment.created_at,
         )
 
@@ -79,6 +86,7 @@ class UpdateEnvironmentInput:
     max_queue_seconds: int | None = None
     session_recommendations: bool | None = None
     unattended_capacity: int | None = None
+    recommendation_window_seconds: int | None = None
 
 
 @strawberry.type
@@ -138,6 +146,7 @@ class EnvironmentMutation:
             max_queue_seconds=input.max_queue_seconds,
             session_recommendations=input.session_recommendations,
             unattended_capacity=input.unattended_capacity,
+            recommendation_window_seconds=input.recommendation_window_seconds,
         )
         return EnvironmentPayload(environment=EnvironmentType.from_model(environment))
 

@@ -19,6 +19,7 @@ from domain.kernel.versions import normalise
 from domain.store.models import Environment, EnvironmentKind, Machine
 
 MAX_QUEUE_SECONDS_LIMIT = 7 * 24 * 60 * 60
+RECOMMENDATION_WINDOW_SECONDS_LIMIT = 24 * 60 * 60  # R33: a day at most
 
 
 async def list_environments(ctx: DomainContext, principal: Principal) -> list[Environment]:
@@ -68,6 +69,7 @@ async def update_environment(
     max_queue_seconds: int | None = None,
     session_recommendations: bool | None = None,
     unattended_capacity: int | None = None,
+    recommendation_window_seconds: int | None = None,
 ) -> Environment:
     user = require_user(principal)
     environment_id = validation.ident(environment_id, field="environmentId")
@@ -82,6 +84,13 @@ async def update_environment(
     if unattended_capacity is not None:
         validation.bounded_int(
             unattended_capacity, field="unattendedCapacity", minimum=0, maximum=100_000
+        )
+    if recommendation_window_seconds is not None:
+        validation.bounded_int(
+            recommendation_window_seconds,
+            field="recommendationWindowSeconds",
+            minimum=1,
+            maximum=RECOMMENDATION_WINDOW_SECONDS_LIMIT,
         )
     async with ctx.db.write() as session:
         environment = await require_environment_admin(session, user, environment_id)
@@ -105,6 +114,9 @@ async def update_environment(
         if unattended_capacity is not None:
             await _check_pool_covers_allocations(session, environment, unattended_capacity)
             environment.unattended_capacity = unattended_capacity
+        if recommendation_window_seconds is not None:
+            # Recommendations raised from now on; an open one keeps the end it was given.
+            environment.recommendation_window_seconds = recommendation_window_seconds
         session.add(environment)
     return environment
 

@@ -10,7 +10,8 @@ someone at work: never a recommendation.
 Lifecycle (R33): :func:`review` runs once per dispatcher pass and sweep. Per environment with the
 setting on (R31) it keeps one OPEN recommendation per recipient (the owner of the runs'
 connection): affected runs join it, runs that start, end or stop being blocked leave it, and an
-empty list resolves it. Its window ends 10 minutes after it was raised; runs still blocked then
+empty list resolves it. Its window ends the environment's window (10 minutes unless an admin set
+another) after it was raised; runs still blocked then
 end ``FAILED`` with ``SESSION_EXISTS_FOR_USER`` and their entry says so. Runs that join a
 recommendation late share its window. Every change holds the environment's queue lock (R30) and
 publishes :class:`RecommendationChanged` after commit.
@@ -64,7 +65,6 @@ from domain.store.models.tables import table_of
 from domain.store.queue_lock import lock_environment_queue
 
 TITLE = "Desktop flows not running"
-WINDOW = timedelta(minutes=10)  # R33
 SESSION_EXISTS_FOR_USER = "SESSION_EXISTS_FOR_USER"  # the error code a run ends with (R33)
 END_SESSION_COMMAND = "END_SESSION"  # R34: the machine runtime signs the user out
 BLOCKING_STATES = frozenset({SessionState.LOCKED, SessionState.DISCONNECTED})
@@ -305,6 +305,18 @@ async def _decide(
     )
 
 
+async def _window_seconds(session: AsyncSession, environment_id: str) -> int:
+    """R33: the environment's window for a recommendation raised now."""
+    seconds = (
+        await session.exec(
+            select(Environment.recommendation_window_seconds).where(
+                Environment.id == environment_id
+            )
+        )
+    ).one()
+    return seconds
+
+
 def _new_item(rec: SessionRecommendation, hit: Blocked, now: datetime) -> SessionRecommendationItem:
     return SessionRecommendationItem(
         recommendation_id=rec.id,
@@ -330,7 +342,7 @@ async def _fail_run(
             error_code=SESSION_EXISTS_FOR_USER,
             error_message=(
                 f"the user {item.username!r} still had a {item.session_state.value.lower()} "
-                "session on the machine when the 10-minute recommendation window ended"
+                "session on the machine when the recommendation's window ended"
             ),
         )
         .execution_options(synchronize_session=False)
@@ -383,13 +395,19 @@ async def _apply(
         rec.updated_at = now
         session.add(rec)
         emit(ctx.events, session, RecommendationChanged(rec.environment_id, rec.recipient_id))
+    window = (
+        timedelta(seconds=await _window_seconds(session, actions.environment_id))
+        if actions.raise_for
+        else None
+    )
     for recipient_id, hits in actions.raise_for.items():
+        assert window is not None
         rec = SessionRecommendation(
             environment_id=actions.environment_id,
             recipient_id=recipient_id,
             status=RecommendationStatus.OPEN,
             raised_at=now,
-            window_ends_at=now + WINDOW,  # R33
+            window_ends_at=now + window,  # R33: the environment's window
             updated_at=now,
         )
         session.add(rec)
@@ -735,7 +753,6 @@ __all__ = [
     "END_SESSION_COMMAND",
     "SESSION_EXISTS_FOR_USER",
     "TITLE",
-    "WINDOW",
     "AffectedRun",
     "Blocked",
     "Recommendation",

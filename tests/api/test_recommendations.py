@@ -420,12 +420,109 @@ async def test_r33_runs_still_blocked_when_the_window_ends_fail_with_session_exi
     assert before_end["status"] == "QUEUED"
     assert failed["status"] == "FAILED"
     assert failed["errorCode"] == "SESSION_EXISTS_FOR_USER"
-    assert "10-minute" in failed["errorMessage"]
+    assert "window ended" in failed["errorMessage"]
     assert ended is not None and ended["status"] == "RESOLVED"
     assert ended["resolvedAt"] == ended["windowEndsAt"]
     assert [(r["runId"], r["outcome"]) for r in ended["runs"]] == [(first, "FAILED_SESSION_EXISTS")]
     assert fresh["id"] != rec["id"]
     assert [r["runId"] for r in fresh["affectedRuns"]] == [later]
+
+
+WINDOW_SETTING = """
+mutation($input: UpdateEnvironmentInput!) {
+  updateEnvironment(input: $input) {
+    __typename
+    ... on EnvironmentPayload { environment { recommendationWindowSeconds } }
+    ... on ValidationError { code message field }
+    ... on UserError { code message }
+  }
+}"""
+
+
+@pytest.mark.rule("R33")
+async def test_r33_the_window_is_each_environments_setting_for_recommendations_raised_after_it(
+    scene: Scene, runs: Runs, domain: DomainContext, clock: ManualClock
+) -> None:
+    await scene.setting(True)
+    owner = await scene.owner()
+    machine, target = await scene.locked(owner, "DISCONNECTED")
+    env = {"id": scene.fleet.environment_id}
+    first = await runs.trigger(target)
+    await dispatch_once(domain)
+    (default,) = await scene.listed(owner)
+
+    set_to_90 = await scene.api.data(
+        WINDOW_SETTING,
+        {"input": {**env, "recommendationWindowSeconds": 90}},
+        token=scene.fleet.admin_token,
+    )
+    (still_default,) = await scene.listed(owner)  # an open one keeps the end it was given
+    clock.advance(timedelta(minutes=10))
+    await runs.heartbeat(machine, {USER: "DISCONNECTED"})
+    await sweep_once(domain)  # the first window ends; the run fails
+    later = await runs.trigger(target)
+    await dispatch_once(domain)
+    (short,) = await scene.listed(owner)
+    clock.advance(timedelta(seconds=89))
+    await runs.heartbeat(machine, {USER: "DISCONNECTED"})
+    await sweep_once(domain)
+    before_end = await runs.run(later)
+    clock.advance(timedelta(seconds=1))
+    await sweep_once(domain)
+    failed = await runs.run(later)
+
+    assert default["windowSecondsLeft"] == 10 * 60  # the default
+    assert set_to_90["updateEnvironment"] == {
+        "__typename": "EnvironmentPayload",
+        "environment": {"recommendationWindowSeconds": 90},
+    }
+    assert still_default["windowEndsAt"] == default["windowEndsAt"]
+    assert (await runs.run(first))["status"] == "FAILED"
+    assert short["id"] != default["id"]
+    assert short["windowSecondsLeft"] == 90
+    assert before_end["status"] == "QUEUED"
+    assert (failed["status"], failed["errorCode"]) == ("FAILED", "SESSION_EXISTS_FOR_USER")
+
+
+@pytest.mark.rule("R33")
+@pytest.mark.parametrize("seconds", [0, -5, 24 * 60 * 60 + 1])
+async def test_r33_a_window_outside_one_second_to_a_day_is_refused_and_changes_nothing(
+    scene: Scene, seconds: int
+) -> None:
+    env = {"id": scene.fleet.environment_id}
+    refused = await scene.api.data(
+        WINDOW_SETTING,
+        {"input": {**env, "recommendationWindowSeconds": seconds}},
+        token=scene.fleet.admin_token,
+    )
+    after = await scene.api.data(
+        "{ environments { id recommendationWindowSeconds } }", token=scene.fleet.admin_token
+    )
+
+    answer = refused["updateEnvironment"]
+    assert answer["__typename"] == "ValidationError"
+    assert answer["field"] == "recommendationWindowSeconds"
+    assert "recommendationWindowSeconds" in answer["message"]
+    (mine,) = [e for e in after["environments"] if e["id"] == env["id"]]
+    assert mine["recommendationWindowSeconds"] == 10 * 60
+
+
+@pytest.mark.rule("R33")
+async def test_r33_only_environment_admins_change_the_window(scene: Scene) -> None:
+    owner = await scene.owner()
+    refused = await scene.api.data(
+        WINDOW_SETTING,
+        {"input": {"id": scene.fleet.environment_id, "recommendationWindowSeconds": 60}},
+        token=owner.token,
+    )
+    after = await scene.api.data(
+        "{ environments { id recommendationWindowSeconds } }", token=scene.fleet.admin_token
+    )
+
+    # A maker sees the environment (R38): told no, as for the R31 setting.
+    assert refused["updateEnvironment"]["__typename"] == "PermissionDeniedError"
+    (mine,) = [e for e in after["environments"] if e["id"] == scene.fleet.environment_id]
+    assert mine["recommendationWindowSeconds"] == 10 * 60
 
 
 @pytest.mark.rule("R33")

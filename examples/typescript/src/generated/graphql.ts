@@ -341,6 +341,7 @@ export type UpdateEnvironmentInput = {
   id: Scalars['ID']['input'];
   maxQueueSeconds?: InputMaybe<Scalars['Int']['input']>;
   name?: InputMaybe<Scalars['String']['input']>;
+  recommendationWindowSeconds?: InputMaybe<Scalars['Int']['input']>;
   restrictRegistration?: InputMaybe<Scalars['Boolean']['input']>;
   sessionRecommendations?: InputMaybe<Scalars['Boolean']['input']>;
   unattendedCapacity?: InputMaybe<Scalars['Int']['input']>;
