@@ -3,12 +3,14 @@ lifespan state."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from opentelemetry.trace import Tracer, TracerProvider
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -18,7 +20,7 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionResult
 
-from api import dashboard
+from api import dashboard, traces
 from api.auth import bearer_from_header, principal_for
 from api.context import Context
 from api.dashboard import documents as dashboard_documents
@@ -38,6 +40,7 @@ from domain.dispatch.dispatcher import Dispatcher
 from domain.identity import bootstrap, identity
 from domain.kernel.clock import Clock, SystemClock
 from domain.kernel.settings import Settings
+from domain.kernel.traces import no_tracer
 from domain.store import schema_version, storage
 from domain.store.db import Database
 
@@ -49,11 +52,11 @@ class SchemaOutdated(RuntimeError):
 
 
 class DeskFleetGraphQL(websocket.RealtimeView, JSONPostTransport, GraphQL[Context, None]):
-    def __init__(self, domain: DomainContext) -> None:
+    def __init__(self, domain: DomainContext, operation_tracer: Tracer | None = None) -> None:
         # R39: the callers' cost buckets, on the app's clock; in Redis when the event bus is.
         self.buckets = throttle.buckets_for(domain.settings, now=domain.clock.timestamp)
         super().__init__(
-            build_schema(domain.settings, self.buckets),
+            build_schema(domain.settings, self.buckets, operation_tracer),
             graphql_ide=None if domain.settings.production else "graphiql",
             **websocket.websocket_options(domain.settings),  # R37
         )
@@ -200,15 +203,27 @@ def announce_first_run(secret: str) -> None:
     )
 
 
-def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Starlette:
+def create_app(
+    settings: Settings | None = None,
+    clock: Clock | None = None,
+    tracer_provider: TracerProvider | None = None,
+) -> Starlette:
+    """``tracer_provider``: where spans go (api/traces.py); by default the OTLP exporter when
+    ``traces_otlp_endpoint`` is set, and no spans at all otherwise."""
     settings = settings or Settings()
+    exported = traces.exported_provider(settings) if tracer_provider is None else None
+    tracer_provider = tracer_provider or exported
+    tracer = traces.tracer_of(tracer_provider) if tracer_provider is not None else None
     domain = DomainContext(
         db=Database(settings.database_url),
         settings=settings,
         clock=clock or SystemClock(),
         events=websocket.event_bus(settings),  # memory:// or redis:// (R35-R37)
+        tracer=tracer or no_tracer(),
     )
-    graphql = DeskFleetGraphQL(domain)
+    if tracer is not None:
+        domain.db.trace_with(tracer)
+    graphql = DeskFleetGraphQL(domain, operation_tracer=tracer)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -241,6 +256,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             await graphql.persisted_queries.close()
             await identity.finish_look_ups(domain)
             await domain.db.dispose()
+            if exported is not None:  # sends what is still batched (network: off the loop)
+                await asyncio.to_thread(exported.shutdown)
 
     metrics = Metrics()
     operations = endpoints(domain, metrics, lambda: {"broadcast": broadcast_ready(domain)})
@@ -257,7 +274,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             dashboard.mount("/"),  # the fleet dashboard; last, it takes what is left
         ],
         middleware=[
-            *cross_origin(settings),  # outermost: refusals carry the grant too
+            # Outermost: every request's span, refusals included.
+            *([traces.request_spans(tracer_provider)] if tracer_provider is not None else []),
+            *cross_origin(settings),  # refusals carry the grant too
             Middleware(RequestIdMiddleware, metrics=metrics),
             # Inside Starlette's error middleware, which would turn its refusal into a 500.
             Middleware(RequestBodyLimit, settings=settings),

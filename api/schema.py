@@ -7,6 +7,7 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from opentelemetry.trace import Tracer
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StreamResult
 from strawberry.schema.schema_converter import CustomGraphQLEnumType
@@ -32,6 +33,7 @@ from api.recommendations.recommendations import (
 from api.runs.agent import AgentMutation, AgentQuery
 from api.runs.flows import FlowMutation, FlowQuery
 from api.runs.runs import RunMutation, RunQuery
+from api.traces import OperationSpans
 from api.transport.limits import extensions
 from api.transport.shared_execution import SharedEventExecution
 from api.transport.strawberry_adapter import graphql_schema
@@ -114,17 +116,21 @@ async def _refused(error: GraphQLError) -> StreamResult:
 
 
 def build_schema(
-    settings: Settings | None = None, buckets: Buckets | None = None
+    settings: Settings | None = None,
+    buckets: Buckets | None = None,
+    tracer: Tracer | None = None,
 ) -> strawberry.Schema:
-    """``buckets``: the callers' cost buckets (R39); by default this process's, on its clock."""
+    """``buckets``: the callers' cost buckets (R39); by default this process's, on its clock.
+    ``tracer``: a span for each operation (api/traces.py); none when not traced."""
     settings = settings or Settings()
+    operation_spans = [lambda: OperationSpans(tracer)] if tracer is not None else []
     kind = TrustedOnlySchema if settings.trusted_documents_only else DeskFleetSchema
     built = kind(
         query=Query,
         mutation=Mutation,
         subscription=Subscriptions,
         types=ERROR_TYPES,
-        extensions=extensions(settings, buckets),
+        extensions=[*extensions(settings, buckets), *operation_spans],
         execution_context_class=SharedEventExecution,
         # Production mode: no "Did you mean ...?" hints that map the schema for a stranger.
         config=StrawberryConfig(disable_field_suggestions=settings.production),

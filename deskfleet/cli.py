@@ -42,6 +42,7 @@ def serve(args: argparse.Namespace) -> int:
 
     from api.app import SchemaOutdated, create_app, prepare_database
     from api.observability import configure_logging
+    from api.traces import TracesNotInstalled
     from domain.store.storage import StorageUnavailable
 
     settings = settings_from(args)
@@ -57,7 +58,11 @@ def serve(args: argparse.Namespace) -> int:
     # Once the database is known good: a refusal above stays one line.
     ensure_open_files(settings.planned_connections, "planned (DESKFLEET_PLANNED_CONNECTIONS)")
     print(f"DeskFleet serving on http://{settings.host}:{settings.port}/graphql", flush=True)
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except TracesNotInstalled as exc:
+        print(f"deskfleet: {exc}", file=sys.stderr)
+        return 2
     tune_garbage_collector()
     uvicorn.run(
         app,

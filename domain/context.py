@@ -1,13 +1,16 @@
-"""What every use case needs: the database, the settings, the clock and the event bus."""
+"""What every use case needs: the database, the settings, the clock, the event bus and the tracer."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from opentelemetry.trace import Tracer
+
 from domain.bus.events import EventBus, LocalEventBus
 from domain.kernel.clock import Clock, SystemClock
 from domain.kernel.credential_cache import CredentialCache
 from domain.kernel.settings import Settings
+from domain.kernel.traces import no_tracer
 from domain.store.db import Database
 
 
@@ -18,3 +21,4 @@ class DomainContext:
     clock: Clock = field(default_factory=SystemClock)
     events: EventBus = field(default_factory=LocalEventBus)
     credentials: CredentialCache = field(default_factory=CredentialCache)
+    tracer: Tracer = field(default_factory=no_tracer)  # api/traces.py; a no-op unless configured

@@ -72,6 +72,7 @@ class MachineWorkChanged:
     """A machine runtime has new assignments or commands to fetch."""
 
     machine_id: str
+    traceparent: str | None = None  # the dispatch's span, when traced (domain/kernel/traces.py)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from opentelemetry import trace
+from opentelemetry.trace import Link
 from sqlalchemy import bindparam, exists, or_, text, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -36,6 +38,7 @@ from domain.bus.events import (
     emit,
 )
 from domain.context import DomainContext
+from domain.kernel.traces import continued
 from domain.recommendations import recommendations
 from domain.runs.queue_state import load_dispatch_state
 from domain.runs.runs import (
@@ -121,13 +124,13 @@ FROM (SELECT json_extract(value, '$.run_id') AS run_id,
              json_extract(value, '$.machine_id') AS machine_id
       FROM json_each(:batch)) AS batch
 WHERE flow_runs.id = batch.run_id AND +flow_runs.status = :queued
-RETURNING flow_runs.id""",
+RETURNING flow_runs.id, flow_runs.traceparent""",
     "postgresql": """
 UPDATE flow_runs SET status = :dispatched, machine_id = batch.machine_id,
     attempt = flow_runs.attempt + 1, dispatched_at = :now
 FROM jsonb_to_recordset(CAST(:batch AS jsonb)) AS batch(run_id text, machine_id text)
 WHERE flow_runs.id = batch.run_id AND flow_runs.status = :queued
-RETURNING flow_runs.id""",
+RETURNING flow_runs.id, flow_runs.traceparent""",
 }
 _CLAIMS = {
     backend: text(sql).bindparams(
@@ -153,7 +156,7 @@ async def _claim(ctx: DomainContext, environment_id: str) -> list[Dispatched]:
         conn = await session.connection()
         batch = json.dumps([{"run_id": r, "machine_id": m} for r, m in assignments.items()])
         result = await conn.execute(_CLAIMS[conn.dialect.name], {"batch": batch, "now": now})
-        taken = set(result.scalars().all())
+        taken: dict[str, str | None] = {row[0]: row[1] for row in result.all()}
         for run in state.queued:
             if run.id not in taken:
                 continue
@@ -161,8 +164,31 @@ async def _claim(ctx: DomainContext, environment_id: str) -> list[Dispatched]:
             waited = (now - run.queued_at).total_seconds()
             claimed.append(Dispatched(run.id, machine_id, run.attempt + 1, waited))
             run_events(ctx, session, run, machine_id)
-            emit(ctx.events, session, MachineWorkChanged(machine_id))
+            traceparent = _traced_dispatch(ctx, taken[run.id], run.id, machine_id, run.attempt + 1)
+            emit(ctx.events, session, MachineWorkChanged(machine_id, traceparent))
     return claimed
+
+
+def _traced_dispatch(
+    ctx: DomainContext, traceparent: str | None, run_id: str, machine_id: str, attempt: int
+) -> str | None:
+    """The dispatch as a span of its trigger's trace (linked to the pass that made it); its
+    traceparent travels with the event that tells the machine."""
+    if traceparent is None:  # not traced (the default): nothing to continue
+        return None
+    pass_span = trace.get_current_span().get_span_context()
+    with continued(
+        ctx.tracer,
+        "run dispatched",
+        [traceparent],
+        {
+            "deskfleet.run.id": run_id,
+            "deskfleet.machine.id": machine_id,
+            "deskfleet.run.attempt": attempt,
+        },
+        links=[Link(pass_span)] if pass_span.is_valid else [],
+    ) as dispatched:
+        return dispatched  # a moment's span: the claim is the pass's
 
 
 async def dispatch_once(
@@ -178,11 +204,13 @@ async def dispatch_once(
     claim (most passes find nothing to do); off, claim at once (the queue is known to be busy).
     ``on_dispatched``: told of the claims once they have committed, before the review.
     """
-    work = await _work(ctx)
-    claimed = await _dispatch_queues(ctx, work, plan_first=plan_first)
-    if claimed and on_dispatched is not None:
-        on_dispatched(claimed)
-    await recommendations.review(ctx, environments=work.to_review)
+    with ctx.tracer.start_as_current_span("dispatcher pass") as span:
+        work = await _work(ctx)
+        claimed = await _dispatch_queues(ctx, work, plan_first=plan_first)
+        span.set_attribute("deskfleet.runs.dispatched", len(claimed))
+        if claimed and on_dispatched is not None:
+            on_dispatched(claimed)
+        await recommendations.review(ctx, environments=work.to_review)
     return claimed
 
 

@@ -94,8 +94,21 @@ class Settings(BaseSettings):
     # How soon a document registered while servers run is accepted by them.
     trusted_documents_refresh_seconds: float = Field(default=10.0, gt=0)
     persisted_query_ttl_seconds: int = Field(default=86_400, gt=0)
+    # Traces (OpenTelemetry): exported over OTLP/HTTP to this endpoint, such as a collector's
+    # http://127.0.0.1:4318/v1/traces; none is made unless it is set (api/traces.py).
+    traces_otlp_endpoint: str | None = None
+    traces_service_name: str = Field(default="deskfleet", min_length=1, max_length=100)
     parser_cache_size: int = Field(default=256, gt=0)
     validation_cache_size: int = Field(default=256, gt=0)
+
+    @field_validator("traces_otlp_endpoint")
+    @classmethod
+    def _http_endpoint(cls, endpoint: str | None) -> str | None:
+        if endpoint is not None and urlsplit(endpoint).scheme not in ("http", "https"):
+            raise ValueError(
+                f"{endpoint!r} is not an OTLP/HTTP endpoint: give http(s)://host:port/v1/traces"
+            )
+        return endpoint
 
     @field_validator("cors_allowed_origins")
     @classmethod

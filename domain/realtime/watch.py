@@ -38,6 +38,7 @@ from domain.fleet import machines, maintenance
 from domain.kernel.errors import NotFound
 from domain.kernel.permissions import Role
 from domain.kernel.principals import Principal, UserPrincipal
+from domain.kernel.traces import continued
 from domain.runs import runs, runtime
 from domain.store.models import (
     FlowRun,
@@ -539,7 +540,18 @@ async def machine_work(ctx: DomainContext, who: PrincipalSource) -> AsyncIterato
                 for e in batch.events
             ):
                 continue
-            work = await machine_work_view(ctx, await who())
-            if work.fingerprint() != last:
-                last = work.fingerprint()
-                yield work
+            # The dispatches traced among them end here, with the list sent to the machine (the
+            # subscription resumes this generator once it has sent what it yielded).
+            dispatched = [
+                e.traceparent
+                for e in batch.events
+                if isinstance(e, MachineWorkChanged)
+                and e.machine_id == machine_id
+                and e.traceparent is not None
+            ]
+            attributes = {"deskfleet.machine.id": machine_id or ""}
+            with continued(ctx.tracer, "machine assignments sent", dispatched, attributes):
+                work = await machine_work_view(ctx, await who())
+                if work.fingerprint() != last:
+                    last = work.fingerprint()
+                    yield work

@@ -29,6 +29,7 @@ from domain.kernel.errors import (
 )
 from domain.kernel.permissions import Action, Role
 from domain.kernel.principals import Principal, UserPrincipal
+from domain.kernel.traces import current_traceparent
 from domain.runs.candidates import WaitReason
 from domain.runs.queue_state import (
     EnvironmentState,
@@ -285,7 +286,9 @@ async def trigger_run(
     user = require_user(principal)
     flow_id = validation.ident(flow_id, field="flowId")
     connection_id = validation.ident(connection_id, field="connectionId")
-    script = _trigger(user, flow_id, connection_id, mode, priority, ctx.clock.now())
+    script = _trigger(
+        user, flow_id, connection_id, mode, priority, ctx.clock.now(), current_traceparent()
+    )
     async with ctx.db.write_direct() as transaction:
         run = await transaction.run(script)
         run_events(ctx, transaction, run)  # published once the transaction has committed
@@ -299,6 +302,7 @@ def _trigger(
     mode: RunMode,
     priority: RunPriority,
     now: datetime,
+    traceparent: str | None,
 ) -> Script[FlowRun]:
     """R21-R23 on the facts, then the insert: one trip to the database thread on SQLite."""
     facts = trigger_facts((yield read_trigger_facts(user.user_id, connection_id, flow_id)))
@@ -321,6 +325,7 @@ def _trigger(
         status=RunStatus.QUEUED,
         queued_at=now,
         created_at=now,
+        traceparent=traceparent,
     )
     yield Execute(_INSERT_RUN, run.__dict__, last=True)
     return run

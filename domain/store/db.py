@@ -13,9 +13,10 @@ import asyncio
 import contextlib
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager
 from typing import Any
 
+from opentelemetry.trace import SpanKind, Tracer
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -34,6 +35,7 @@ from domain.store.prepared import (
     Prepared,
     SQLiteTransaction,
 )
+from domain.store.statement_spans import trace_statements
 
 AfterCommit = Callable[[], Awaitable[None]]
 
@@ -129,6 +131,23 @@ class Database:
         # SQLite's checkpoints run beside the writers, not in their commits (a file only).
         path = make_url(self.url).database if self.is_sqlite else None
         self.checkpoints = wal_checkpoints.WalCheckpoints(path) if path else None
+        self.tracer: Tracer | None = None  # see trace_with
+
+    def trace_with(self, tracer: Tracer) -> None:
+        """A span for every statement (domain/store/statement_spans.py), and one for each
+        direct transaction and read, which run on the driver without SQLAlchemy's events."""
+        self.tracer = tracer
+        trace_statements(self.write_engine, tracer)
+        if self.read_engine is not self.write_engine:
+            trace_statements(self.read_engine, tracer)
+
+    def _direct_span(self, name: str, statement: str | None = None) -> AbstractContextManager[Any]:
+        if self.tracer is None:  # not traced: nothing more on the hot paths
+            return contextlib.nullcontext()
+        attributes = {"db.system.name": self.write_engine.dialect.name}
+        if statement is not None:
+            attributes["db.query.text"] = statement
+        return self.tracer.start_as_current_span(name, kind=SpanKind.CLIENT, attributes=attributes)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
@@ -164,28 +183,29 @@ class Database:
         :func:`after_commit` works the same."""
         turn = _writer_lock(self.url) if self.is_sqlite else contextlib.nullcontext()
         async with turn:
-            pooled = await self.kept_for_writes.take()
-            transaction = self._driver_transaction(pooled.driver_connection)
-            try:
-                await transaction.begin()
-                yield transaction
-                if not transaction.committed:
-                    await transaction.commit()
-            except BaseException as exc:
-                self.storage_faults.failed(exc)
+            with self._direct_span("write transaction"):
+                pooled = await self.kept_for_writes.take()
+                transaction = self._driver_transaction(pooled.driver_connection)
                 try:
-                    await transaction.rollback()
-                except BaseException:
-                    # SQLAlchemy does not know of this transaction, so the pool's reset would
-                    # not end it: a connection that could not roll back is not reused.
-                    await self.kept_for_writes.give_back(pooled, broken=True)
+                    await transaction.begin()
+                    yield transaction
+                    if not transaction.committed:
+                        await transaction.commit()
+                except BaseException as exc:
+                    self.storage_faults.failed(exc)
+                    try:
+                        await transaction.rollback()
+                    except BaseException:
+                        # SQLAlchemy does not know of this transaction, so the pool's reset would
+                        # not end it: a connection that could not roll back is not reused.
+                        await self.kept_for_writes.give_back(pooled, broken=True)
+                        raise
+                    await self.kept_for_writes.give_back(pooled, broken=_lost(pooled))
                     raise
-                await self.kept_for_writes.give_back(pooled, broken=_lost(pooled))
-                raise
-            self.storage_faults.committed()
-            await self.kept_for_writes.give_back(pooled)
-            if self.checkpoints is not None:
-                self.checkpoints.committed()
+                self.storage_faults.committed()
+                await self.kept_for_writes.give_back(pooled)
+                if self.checkpoints is not None:
+                    self.checkpoints.committed()
         callbacks: list[AfterCommit] = transaction.info.pop("after_commit", [])
         for callback in callbacks:
             await callback()
@@ -199,9 +219,10 @@ class Database:
         machine's key): one trip to the database where the ORM's read takes several."""
         pooled = await self.kept_for_reads.take()
         try:
-            rows = await self._driver_transaction(pooled.driver_connection).fetch(
-                statement, parameters
-            )
+            with self._direct_span("direct read"):
+                rows = await self._driver_transaction(pooled.driver_connection).fetch(
+                    statement, parameters
+                )
         except BaseException:
             await self.kept_for_reads.give_back(pooled, broken=_lost(pooled))
             raise

@@ -16,7 +16,13 @@ import pytest
 from broadcaster import Broadcast, BroadcastBackend, Event
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from domain.bus.events import RESYNC, BroadcastEventBus, QueueChanged, RunChanged
+from domain.bus.events import (
+    RESYNC,
+    BroadcastEventBus,
+    MachineWorkChanged,
+    QueueChanged,
+    RunChanged,
+)
 from domain.bus.redis_backend import RedisPubSubBackend, SupervisedBroadcast
 
 
@@ -92,6 +98,23 @@ async def test_events_go_between_buses_on_one_redis(redis: _Redis) -> None:
         await asyncio.sleep(0)  # the subscriber's inbox is registered
         await sender.publish(RunChanged("run-1", "env"))
         assert await listening == RunChanged("run-1", "env")
+    finally:
+        await sender.stop()
+        await receiver.stop()
+
+
+async def test_a_dispatch_s_trace_travels_with_its_machine_s_event(redis: _Redis) -> None:
+    """The traceparent a dispatch passes on (docs/operations.md, "Traces") reaches a machine's
+    subscription on another instance."""
+    traced = MachineWorkChanged("machine-1", "00-" + "ab" * 16 + "-" + "cd" * 8 + "-01")
+    sender, receiver = (BroadcastEventBus(redis.url, probe_interval=0) for _ in range(2))
+    await sender.start()
+    await receiver.start()
+    try:
+        with receiver.inbox("machine-1") as inbox:
+            await sender.publish(traced)
+            batch = await asyncio.wait_for(inbox.next_batch(), 5)
+        assert batch.events == (traced,)
     finally:
         await sender.stop()
         await receiver.stop()

@@ -101,6 +101,8 @@ class FlowRun(SQLModel, table=True):
     error_message: str | None = Field(default=None, max_length=2000)
     reported_runtime_version: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    # The trigger's span as a W3C traceparent, when traced: its dispatch continues that trace.
+    traceparent: str | None = Field(default=None, max_length=55)
 
 
 class UserSession(SQLModel, table=True):
