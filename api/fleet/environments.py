@@ -35,7 +35,7 @@ class EnvironmentType:
     )
     recommendation_window_seconds: int = strawberry.field(
         description=(
-            "R33: how long a session-lock recommendation gives its recipient before the runs "
+            "R45: how long a session-lock recommendation gives its recipient before the runs "
             "it lists fail (600 by default); a change applies to recommendations raised after it."
         )
     )

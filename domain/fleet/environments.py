@@ -19,7 +19,7 @@ from domain.kernel.versions import normalise
 from domain.store.models import Environment, EnvironmentKind, Machine
 
 MAX_QUEUE_SECONDS_LIMIT = 7 * 24 * 60 * 60
-RECOMMENDATION_WINDOW_SECONDS_LIMIT = 24 * 60 * 60  # R33: a day at most
+RECOMMENDATION_WINDOW_SECONDS_LIMIT = 24 * 60 * 60  # R45: a day at most
 
 
 async def list_environments(ctx: DomainContext, principal: Principal) -> list[Environment]:

@@ -439,8 +439,8 @@ mutation($input: UpdateEnvironmentInput!) {
 }"""
 
 
-@pytest.mark.rule("R33")
-async def test_r33_the_window_is_each_environments_setting_for_recommendations_raised_after_it(
+@pytest.mark.rule("R45")
+async def test_r45_the_window_is_each_environments_setting_for_recommendations_raised_after_it(
     scene: Scene, runs: Runs, domain: DomainContext, clock: ManualClock
 ) -> None:
     await scene.setting(True)
@@ -484,9 +484,9 @@ async def test_r33_the_window_is_each_environments_setting_for_recommendations_r
     assert (failed["status"], failed["errorCode"]) == ("FAILED", "SESSION_EXISTS_FOR_USER")
 
 
-@pytest.mark.rule("R33")
+@pytest.mark.rule("R45")
 @pytest.mark.parametrize("seconds", [0, -5, 24 * 60 * 60 + 1])
-async def test_r33_a_window_outside_one_second_to_a_day_is_refused_and_changes_nothing(
+async def test_r45_a_window_outside_one_second_to_a_day_is_refused_and_changes_nothing(
     scene: Scene, seconds: int
 ) -> None:
     env = {"id": scene.fleet.environment_id}
@@ -507,8 +507,8 @@ async def test_r33_a_window_outside_one_second_to_a_day_is_refused_and_changes_n
     assert mine["recommendationWindowSeconds"] == 10 * 60
 
 
-@pytest.mark.rule("R33")
-async def test_r33_only_environment_admins_change_the_window(scene: Scene) -> None:
+@pytest.mark.rule("R45")
+async def test_r45_only_environment_admins_change_the_window(scene: Scene) -> None:
     owner = await scene.owner()
     refused = await scene.api.data(
         WINDOW_SETTING,

@@ -12,7 +12,7 @@ from sqlmodel import Field, SQLModel
 from domain.store.models.columns import UTCDateTime, new_id
 
 DEFAULT_MAX_QUEUE_SECONDS = 12 * 60 * 60  # R27
-DEFAULT_RECOMMENDATION_WINDOW_SECONDS = 10 * 60  # R33
+DEFAULT_RECOMMENDATION_WINDOW_SECONDS = 10 * 60  # R45
 
 
 class EnvironmentKind(str, Enum):
@@ -35,6 +35,6 @@ class Environment(SQLModel, table=True):
     restrict_registration: bool = False  # R4
     max_queue_seconds: int = DEFAULT_MAX_QUEUE_SECONDS  # R27
     session_recommendations: bool = False  # R31
-    recommendation_window_seconds: int = DEFAULT_RECOMMENDATION_WINDOW_SECONDS  # R33
+    recommendation_window_seconds: int = DEFAULT_RECOMMENDATION_WINDOW_SECONDS  # R45
     unattended_capacity: int = 0  # R24: bots that may be allocated to its machines
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
