@@ -2,11 +2,13 @@
 
     DESKFLEET_URL=http://127.0.0.1:8000/graphql DESKFLEET_TOKEN=dfu_... \
         python examples/list_machines.py [--text TEXT] [--group NAME] \
-            [--status CONNECTED|DISCONNECTED] [--maintenance on|off]
+            [--status CONNECTED|DISCONNECTED] [--maintenance on|off] [--must-update]
 
 Filters combine with AND and run on the server; every page is fetched (100 a page). Each line
 has the R8 columns: name, description, version, group, status, flows running and queued, the
 caller's access, owner, and ``[maintenance]`` (``drained`` once nothing runs) where it applies.
+``--must-update`` lists the machines whose runtime is below their environment's minimum (R41),
+marked ``[must update]``: they get no new run until they report a newer one.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ def line(m: dict[str, Any]) -> str:
     flags = ""
     if m["maintenance"]:
         flags = "  [maintenance" + (", drained]" if m["drained"] else "]")
+    if m["runtimeOutdated"]:
+        flags += "  [must update]"
     return (
         f"{m['name']:<20} {m['description'][:24]:<24} v{m['version']:<14} {group:<12} "
         f"{m['status']:<12} running {m['runningCount']:>2} queued {m['queuedCount']:>3}  "
@@ -59,6 +63,8 @@ async def main(url: str, token: str, args: argparse.Namespace) -> int:
             filter["status"] = args.status
         if args.maintenance:
             filter["maintenance"] = args.maintenance == "on"
+        if args.must_update:
+            filter["runtimeOutdated"] = True
         if args.group:
             found = await group_id(session, args.group)
             if found is None:
@@ -89,6 +95,9 @@ if __name__ == "__main__":
     parser.add_argument("--group", help="a group's name")
     parser.add_argument("--status", choices=["CONNECTED", "DISCONNECTED"])
     parser.add_argument("--maintenance", choices=["on", "off"])
+    parser.add_argument(
+        "--must-update", action="store_true", help="below the environment's minimum runtime"
+    )
     arguments = parser.parse_args()
     token = os.environ.get("DESKFLEET_TOKEN")
     if not token:

@@ -39,6 +39,11 @@ class EnvironmentType:
             "it lists fail (600 by default); a change applies to recommendations raised after it."
         )
     )
+    min_runtime_version: str | None = strawberry.field(
+        description=(
+            "R41: machines whose runtime is older get no new run (null: any version will do)."
+        )
+    )
     created_at: datetime
 
     @classmethod
@@ -53,6 +58,7 @@ class EnvironmentType:
             session_recommendations=environment.session_recommendations,
             unattended_capacity=environment.unattended_capacity,
             recommendation_window_seconds=environment.recommendation_window_seconds,
+            min_runtime_version=environment.min_runtime_version,
             created_at=environment.created_at,
         )
 
@@ -87,6 +93,9 @@ class UpdateEnvironmentInput:
     session_recommendations: bool | None = None
     unattended_capacity: int | None = None
     recommendation_window_seconds: int | None = None
+    min_runtime_version: str | None = strawberry.field(
+        default=None, description='R41: a dotted version, or "" to take the minimum away.'
+    )
 
 
 @strawberry.type
@@ -147,6 +156,7 @@ class EnvironmentMutation:
             session_recommendations=input.session_recommendations,
             unattended_capacity=input.unattended_capacity,
             recommendation_window_seconds=input.recommendation_window_seconds,
+            min_runtime_version=input.min_runtime_version,
         )
         return EnvironmentPayload(environment=EnvironmentType.from_model(environment))
 

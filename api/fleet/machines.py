@@ -21,6 +21,7 @@ from domain.fleet import machines
 from domain.fleet.machine_views import MachineRecord, MachineView, list_machine_views
 from domain.fleet.maintenance import MaintenanceLock
 from domain.kernel.permissions import AccessLevel, Action
+from domain.kernel.versions import below
 from domain.store.models import Machine, MachineStatus
 from domain.store.pagination import Page
 
@@ -154,6 +155,15 @@ class MachineType:
         environment = await info.context.loaders.environments.load(self.model.environment_id)
         return EnvironmentType.from_model(environment) if environment else None
 
+    @strawberry.field(
+        description="R41: its runtime is below its environment's minimum: it gets no new run "
+        "until it reports a version at least that (a heartbeat will do)."
+    )
+    async def runtime_outdated(self, info: Info[Context, None]) -> bool:
+        environment = await info.context.loaders.environments.load(self.model.environment_id)
+        minimum = environment.min_runtime_version if environment is not None else None
+        return below(self.model.runtime_version, minimum)
+
     @strawberry.field(description="What the caller may do to this machine (R12 x R13).")
     async def allowed_actions(self, info: Info[Context, None]) -> list[Action]:
         return await info.context.loaders.machine_allowed.load(self.model)
@@ -231,6 +241,11 @@ class MachineFilterInput:
     maintenance: bool | None = None
     text: str | None = strawberry.field(
         default=None, description="Matches name or description, case-insensitively."
+    )
+    runtime_outdated: bool | None = strawberry.field(
+        default=None,
+        description="R41: true, the machines whose runtime is below their environment's "
+        "minimum (those that must update); false, the others.",
     )
 
 
@@ -326,6 +341,7 @@ class MachineQuery:
             status=f.status,
             maintenance=f.maintenance,
             text=f.text,
+            runtime_outdated=f.runtime_outdated,
         )
         page = await read(
             lambda: list_machine_views(ctx.domain, ctx.principal, flt, first=first, after=after)

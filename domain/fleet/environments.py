@@ -6,6 +6,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from domain.bus.events import QueueChanged, emit
 from domain.context import DomainContext
 from domain.identity.authorization import (
     require_environment_admin,
@@ -70,6 +71,7 @@ async def update_environment(
     session_recommendations: bool | None = None,
     unattended_capacity: int | None = None,
     recommendation_window_seconds: int | None = None,
+    min_runtime_version: str | None = None,
 ) -> Environment:
     user = require_user(principal)
     environment_id = validation.ident(environment_id, field="environmentId")
@@ -85,6 +87,8 @@ async def update_environment(
         validation.bounded_int(
             unattended_capacity, field="unattendedCapacity", minimum=0, maximum=100_000
         )
+    if min_runtime_version:  # "" takes the minimum away
+        min_runtime_version = normalise(min_runtime_version, field="minRuntimeVersion")
     if recommendation_window_seconds is not None:
         validation.bounded_int(
             recommendation_window_seconds,
@@ -117,6 +121,13 @@ async def update_environment(
         if recommendation_window_seconds is not None:
             # Recommendations raised from now on; an open one keeps the end it was given.
             environment.recommendation_window_seconds = recommendation_window_seconds
+        if (
+            min_runtime_version is not None
+            and (min_runtime_version or None) != environment.min_runtime_version
+        ):
+            environment.min_runtime_version = min_runtime_version or None
+            # R41: queued runs may now go elsewhere, or wait on other machines: plan again.
+            emit(ctx.events, session, QueueChanged(environment.id))
         session.add(environment)
     return environment
 

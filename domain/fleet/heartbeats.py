@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, delete, insert, update
+from sqlalchemy import select as core_select
 from sqlmodel import col, select
 
 from domain.bus.events import MachineChanged, emit
@@ -25,8 +26,8 @@ from domain.identity.authorization import require_machine
 from domain.kernel import validation
 from domain.kernel.errors import NotFound
 from domain.kernel.principals import Principal
-from domain.kernel.versions import Version
-from domain.store.models import Machine, MachineStatus, UserSession
+from domain.kernel.versions import Version, below
+from domain.store.models import Environment, Machine, MachineStatus, UserSession
 from domain.store.models.columns import new_id
 from domain.store.models.tables import table_of
 from domain.store.prepared import Execute, Fetch, Prepared, Script
@@ -43,7 +44,19 @@ class HeartbeatAck:
 
 
 _MACHINE = Prepared(
-    select(*table_of(Machine).columns).where(col(Machine.id) == bindparam("machine_id"))
+    core_select(
+        *table_of(Machine).columns,
+        # R41: the environment's minimum runtime version, read with the machine.
+        select(col(Environment.min_runtime_version))
+        .where(col(Environment.id) == col(Machine.environment_id))
+        .scalar_subquery()
+        .label("minimum"),
+    ).where(col(Machine.id) == bindparam("machine_id"))
+)
+_TAKE_VERSION = Prepared(
+    update(table_of(Machine))
+    .where(col(Machine.id) == bindparam("machine_id"))
+    .values(runtime_version=bindparam("runtime_version"))
 )
 _SESSIONS = Prepared(
     select(col(UserSession.username), col(UserSession.state)).where(
@@ -74,14 +87,20 @@ async def heartbeat(
 ) -> HeartbeatAck:
     """The runtime says it is alive (R9) and, when ``sessions`` is given, which Windows user
     sessions it holds (they replace the ones reported before; R26). Its version is only taken
-    after runs (R7)."""
+    after runs (R7), or while it is below its environment's minimum (R41): a machine that gets
+    no run could not report its update otherwise."""
     caller = require_machine(principal)
-    Version.parse(runtime_version, field="runtimeVersion")
+    version = Version.parse(runtime_version, field="runtimeVersion")
     os_edition = validation.name(os_edition, field="osEdition")
     reported = check_sessions(sessions) if sessions is not None else None
     now = ctx.clock.now()
     script = _beat(
-        caller.machine_id, os_edition, reported, now, ctx.settings.heartbeat_timeout_seconds
+        caller.machine_id,
+        version,
+        os_edition,
+        reported,
+        now,
+        ctx.settings.heartbeat_timeout_seconds,
     )
     async with ctx.db.write_direct() as transaction:
         machine, changed = await transaction.run(script)
@@ -92,6 +111,7 @@ async def heartbeat(
 
 def _beat(
     machine_id: str,
+    version: Version,
     os_edition: str,
     reported: Sequence[ReportedSession] | None,
     now: datetime,
@@ -102,6 +122,10 @@ def _beat(
     if not rows:
         raise NotFound("machine", machine_id)
     row = rows[0]
+    updated = _updated_runtime(row.pop("minimum"), row["runtime_version"], version)
+    if updated is not None:
+        yield Execute(_TAKE_VERSION, {"machine_id": machine_id, "runtime_version": updated})
+        row["runtime_version"] = updated
     was = status_of(_Seen(row["last_heartbeat_at"]), now, timeout_seconds)
     sessions_changed = False
     if reported is not None:
@@ -128,4 +152,11 @@ def _beat(
     )
     # Every value read back as SQLAlchemy would give it: nothing to validate again.
     machine = Machine.model_construct(**{**row, "last_heartbeat_at": now, "os_edition": os_edition})
-    return machine, was is not MachineStatus.CONNECTED or sessions_changed
+    return machine, was is not MachineStatus.CONNECTED or sessions_changed or updated is not None
+
+
+def _updated_runtime(minimum: str | None, recorded: str, reported: Version) -> str | None:
+    """R41: the reported version, when the recorded one is below the minimum and it is not."""
+    if below(recorded, minimum) and not below(str(reported), minimum):
+        return str(reported)
+    return None

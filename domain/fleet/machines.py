@@ -40,7 +40,7 @@ from domain.kernel.errors import Conflict, ErrorCode, NotFound, RuleViolation
 from domain.kernel.permissions import AccessLevel, Action
 from domain.kernel.principals import Principal, UserPrincipal
 from domain.kernel.text_search import contains_pattern
-from domain.kernel.versions import MIN_FLOW_EXTENSIONS, MIN_MACHINE_RUNTIME, Version
+from domain.kernel.versions import MIN_FLOW_EXTENSIONS, MIN_MACHINE_RUNTIME, Version, below
 from domain.store.models import (
     Environment,
     EnvironmentKind,
@@ -68,6 +68,7 @@ class MachineFilter:
     status: MachineStatus | None = None
     maintenance: bool | None = None
     text: str | None = None
+    runtime_outdated: bool | None = None  # R41: below its environment's minimum, or not
 
 
 class HeartbeatFacts(Protocol):
@@ -215,6 +216,7 @@ class PageShape(NamedTuple):
     status: MachineStatus | None
     text: bool
     after: bool
+    outdated: bool | None = None  # R41
 
 
 @cache  # a few hundred shapes at most
@@ -238,6 +240,9 @@ def _clauses(shape: PageShape) -> tuple[ColumnElement[bool], ColumnElement[bool]
             if shape.status is MachineStatus.CONNECTED
             else or_(col(Machine.last_heartbeat_at).is_(None), ~fresh)
         )
+    if shape.outdated is not None:
+        listed = col(Machine.id).in_(bindparam("outdated_ids", expanding=True))
+        clauses.append(listed if shape.outdated else ~listed)
     if shape.text:
         needle: BindParameter[str] = bindparam("needle")
         clauses.append(
@@ -352,6 +357,8 @@ async def page_query(
     params.update(viewer=user.user_id, admin_of=sorted(admin_of or ()), page_limit=first + 1)
     if key is not None:
         params.update(after_name=key[0], after_id=key[1])
+    if flt.runtime_outdated is not None:
+        params["outdated_ids"] = await outdated_machine_ids(session, flt.environment_id)
     shape = PageShape(
         sees="all" if admin_of is None else "administers" if admin_of else "own",
         environment=flt.environment_id is not None,
@@ -360,9 +367,25 @@ async def page_query(
         status=flt.status,
         text=bool(flt.text),
         after=key is not None,
+        outdated=flt.runtime_outdated,
     )
     where, cursor = _clauses(shape)
     return PageQuery(where=where, after=cursor, first=first, shape=shape, params=params)
+
+
+async def outdated_machine_ids(session: AsyncSession, environment_id: str | None) -> list[str]:
+    """R41: the machines below their environment's minimum runtime version (of one environment,
+    or of all). Dotted versions do not compare as text, so they are compared here: one read of
+    the versions of the environments that have a minimum."""
+    stmt = (
+        select(Machine.id, Machine.runtime_version, Environment.min_runtime_version)
+        .join(Environment, col(Environment.id) == col(Machine.environment_id))
+        .where(col(Environment.min_runtime_version).is_not(None))
+    )
+    if environment_id is not None:
+        stmt = stmt.where(col(Machine.environment_id) == environment_id)
+    rows = (await session.exec(stmt)).all()
+    return sorted(machine_id for machine_id, version, minimum in rows if below(version, minimum))
 
 
 async def page_in(

@@ -43,5 +43,10 @@ class Version:
         return ".".join(str(p) for p in self.parts)
 
 
+def below(version: str, minimum: str | None) -> bool:
+    """R41: ``version`` is older than ``minimum`` (never, without a minimum)."""
+    return minimum is not None and Version.parse(version) < Version.parse(minimum)
+
+
 def normalise(text: str, *, field: str = "version") -> str:
     return str(Version.parse(text, field=field))

@@ -23,6 +23,7 @@ class WaitReason(str, Enum):
     NO_MACHINE = "NO_MACHINE"  # the target group has no machine (or the machine is gone)
     MACHINE_OFFLINE = "MACHINE_OFFLINE"  # R9: no recent heartbeat
     MAINTENANCE = "MAINTENANCE"  # R16-R18
+    RUNTIME_OUTDATED = "RUNTIME_OUTDATED"  # R41: its runtime is below the environment's minimum
     NO_FREE_BOT = "NO_FREE_BOT"  # R24: every unattended bot carries a run
     USER_SESSION_EXISTS = "USER_SESSION_EXISTS"  # R26: unattended, the user has a session
     NO_ACTIVE_SESSION = "NO_ACTIVE_SESSION"  # R26: attended, the user has no ACTIVE session
@@ -36,10 +37,11 @@ _PROGRESS = {
     WaitReason.NO_MACHINE: 0,
     WaitReason.MACHINE_OFFLINE: 1,
     WaitReason.MAINTENANCE: 2,
-    WaitReason.NO_FREE_BOT: 3,
-    WaitReason.NO_ACTIVE_SESSION: 3,
-    WaitReason.SESSION_BUSY: 4,
-    WaitReason.USER_SESSION_EXISTS: 4,
+    WaitReason.RUNTIME_OUTDATED: 3,
+    WaitReason.NO_FREE_BOT: 4,
+    WaitReason.NO_ACTIVE_SESSION: 4,
+    WaitReason.SESSION_BUSY: 5,
+    WaitReason.USER_SESSION_EXISTS: 5,
 }
 
 
@@ -51,6 +53,7 @@ class MachineState:
     connected: bool  # R9
     maintenance: bool  # effective: its own or its group's (R16-R18), off during key actions (R10)
     unattended_bots: int  # R24
+    outdated: bool = False  # R41: its runtime is below the environment's minimum
     busy_bots: int = 0  # unattended runs DISPATCHED or RUNNING on it
     running: int = 0  # every run DISPATCHED or RUNNING on it (for spreading load)
     last_assigned_at: datetime | None = None
@@ -85,6 +88,8 @@ def check(run: RunRequest, machine: MachineState) -> WaitReason | None:
         return WaitReason.MACHINE_OFFLINE
     if machine.maintenance:
         return WaitReason.MAINTENANCE
+    if machine.outdated:
+        return WaitReason.RUNTIME_OUTDATED
     user = run.user
     if run.mode is RunMode.UNATTENDED:
         if machine.busy_bots >= machine.unattended_bots:
@@ -125,6 +130,7 @@ def take(run: RunRequest, machine: MachineState, now: datetime) -> MachineState:
         connected=machine.connected,
         maintenance=machine.maintenance,
         unattended_bots=machine.unattended_bots,
+        outdated=machine.outdated,
         busy_bots=machine.busy_bots + (1 if unattended else 0),
         running=machine.running + 1,
         last_assigned_at=now,

@@ -8,7 +8,7 @@ claiming transaction; the queue views load it in a read transaction; both hand i
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
@@ -22,9 +22,11 @@ from domain.fleet.machines import key_action_required, status_of
 from domain.fleet.maintenance import machine_in_maintenance
 from domain.fleet.sessions import user_key
 from domain.kernel.settings import Settings
+from domain.kernel.versions import below
 from domain.runs import candidates
 from domain.runs.candidates import MachineState, Plan, QueuedRun, RunRequest
 from domain.store.models import (
+    Environment,
     FlowRun,
     Machine,
     MachineGroup,
@@ -106,6 +108,7 @@ _M = table_of(Machine).c
 _G = table_of(MachineGroup).c
 _R = table_of(FlowRun).c
 _S = table_of(UserSession).c
+_E = table_of(Environment).c
 
 
 # The statements below are Core statements run on the connection: SQLAlchemy's select (SQLModel's
@@ -132,6 +135,12 @@ class _FleetStatements(NamedTuple):
                 _M.last_heartbeat_at,
                 _M.key_expires_at,
                 _M.key_rotation_pending,
+                _M.runtime_version,
+                # R41: the environment's minimum, the same on every row (evaluated once).
+                core_select(_E.min_runtime_version)
+                .where(_E.id == bindparam("environment_id"))
+                .scalar_subquery()
+                .label("minimum"),
                 # One correlated probe per machine on ix_flow_runs_last_assigned.
                 core_select(func.max(_R.dispatched_at))
                 .where(_R.machine_id == _M.id)
@@ -189,6 +198,14 @@ _QUEUE_CANDIDATES = _FleetStatements.over(
 )
 
 
+def outdated_ids(versions: Iterable[tuple[str, str]], minimum: str | None) -> set[str]:
+    """R41: the ids, of (machine id, runtime version) pairs, whose version is below ``minimum``
+    (none without one)."""
+    if minimum is None:
+        return set()
+    return {machine_id for machine_id, version in versions if below(version, minimum)}
+
+
 class _MachineRow(NamedTuple):
     """A row of the fleet's ``machines`` read: a named tuple, as R9/R10/R16-R18 read it by attribute and a
     SQLAlchemy Row's attribute look-up cost more than the rules themselves (200 machines a pass)."""
@@ -200,6 +217,8 @@ class _MachineRow(NamedTuple):
     last_heartbeat_at: datetime | None
     key_expires_at: datetime
     key_rotation_pending: bool
+    runtime_version: str
+    minimum: str | None  # the environment's R41 minimum
     last_assigned_at: datetime | None
 
 
@@ -229,6 +248,7 @@ async def load_fleet(
     machines = list(map(_MachineRow._make, (await conn.execute(statements.machines, params)).all()))
     if not machines:
         return Fleet(machines={}, members={})
+    outdated = outdated_ids(((m.id, m.runtime_version) for m in machines), machines[0].minimum)
     groups = {
         g[0]: _GroupRow._make(g) for g in (await conn.execute(statements.groups, params)).all()
     }
@@ -263,6 +283,7 @@ async def load_fleet(
             connected=status_of(m, now, timeout) is MachineStatus.CONNECTED,
             maintenance=machine_in_maintenance(m, group, group_id in needing, now),
             unattended_bots=m.unattended_bots,
+            outdated=m.id in outdated,
             busy_bots=busy.get(m.id, 0),
             running=running.get(m.id, 0),
             last_assigned_at=m.last_assigned_at,

@@ -269,3 +269,20 @@ def test_take_keeps_every_other_field_of_the_machine(mode: RunMode) -> None:
         assert after.busy_bots == 2 and after.attended_users == before.attended_users
     else:
         assert after.busy_bots == 1 and after.attended_users == {user_key("someone else")}
+
+
+@pytest.mark.rule("R41")
+def test_r41_an_outdated_machine_takes_no_run_and_says_why_after_offline_and_maintenance() -> None:
+    run = RunRequest("r1", UNATT, USER)
+    outdated = replace(machine(ident="old"), outdated=True)
+
+    assert check(run, outdated) is R.RUNTIME_OUTDATED
+    assert check(run, replace(outdated, maintenance=True)) is R.MAINTENANCE
+    assert check(run, replace(outdated, connected=False)) is R.MACHINE_OFFLINE
+    # In a group the reason is the machine's that came closest: past an outdated one, a busy one.
+    assert choose(run, [outdated, machine(ident="off", connected=False)]) is R.RUNTIME_OUTDATED
+    assert choose(run, [outdated, machine(ident="busy", busy=1)]) is R.NO_FREE_BOT
+    fresh = machine(ident="new")
+    assert choose(run, [outdated, fresh]) == fresh
+    taken = plan([QueuedRun(run, ("old", "new"))], {"old": outdated, "new": fresh}, NOW)
+    assert taken.assignments == {"r1": "new"}

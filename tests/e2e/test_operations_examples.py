@@ -245,6 +245,19 @@ def test_the_gql_clients_list_filter_trigger_and_follow(
     assert maintenance.splitlines()[0].startswith("hr-01")
     assert maintenance.splitlines()[0].endswith("[maintenance, drained]")
     assert "1 machine(s) match" in maintenance
+    fleet.call(
+        "mutation($input: UpdateEnvironmentInput!) { updateEnvironment(input: $input) { "
+        "__typename } }",
+        input={"id": fleet.environment_id, "minRuntimeVersion": "99.0"},
+    )
+    must_update = run_example(server, "list_machines.py", "--must-update")
+    assert "5 machine(s) match" in must_update
+    assert all(line.endswith("[must update]") for line in must_update.splitlines()[:-1])
+    fleet.call(
+        "mutation($input: UpdateEnvironmentInput!) { updateEnvironment(input: $input) { "
+        "__typename } }",
+        input={"id": fleet.environment_id, "minRuntimeVersion": ""},
+    )
 
     followed = run_example(server, "trigger_and_follow.py", "--machine", "follow-demo")
     lines = followed.splitlines()

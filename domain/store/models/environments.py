@@ -36,5 +36,7 @@ class Environment(SQLModel, table=True):
     max_queue_seconds: int = DEFAULT_MAX_QUEUE_SECONDS  # R27
     session_recommendations: bool = False  # R31
     recommendation_window_seconds: int = DEFAULT_RECOMMENDATION_WINDOW_SECONDS  # R45
+    # R41: machines whose runtime is older get no new run; None: any version will do.
+    min_runtime_version: str | None = Field(default=None, max_length=64)
     unattended_capacity: int = 0  # R24: bots that may be allocated to its machines
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
