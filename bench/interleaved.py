@@ -10,6 +10,11 @@ time it was let run, so both are measured across the same seconds of the host. R
 measured read within ~2 % of each other. A turn is long enough that a switch costs nothing
 measurable (caches refill in microseconds), unlike two servers sharing the core through the
 scheduler, where the larger one lost ~5 % to switches every few milliseconds.
+
+Rounds of one pair of server processes agree closely, but pairs do not: a process's hash seed
+and memory layout are its own, and `list100` read from 0.55 to 0.58 across pairs of the same
+code. A figure therefore takes its rounds from several pairs (:class:`Rounds`, as pyperf averages
+over worker processes).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import signal
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from bench.figures import Paired
 from bench.load import Load
@@ -28,27 +34,44 @@ TURN_SECONDS = 0.1
 StartLoad = Callable[[float], Load]  # starts the load generator for the given seconds
 
 
+@dataclass
+class Rounds:
+    """Each round's rate of subject and baseline, from any number of server pairs."""
+
+    subject: list[float] = field(default_factory=list)
+    baseline: list[float] = field(default_factory=list)
+
+    def paired(self) -> Paired:
+        """The medians, and the median of the rounds' own ratios (the verdict)."""
+        return Paired(
+            statistics.median(self.subject),
+            statistics.median(self.baseline),
+            statistics.median([s / b for s, b in zip(self.subject, self.baseline, strict=True)]),
+        )
+
+
+def pairs_for(rounds: int) -> tuple[int, int]:
+    """How many server pairs, and rounds on each, for at least ``rounds`` rounds: three pairs
+    where there are rounds enough."""
+    pairs = min(3, rounds)
+    return pairs, -(-rounds // pairs)
+
+
 def interleaved(
     rounds: int,
     seconds: float,
     subject: tuple[Server, StartLoad],
     baseline: tuple[Server, StartLoad],
-) -> Paired:
-    """``rounds`` rounds in which each server runs ``seconds`` in all, after one untimed round
-    (a fresh server's first second reads low: caches, the first credential look-up)."""
+    into: Rounds,
+) -> None:
+    """``rounds`` rounds of one pair of servers, each server running ``seconds`` in each,
+    added to ``into``; after one untimed round (a fresh server's first second reads low:
+    caches, the first credential look-up)."""
     _round(1, subject, baseline, first=0)
-    rates: dict[str, list[float]] = {"subject": [], "baseline": []}
     for r in range(rounds):
         s, b = _round(seconds, subject, baseline, first=r % 2)
-        rates["subject"].append(s)
-        rates["baseline"].append(b)
-    return Paired(
-        statistics.median(rates["subject"]),
-        statistics.median(rates["baseline"]),
-        statistics.median(
-            [s / b for s, b in zip(rates["subject"], rates["baseline"], strict=True)]
-        ),
-    )
+        into.subject.append(s)
+        into.baseline.append(b)
 
 
 def _round(

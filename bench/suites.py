@@ -10,8 +10,8 @@ import httpx
 
 from bench import processes
 from bench.figures import Figure, Sizes
-from bench.interleaved import interleaved
-from bench.load import post_load
+from bench.interleaved import Rounds, interleaved, pairs_for
+from bench.load import Load, post_load
 from bench.neighbour import neighbour_p99
 from bench.seed import SeededFleet, seed
 
@@ -36,53 +36,54 @@ def http_throughput(tmp: Path, sizes: Sizes) -> list[Figure]:
     fleet: SeededFleet = asyncio.run(
         seed(url, machines=sizes.machines, groups=sizes.groups, runs=sizes.runs)
     )
-    figures = []
     server_core, load_core = processes.cores()
-    with (
-        processes.deskfleet(tmp, url, core=server_core, env=processes.UNTHROTTLED) as subject,
-        processes.baseline(tmp, core=server_core) as base,
-    ):
-        subject.wait_ready()
-        base.wait_ready()
-        cases = [
-            ("list100", LIST100, BASELINE_LIST100, ">=0.5", 0.5),
-            ("trivial", TRIVIAL, BASELINE_TRIVIAL, ">=0.8", 0.8),
-        ]
-        for name, query, base_query, target, bound in cases:
-            _check(subject.url + "/graphql", query, fleet.admin_token)
-            _check(base.url + "/graphql", base_query, None)
-            measured = interleaved(
-                sizes.rounds,
-                sizes.seconds,
-                (
-                    subject,
-                    lambda seconds, q=query: post_load(
-                        subject.url + "/graphql",
-                        q,
-                        fleet.admin_token,
-                        seconds=seconds,
-                        core=load_core,
-                    ),
-                ),
-                (
-                    base,
-                    lambda seconds, q=base_query: post_load(
-                        base.url + "/graphql", q, None, seconds=seconds, core=load_core
-                    ),
-                ),
-            )
-            figures.append(
-                Figure(
-                    name,
-                    measured.subject,
-                    measured.baseline,
-                    target,
-                    lambda r, b=bound: r >= b,
-                    unit=" req/s",
-                    paired_ratio=measured.ratio,
+    cases = [
+        ("list100", LIST100, BASELINE_LIST100, ">=0.5", 0.5),
+        ("trivial", TRIVIAL, BASELINE_TRIVIAL, ">=0.8", 0.8),
+    ]
+    pairs, per_pair = pairs_for(sizes.rounds)
+    figures = []
+    for name, query, base_query, target, bound in cases:
+        rounds = Rounds()
+        for _ in range(pairs):  # a fresh pair of processes each time (bench/interleaved.py)
+            with (
+                processes.deskfleet(
+                    tmp, url, core=server_core, env=processes.UNTHROTTLED
+                ) as subject,
+                processes.baseline(tmp, core=server_core) as base,
+            ):
+                subject.wait_ready()
+                base.wait_ready()
+                _check(subject.url + "/graphql", query, fleet.admin_token)
+                _check(base.url + "/graphql", base_query, None)
+                interleaved(
+                    per_pair,
+                    sizes.seconds,
+                    (subject, _loading(subject, query, fleet.admin_token, load_core)),
+                    (base, _loading(base, base_query, None, load_core)),
+                    into=rounds,
                 )
+        measured = rounds.paired()
+        figures.append(
+            Figure(
+                name,
+                measured.subject,
+                measured.baseline,
+                target,
+                lambda r, b=bound: r >= b,
+                unit=" req/s",
+                paired_ratio=measured.ratio,
             )
+        )
     return figures
+
+
+def _loading(
+    server: processes.Server, query: str, token: str | None, core: int | None
+) -> Callable[[float], Load]:
+    return lambda seconds: post_load(
+        server.url + "/graphql", query, token, seconds=seconds, core=core
+    )
 
 
 def sql_per_page(tmp: Path, sizes: Sizes) -> list[Figure]:

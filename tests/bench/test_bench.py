@@ -138,7 +138,7 @@ def test_interleaved_servers_take_turns_and_are_left_running(tmp_path: Path) -> 
     """Two identical servers measured in turns read alike (each rate is its requests over the
     time it was let run), and neither is left stopped."""
     from bench import processes
-    from bench.interleaved import interleaved
+    from bench.interleaved import Rounds, interleaved
     from bench.load import post_load
 
     def load(server: processes.Server) -> tuple[processes.Server, Callable[[float], Load]]:
@@ -149,8 +149,12 @@ def test_interleaved_servers_take_turns_and_are_left_running(tmp_path: Path) -> 
     with processes.baseline(tmp_path) as one, processes.baseline(tmp_path) as other:
         one.wait_ready()
         other.wait_ready()
-        measured = interleaved(1, 1, load(one), load(other))
+        rounds = Rounds()
+        interleaved(1, 1, load(one), load(other), into=rounds)
+        interleaved(1, 1, load(one), load(other), into=rounds)
         states = [_state(server.process.pid) for server in (one, other)]
+    measured = rounds.paired()
+    assert len(rounds.subject) == len(rounds.baseline) == 2
     assert measured.subject > 0 and measured.baseline > 0
     assert 0.6 < measured.ratio < 1 / 0.6, measured
     assert "T" not in states, states  # T: stopped
