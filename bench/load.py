@@ -84,25 +84,9 @@ def rotating_throughput(
     connections: int = 16,
     core: int | None = None,
 ) -> Throughput:
-    """As :func:`post_throughput`, each request the next of ``requests`` (bearer, JSON body): many
+    """As :func:`post_load`, to its end, each request the next of ``requests`` (bearer, JSON body): many
     callers (machine keys) from one load generator."""
     return _wrk(url, _rotating_lua(requests), seconds, connections, core)
-
-
-def post_throughput(
-    url: str,
-    query: str,
-    token: str | None,
-    *,
-    seconds: float,
-    connections: int = 16,
-    core: int | None = None,
-) -> Throughput:
-    """POST one GraphQL document over keep-alive connections for ``seconds``, from ``core`` if
-    given (bench/processes.py's ``cores``)."""
-    return post_load(
-        url, query, token, seconds=seconds, connections=connections, core=core
-    ).result()
 
 
 class Load:
@@ -153,7 +137,9 @@ def post_load(
     connections: int = 16,
     core: int | None = None,
 ) -> Load:
-    """:func:`post_throughput`, started and left running."""
+    """POST one GraphQL document over keep-alive connections for ``seconds``, from ``core`` if
+    given (bench/processes.py's ``cores``): wrk started, its :class:`Throughput` read with
+    :meth:`Load.result` once it ends."""
     return Load(url, _lua(query, token), seconds, connections, core)
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import threading
 import time
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from api.transport.cost import CostTable, operation_cost
 from api.transport.strawberry_adapter import graphql_schema
 from bench import processes
 from bench.figures import Figure, Sizes, turns
-from bench.load import post_throughput
+from bench.load import post_load
 from bench.seed import seed
 from domain.kernel.settings import Settings
 
@@ -129,17 +128,19 @@ def neighbour_p99(tmp: Path, sizes: Sizes) -> list[Figure]:
         _graphql(url, query, flooder, {})  # accepted (the bucket is full)
 
         def flooded() -> float:
-            flood = threading.Thread(
-                target=post_throughput,
-                args=(url, query, flooder),
-                kwargs={"seconds": sizes.seconds + 1, "core": load_core, "connections": FLOODERS},
+            flood = post_load(
+                url,
+                query,
+                flooder,
+                seconds=sizes.seconds + 1,
+                core=load_core,
+                connections=FLOODERS,
             )
-            flood.start()
             time.sleep(0.5)  # the flood is under way
             try:
                 return p99_of_neighbour(url, neighbour, sizes.seconds)
             finally:
-                flood.join()
+                flood.result()
 
         def quiet() -> float:
             return p99_of_neighbour(url, neighbour, sizes.seconds)

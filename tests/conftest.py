@@ -17,6 +17,7 @@ from domain.kernel.clock import ManualClock
 from domain.kernel.settings import Settings
 from tests.databases import TestDatabases, backend_name
 from tests.graphql import Fleet, GraphQLClient
+from tests.runs_given import Runs
 
 
 def pytest_report_header() -> str:
@@ -89,6 +90,12 @@ async def default_environment_id(api: GraphQLClient, admin_token: str) -> str:
 @pytest.fixture
 def fleet(api: GraphQLClient, admin_token: str, default_environment_id: str) -> Fleet:
     return Fleet(api, admin_token, default_environment_id)
+
+
+@pytest.fixture
+def runs(fleet: Fleet) -> Runs:
+    """Given-steps for runs (tests/runs_given.py)."""
+    return Runs(fleet)
 
 
 class StatementCounter:

@@ -65,11 +65,6 @@ def _row_id(row: tuple) -> str:
     )
 
 
-@pytest.fixture
-def settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"dispatcher_enabled": False})  # the test dispatches
-
-
 @pytest.mark.rule("R26")
 @pytest.mark.rule("R29")
 @pytest.mark.parametrize("row", TABLE, ids=[_row_id(r) for r in TABLE])

@@ -6,7 +6,6 @@ import pytest
 
 from domain.context import DomainContext
 from domain.dispatch.dispatcher import dispatch_once
-from domain.kernel.settings import Settings
 from tests.connection_steps import DELETE_CONNECTION
 from tests.graphql import Fleet
 from tests.runs_given import Runs
@@ -19,16 +18,6 @@ mutation($id: ID!, $environmentId: ID!) {
     __typename ... on UserError { code message }
   }
 }"""
-
-
-@pytest.fixture
-def settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"dispatcher_enabled": False})  # the test dispatches
-
-
-@pytest.fixture
-def runs(fleet: Fleet) -> Runs:
-    return Runs(fleet)
 
 
 @pytest.mark.rule("R6")

@@ -25,16 +25,6 @@ from tests.runs_given import CANCEL_RUN, COMMANDS, PASSWORD, Runs
 pytestmark = pytest.mark.asyncio
 
 
-@pytest.fixture
-def settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"dispatcher_enabled": False})  # tests drive it
-
-
-@pytest.fixture
-def runs(fleet: Fleet) -> Runs:
-    return Runs(fleet)
-
-
 async def ready_machine(fleet: Fleet, runs: Runs, *, bots: int = 1, capacity: int = 10):
     owner = await fleet.person("ENVIRONMENT_MAKER", attended_licence=True)
     await runs.capacity(capacity)

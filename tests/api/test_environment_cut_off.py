@@ -62,11 +62,6 @@ subscription($env: ID) {
 }"""
 
 
-@pytest.fixture
-def runs(fleet: Fleet) -> Runs:
-    return Runs(fleet)
-
-
 async def _deactivate(fleet: Fleet, who: Person, user_id: str) -> dict[str, Any]:
     return (await fleet.api.data(DEACTIVATE, {"id": user_id}, token=who.token))["deactivateUser"]
 

@@ -13,7 +13,6 @@ import pytest
 from domain.context import DomainContext
 from domain.dispatch.dispatcher import dispatch_once
 from domain.kernel.clock import ManualClock
-from domain.kernel.settings import Settings
 from tests.api.group_steps import ADD, REMOVE
 from tests.graphql import Fleet, Person, RegisteredMachine
 from tests.runs_given import Runs
@@ -28,16 +27,6 @@ mutation($id: ID!, $environmentId: ID!) {
 }"""
 DELETE_MACHINE = """
 mutation($id: ID!) { deleteMachine(id: $id) { __typename ... on UserError { code message } } }"""
-
-
-@pytest.fixture
-def settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"dispatcher_enabled": False})  # the test dispatches
-
-
-@pytest.fixture
-def runs(fleet: Fleet) -> Runs:
-    return Runs(fleet)
 
 
 Leave = Callable[[Fleet, Runs, Person, RegisteredMachine], Awaitable[str]]

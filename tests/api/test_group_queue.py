@@ -11,7 +11,6 @@ import pytest
 from domain.context import DomainContext
 from domain.dispatch.dispatcher import dispatch_once
 from domain.kernel.clock import ManualClock
-from domain.kernel.settings import Settings
 from tests.graphql import Fleet
 from tests.runs_given import MOVE_RUN_TO_TOP, Runs
 
@@ -19,11 +18,6 @@ pytestmark = pytest.mark.asyncio
 
 ROBOT = r"CONTOSO\robot"
 CLERK = r"CONTOSO\clerk"
-
-
-@pytest.fixture
-def settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"dispatcher_enabled": False})  # the test dispatches
 
 
 @pytest.mark.rule("R25")

@@ -16,7 +16,6 @@ from deskfleet.simulator import Simulator, SimulatorConfig
 from domain.context import DomainContext
 from domain.dispatch.dispatcher import dispatch_once, sweep_once
 from domain.kernel.clock import ManualClock
-from domain.kernel.settings import Settings
 from tests.graphql import Fleet, Person, RegisteredMachine
 from tests.runs_given import COMMANDS, UPDATE_ENVIRONMENT, Runs, Target
 
@@ -75,16 +74,6 @@ ENVIRONMENTS = "{ environments { id sessionRecommendations } }"
 def _setting(data: dict[str, Any], scene: Scene) -> bool:
     (env,) = [e for e in data["environments"] if e["id"] == scene.fleet.environment_id]
     return env["sessionRecommendations"]
-
-
-@pytest.fixture
-def settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"dispatcher_enabled": False})  # tests drive it
-
-
-@pytest.fixture
-def runs(fleet: Fleet) -> Runs:
-    return Runs(fleet)
 
 
 class Scene:

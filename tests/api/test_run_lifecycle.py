@@ -11,7 +11,6 @@ import pytest
 from domain.context import DomainContext
 from domain.dispatch.dispatcher import dispatch_once, sweep_once
 from domain.kernel.clock import ManualClock
-from domain.kernel.settings import Settings
 from tests.graphql import Fleet, Person, RegisteredMachine
 from tests.runs_given import (
     CANCEL_RUN,
@@ -23,16 +22,6 @@ from tests.runs_given import (
 )
 
 pytestmark = pytest.mark.asyncio
-
-
-@pytest.fixture
-def settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"dispatcher_enabled": False})  # the test dispatches
-
-
-@pytest.fixture
-def runs(fleet: Fleet) -> Runs:
-    return Runs(fleet)
 
 
 async def ready(

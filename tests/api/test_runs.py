@@ -7,21 +7,10 @@ import pytest
 from domain.context import DomainContext
 from domain.dispatch.dispatcher import dispatch_once
 from domain.kernel.clock import ManualClock
-from domain.kernel.settings import Settings
 from tests.graphql import Fleet
 from tests.runs_given import FLOW_RUNS, Runs
 
 pytestmark = pytest.mark.asyncio
-
-
-@pytest.fixture
-def settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"dispatcher_enabled": False})  # tests drive it
-
-
-@pytest.fixture
-def runs(fleet: Fleet) -> Runs:
-    return Runs(fleet)
 
 
 @pytest.mark.rule("R23")

@@ -11,9 +11,8 @@ import pytest
 
 from domain.context import DomainContext
 from domain.dispatch.dispatcher import dispatch_once
-from domain.kernel.settings import Settings
 from tests.graphql import Fleet, Person, RegisteredMachine
-from tests.runs_given import Runs
+from tests.runs_given import Runs, Target
 
 pytestmark = pytest.mark.asyncio
 
@@ -35,16 +34,6 @@ query($outdated: Boolean) {
     totalCount nodes { id version runtimeOutdated }
   }
 }"""
-
-
-@pytest.fixture
-def settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"dispatcher_enabled": False})  # tests drive it
-
-
-@pytest.fixture
-def runs(fleet: Fleet) -> Runs:
-    return Runs(fleet)
 
 
 class Versions:
@@ -72,6 +61,12 @@ class Versions:
     async def machine(self, owner: Person) -> RegisteredMachine:
         return await self.runs.machine(owner, bots=1)
 
+    async def ready(self) -> tuple[RegisteredMachine, Target]:
+        """A machine with a free bot, and a connection and flow to run on it."""
+        owner = await self.owner()
+        machine = await self.machine(owner)
+        return machine, await self.runs.target(owner, machine=machine)
+
 
 @pytest.fixture
 async def versions(fleet: Fleet, runs: Runs) -> Versions:
@@ -83,9 +78,7 @@ async def versions(fleet: Fleet, runs: Runs) -> Versions:
 async def test_r41_a_run_for_an_outdated_machine_waits_until_it_reports_a_new_enough_version(
     versions: Versions, runs: Runs, domain: DomainContext
 ) -> None:
-    owner = await versions.owner()
-    machine = await versions.machine(owner)
-    target = await runs.target(owner, machine=machine)
+    machine, target = await versions.ready()
     assert (await versions.minimum(NEW))["environment"] == {"minRuntimeVersion": NEW}
 
     run_id = await runs.trigger(target)
@@ -139,9 +132,7 @@ async def test_r41_in_a_group_a_run_goes_to_the_machine_that_is_new_enough(
 async def test_r41_without_a_minimum_a_heartbeat_leaves_the_version_to_finished_runs(
     versions: Versions, runs: Runs, domain: DomainContext
 ) -> None:
-    owner = await versions.owner()
-    machine = await versions.machine(owner)
-    target = await runs.target(owner, machine=machine)
+    machine, target = await versions.ready()
 
     await runs.heartbeat(machine, {}, runtimeVersion=NEW)
     unchanged = (await versions.machines())[machine.id]
@@ -156,9 +147,7 @@ async def test_r41_without_a_minimum_a_heartbeat_leaves_the_version_to_finished_
 async def test_r41_taking_the_minimum_away_makes_every_machine_eligible(
     versions: Versions, runs: Runs, domain: DomainContext
 ) -> None:
-    owner = await versions.owner()
-    machine = await versions.machine(owner)
-    target = await runs.target(owner, machine=machine)
+    _, target = await versions.ready()
     await versions.minimum(NEW)
     run_id = await runs.trigger(target)
     assert await dispatch_once(domain) == []

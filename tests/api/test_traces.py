@@ -77,11 +77,6 @@ async def api(live: str) -> AsyncIterator[GraphQLClient]:
         yield GraphQLClient(http)
 
 
-@pytest.fixture
-def runs(fleet: Fleet) -> Runs:
-    return Runs(fleet)
-
-
 async def ready_target(fleet: Fleet, runs: Runs) -> Target:
     owner = await fleet.person("ENVIRONMENT_MAKER", attended_licence=True)
     await runs.capacity(2)

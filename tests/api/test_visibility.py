@@ -79,11 +79,6 @@ mutation($env: ID!, $user: ID!) {
 }"""
 
 
-@pytest.fixture
-def runs(fleet: Fleet) -> Runs:
-    return Runs(fleet)
-
-
 async def snapshot(domain: DomainContext) -> dict[str, list[tuple[Any, ...]]]:
     return await rows_of(domain, TABLES)
 
