@@ -6,7 +6,8 @@ prints each span it receives, one line each, indented under its parent.
 
 Then trigger a run and let a machine take it: the request, its GraphQL operation and SQL, the
 run's dispatch and the assignment sent to the machine print under one trace id (docs/operations.md,
-"Traces"). Needs ``pip install 'deskfleet[traces]'`` (the OTLP protobuf types).
+"Traces"). Needs ``pip install -e '.[examples]'`` (the OTLP protobuf types); the server traces with
+``deskfleet[traces]``.
 """
 
 from __future__ import annotations

@@ -21,7 +21,6 @@ from domain.fleet import machines
 from domain.fleet.machine_views import MachineRecord, MachineView, list_machine_views
 from domain.fleet.maintenance import MaintenanceLock
 from domain.kernel.permissions import AccessLevel, Action
-from domain.kernel.versions import below
 from domain.store.models import Machine, MachineStatus
 from domain.store.pagination import Page
 
@@ -161,8 +160,7 @@ class MachineType:
     )
     async def runtime_outdated(self, info: Info[Context, None]) -> bool:
         environment = await info.context.loaders.environments.load(self.model.environment_id)
-        minimum = environment.min_runtime_version if environment is not None else None
-        return below(self.model.runtime_version, minimum)
+        return machines.runtime_outdated(self.model.runtime_version, environment)
 
     @strawberry.field(description="What the caller may do to this machine (R12 x R13).")
     async def allowed_actions(self, info: Info[Context, None]) -> list[Action]:

@@ -373,6 +373,11 @@ async def page_query(
     return PageQuery(where=where, after=cursor, first=first, shape=shape, params=params)
 
 
+def runtime_outdated(runtime_version: str, environment: Environment | None) -> bool:
+    """R41: a machine of this runtime version gets no new run in ``environment``."""
+    return environment is not None and below(runtime_version, environment.min_runtime_version)
+
+
 async def outdated_machine_ids(session: AsyncSession, environment_id: str | None) -> list[str]:
     """R41: the machines below their environment's minimum runtime version (of one environment,
     or of all). Dotted versions do not compare as text, so they are compared here: one read of

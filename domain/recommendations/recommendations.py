@@ -306,7 +306,7 @@ async def _decide(
 
 
 async def _window_seconds(session: AsyncSession, environment_id: str) -> int:
-    """R33: the environment's window for a recommendation raised now."""
+    """R45: the environment's window for a recommendation raised now (R33)."""
     seconds = (
         await session.exec(
             select(Environment.recommendation_window_seconds).where(
@@ -395,13 +395,9 @@ async def _apply(
         rec.updated_at = now
         session.add(rec)
         emit(ctx.events, session, RecommendationChanged(rec.environment_id, rec.recipient_id))
-    window = (
-        timedelta(seconds=await _window_seconds(session, actions.environment_id))
-        if actions.raise_for
-        else None
-    )
+    if actions.raise_for:
+        window = timedelta(seconds=await _window_seconds(session, actions.environment_id))
     for recipient_id, hits in actions.raise_for.items():
-        assert window is not None
         rec = SessionRecommendation(
             environment_id=actions.environment_id,
             recipient_id=recipient_id,

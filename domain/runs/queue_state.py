@@ -8,7 +8,7 @@ claiming transaction; the queue views load it in a read transaction; both hand i
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
@@ -198,14 +198,6 @@ _QUEUE_CANDIDATES = _FleetStatements.over(
 )
 
 
-def outdated_ids(versions: Iterable[tuple[str, str]], minimum: str | None) -> set[str]:
-    """R41: the ids, of (machine id, runtime version) pairs, whose version is below ``minimum``
-    (none without one)."""
-    if minimum is None:
-        return set()
-    return {machine_id for machine_id, version in versions if below(version, minimum)}
-
-
 class _MachineRow(NamedTuple):
     """A row of the fleet's ``machines`` read: a named tuple, as R9/R10/R16-R18 read it by attribute and a
     SQLAlchemy Row's attribute look-up cost more than the rules themselves (200 machines a pass)."""
@@ -248,7 +240,6 @@ async def load_fleet(
     machines = list(map(_MachineRow._make, (await conn.execute(statements.machines, params)).all()))
     if not machines:
         return Fleet(machines={}, members={})
-    outdated = outdated_ids(((m.id, m.runtime_version) for m in machines), machines[0].minimum)
     groups = {
         g[0]: _GroupRow._make(g) for g in (await conn.execute(statements.groups, params)).all()
     }
@@ -283,7 +274,7 @@ async def load_fleet(
             connected=status_of(m, now, timeout) is MachineStatus.CONNECTED,
             maintenance=machine_in_maintenance(m, group, group_id in needing, now),
             unattended_bots=m.unattended_bots,
-            outdated=m.id in outdated,
+            outdated=below(m.runtime_version, m.minimum),  # R41
             busy_bots=busy.get(m.id, 0),
             running=running.get(m.id, 0),
             last_assigned_at=m.last_assigned_at,
