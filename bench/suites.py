@@ -125,6 +125,12 @@ def assignments(tmp: Path, sizes: Sizes) -> list[Figure]:
     return assignment_latency(tmp, sizes)
 
 
+def eta(tmp: Path, sizes: Sizes) -> list[Figure]:
+    from bench.eta import eta_error
+
+    return eta_error(tmp, sizes)
+
+
 SUITES: dict[str, Callable[[Path, Sizes], list[Figure]]] = {
     "http": http_throughput,
     "sql_per_page": sql_per_page,
@@ -133,5 +139,6 @@ SUITES: dict[str, Callable[[Path, Sizes], list[Figure]]] = {
     "fanout": fanout,
     "neighbour": neighbour_p99,
     "heartbeats": heartbeats,
+    "eta": eta,
     "assignments": assignments,
 }

@@ -150,7 +150,10 @@ async def set_up_demo(url: str, token: str, name: str) -> tuple[str, str, DemoRu
 def describe(run: dict[str, Any]) -> str:
     text = f"run {run['id'][:8]}: {run['status']}"
     if run["status"] == "QUEUED":
-        text += f" (position {run['queuePosition']}, waiting: {run['waitReason'] or 'starting'})"
+        text += f" (position {run['queuePosition']}, waiting: {run['waitReason'] or 'starting'}"
+        estimate = run.get("estimatedStartAt")
+        unknown = run.get("estimatedStartUnknown")
+        text += f", starts about {estimate})" if estimate else f", start unknown: {unknown})"
     if run["machine"]:
         text += f" on {run['machine']['name']}"
     if run["errorCode"]:

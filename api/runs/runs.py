@@ -20,6 +20,7 @@ from api.runs.flows import DesktopFlowType
 from domain.fleet import allocation
 from domain.runs import runs
 from domain.runs.candidates import WaitReason
+from domain.runs.start_estimates import EstimateUnknown
 from domain.store.models import FlowRun, RunMode, RunPriority, RunStatus, SessionState
 
 RunModeEnum = strawberry.enum(RunMode, name="RunMode")
@@ -28,6 +29,11 @@ RunStatusEnum = strawberry.enum(RunStatus, name="RunStatus", description="R28.")
 SessionStateEnum = strawberry.enum(SessionState, name="SessionState")
 WaitReasonEnum = strawberry.enum(
     WaitReason, name="WaitReason", description="R29: why a queued run is not running yet."
+)
+EstimateUnknownEnum = strawberry.enum(
+    EstimateUnknown,
+    name="EstimateUnknown",
+    description="R42: why a queued run has no estimated start.",
 )
 
 
@@ -82,12 +88,26 @@ class FlowRunType:
     @strawberry.field(description="R29: its place in its queue, while queued.")
     async def queue_position(self, info: Info[Context, None]) -> int | None:
         wait = await info.context.loaders.run_waits.load(self.model)
-        return wait[0] if wait else None
+        return wait.position if wait else None
 
     @strawberry.field(description="R29: why it waits, while queued; null if starting now.")
     async def wait_reason(self, info: Info[Context, None]) -> WaitReason | None:
         wait = await info.context.loaders.run_waits.load(self.model)
-        return wait[1] if wait else None
+        return wait.reason if wait else None
+
+    @strawberry.field(
+        description="R42: when it is likely to start, while queued: the queue played forward "
+        "with each flow's recent run length. Null when it cannot be known "
+        "(`estimatedStartUnknown` says why) or once it left the queue."
+    )
+    async def estimated_start_at(self, info: Info[Context, None]) -> datetime | None:
+        wait = await info.context.loaders.run_waits.load(self.model)
+        return wait.estimate.at if wait else None
+
+    @strawberry.field(description="R42: why a queued run has no `estimatedStartAt`.")
+    async def estimated_start_unknown(self, info: Info[Context, None]) -> EstimateUnknown | None:
+        wait = await info.context.loaders.run_waits.load(self.model)
+        return wait.estimate.unknown if wait else None
 
     @strawberry.field(description="Null unless you may see the flow (`desktopFlow(id:)`, R38).")
     async def flow(self, info: Info[Context, None]) -> DesktopFlowType | None:

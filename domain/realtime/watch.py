@@ -446,6 +446,7 @@ async def run_updates(
     included. A run that stops matching or becomes invisible is sent in ``removed``."""
     flt = flt or runs.RunFilter()
     shown: set[str] = set()
+    waiting: dict[str, str] = {}  # the queued runs shown, by id: their environment
 
     async def snapshot() -> Update[FlowRun]:
         principal = await who()
@@ -458,6 +459,10 @@ async def run_updates(
             found = await _active_runs(ctx, principal, flt)
         shown.clear()
         shown.update(found)
+        waiting.clear()
+        waiting.update(
+            (r.id, r.environment_id) for r in found.values() if r.status is RunStatus.QUEUED
+        )
         return Update(snapshot=True, items=list(found.values()))
 
     with ctx.events.inbox() as inbox:
@@ -467,13 +472,18 @@ async def run_updates(
             if batch.resync:
                 yield await snapshot()
                 continue
+            events = dict.fromkeys(batch.events)
             ids = [
                 e.run_id
-                for e in dict.fromkeys(batch.events)
+                for e in events
                 if isinstance(e, RunChanged)
                 and (run_id is None or e.run_id == run_id)
                 and flt.environment_id in (None, e.environment_id)
             ]
+            # A queue that moved moves the place and the estimated start (R29, R42) of every
+            # queued run shown in it, though none of them changed.
+            moved = {e.environment_id for e in events if isinstance(e, QueueChanged)}
+            ids += [i for i, env in waiting.items() if env in moved and i not in ids]
             if not ids:
                 continue
             principal = await who()
@@ -484,9 +494,12 @@ async def run_updates(
                     run = await runs.get_run(ctx, principal, changed_id)
                 except NotFound:
                     run = None
+                waiting.pop(changed_id, None)
                 if run is not None and run_matches(run, flt):
                     shown.add(run.id)
                     changed.append(run)
+                    if run.status is RunStatus.QUEUED:
+                        waiting[run.id] = run.environment_id
                 elif changed_id in shown:
                     shown.discard(changed_id)
                     removed.append(changed_id)

@@ -25,7 +25,15 @@ from domain.kernel.settings import Settings
 from domain.kernel.versions import below
 from domain.runs import candidates
 from domain.runs.candidates import MachineState, Plan, QueuedRun, RunRequest
+from domain.runs.start_estimates import (
+    ActiveRun,
+    Durations,
+    Estimate,
+    QueuedFacts,
+    estimate_starts,
+)
 from domain.store.models import (
+    DesktopFlow,
     Environment,
     FlowRun,
     Machine,
@@ -109,6 +117,7 @@ _G = table_of(MachineGroup).c
 _R = table_of(FlowRun).c
 _S = table_of(UserSession).c
 _E = table_of(Environment).c
+_F = table_of(DesktopFlow).c
 
 
 # The statements below are Core statements run on the connection: SQLAlchemy's select (SQLModel's
@@ -371,3 +380,42 @@ async def load_dispatch_state(
         return DispatchState(queued=[], plan=Plan(assignments={}, reasons={}))
     fleet = await load_fleet(session, environment_id, now, settings, _QUEUE_CANDIDATES)
     return DispatchState(queued=queued, plan=plan_queue(queued, fleet, now))
+
+
+# R42's reads: what the environment's bots and sessions carry, and how long each flow's runs take.
+_CARRIED = core_select(
+    _R.machine_id, _R.mode, _R.run_as, _R.flow_id, func.coalesce(_R.started_at, _R.dispatched_at)
+).where(
+    _R.environment_id == bindparam("environment_id"),
+    or_(*(_R.status == status for status in ACTIVE_STATUSES)),
+    _R.machine_id.is_not(None),
+)
+_MEANS = core_select(_F.id, _F.mean_run_seconds).where(
+    _F.environment_id == bindparam("environment_id"), _F.mean_run_seconds.is_not(None)
+)
+
+
+async def load_start_estimates(
+    session: AsyncSession, state: EnvironmentState, now: datetime
+) -> dict[str, Estimate]:
+    """R42 for every queued run of ``state``: two statements, whatever the run history holds."""
+    if not state.queued:
+        return {}
+    conn = await session.connection()
+    params = {"environment_id": state.environment_id}
+    active = [
+        ActiveRun(machine_id=m, mode=RunMode(mode), run_as=run_as, flow_id=flow, since=since)
+        for m, mode, run_as, flow, since in (await conn.execute(_CARRIED, params)).all()
+    ]
+    means = {flow: seconds for flow, seconds in (await conn.execute(_MEANS, params)).all()}
+    queued = [
+        QueuedFacts(
+            id=r.id,
+            mode=r.mode,
+            run_as=r.run_as,
+            flow_id=r.flow_id,
+            machine_ids=candidate_ids(r, state.machines, state.members),
+        )
+        for r in state.queued
+    ]
+    return estimate_starts(queued, state.machines, active, Durations(means), now)

@@ -35,8 +35,10 @@ from domain.runs.queue_state import (
     EnvironmentState,
     QueuedRunFacts,
     load_environment_state,
+    load_start_estimates,
     queue_key,
 )
+from domain.runs.start_estimates import Estimate
 from domain.runs.trigger_facts import (
     ConnectionFacts,
     FlowFacts,
@@ -541,27 +543,41 @@ async def people_visible(
     ]
 
 
-WaitState = tuple[int, WaitReason | None]  # position, reason
+@dataclass(frozen=True)
+class WaitState:
+    """Where a queued run stands: its place (R29), why it waits, when it should start (R42)."""
+
+    position: int
+    reason: WaitReason | None
+    estimate: Estimate
 
 
 async def wait_states(ctx: DomainContext, runs: Iterable[FlowRun]) -> list[WaitState | None]:
-    """Position and wait reason of each run (``None`` for runs not queued): one snapshot per
-    environment, whatever the number of runs (the per-request DataLoader batches them)."""
+    """Each run's :class:`WaitState` (``None`` for runs not queued): one snapshot per environment,
+    whatever the number of runs (the per-request DataLoader batches them)."""
     runs = list(runs)
     environments = sorted({r.environment_id for r in runs if r.status is RunStatus.QUEUED})
+    now = ctx.clock.now()
     states: dict[str, EnvironmentState] = {}
+    estimates: dict[str, Estimate] = {}
     if environments:
         async with ctx.db.read() as session:
             for environment_id in environments:
-                states[environment_id] = await load_environment_state(
-                    session, environment_id, ctx.clock.now(), ctx.settings
-                )
+                state = await load_environment_state(session, environment_id, now, ctx.settings)
+                states[environment_id] = state
+                estimates.update(await load_start_estimates(session, state, now))
     places = {env: state.positions() for env, state in states.items()}
     result: list[WaitState | None] = []
     for run in runs:
-        state = states.get(run.environment_id)
-        if state is None or run.id not in places[run.environment_id]:
+        planned = states.get(run.environment_id)
+        if planned is None or run.id not in places[run.environment_id]:
             result.append(None)
             continue
-        result.append((places[run.environment_id][run.id], state.plan.reasons.get(run.id)))
+        result.append(
+            WaitState(
+                position=places[run.environment_id][run.id],
+                reason=planned.plan.reasons.get(run.id),
+                estimate=estimates[run.id],
+            )
+        )
     return result

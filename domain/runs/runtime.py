@@ -22,6 +22,7 @@ from domain.kernel import validation
 from domain.kernel.errors import Conflict, DomainError, ErrorCode, NotFound, ValidationFailed
 from domain.kernel.principals import MachinePrincipal, Principal
 from domain.kernel.versions import Version
+from domain.runs.run_lengths import record_run_length
 from domain.runs.runs import run_events
 from domain.store.models import (
     DesktopFlow,
@@ -154,6 +155,8 @@ async def report_run_finished(
                 f"the run already ended {run.status.value}"
                 + (f" ({run.error_code})" if run.error_code else ""),
             )
+        if run.started_at is not None:  # R42: only a run seen starting says how long it ran
+            await record_run_length(session, run.flow_id, run.started_at, now)
         run.status = outcome
         run.started_at = run.started_at or now  # finished without confirming: it did start
         run.ended_at = now

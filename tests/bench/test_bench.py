@@ -33,6 +33,7 @@ FIGURES = {
     "neighbour_p99",
     "heartbeats",
     "assignment_latency",
+    "eta_error",
 }
 NUMBER = r"-?[\d.]+(?:e[+-]?\d+)?"
 LINE = re.compile(

@@ -62,3 +62,6 @@ class DesktopFlow(SQLModel, table=True):
     owner_id: str = Field(foreign_key="users.id", index=True)
     name: str = Field(max_length=100)
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    # R42: how long its runs take: a moving mean over the runs that ran to an end (the newest
+    # weighs a fifth), kept as they end so that an estimate never scans the run history.
+    mean_run_seconds: float | None = None
