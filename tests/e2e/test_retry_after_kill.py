@@ -27,8 +27,8 @@ RUNTIME = {"runtimeVersion": "2.8.73.21119", "osEdition": "Windows 11 Pro"}
 IN_FLIGHT = 12  # triggers, each with its own key, sent while the server is killed
 
 
-def given_connection(url: str, token: str) -> tuple[str, str]:
-    """A machine with an unattended bot, a flow and a connection to the machine."""
+def given_connection(url: str, token: str, machine: str = "crash-bot") -> tuple[str, str]:
+    """A machine with an unattended bot, a flow and a connection to it: (flow, connection)."""
     environment_id = post(url, token, "{ environments { id } }")["environments"][0]["id"]
     ok(
         post(
@@ -46,7 +46,7 @@ def given_connection(url: str, token: str) -> tuple[str, str]:
             token,
             """mutation($input: RegisterMachineInput!) { registerMachine(input: $input) {
                 ... on RegisteredMachinePayload { machine { id } } ... on UserError { code } } }""",
-            {"input": {"environmentId": environment_id, "name": "crash-bot", **RUNTIME}},
+            {"input": {"environmentId": environment_id, "name": machine, **RUNTIME}},
         ),
         "registerMachine",
     )["machine"]["id"]
