@@ -205,17 +205,30 @@ async def test_without_a_key_every_trigger_queues_a_run(
     assert await count(domain, IdempotencyKey) == 0
 
 
-@pytest.mark.skipif(backend_name() != "sqlite", reason="a SQLite trigger refuses the run")
+REFUSE_RUNS = {
+    "sqlite": [
+        "CREATE TRIGGER refuse_runs BEFORE INSERT ON flow_runs "
+        "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse_runs() RETURNS trigger AS $$ "
+        "BEGIN RAISE EXCEPTION 'refused'; END $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER refuse_runs BEFORE INSERT ON flow_runs "
+        "FOR EACH ROW EXECUTE FUNCTION refuse_runs()",
+    ],
+}
+ACCEPT_RUNS = {
+    "sqlite": ["DROP TRIGGER refuse_runs"],
+    "postgresql": ["DROP TRIGGER refuse_runs ON flow_runs", "DROP FUNCTION refuse_runs()"],
+}
+
+
 async def test_a_failed_transaction_keeps_neither_the_run_nor_its_record(
     runs: Runs, target: Target, domain: DomainContext
 ) -> None:
-    """The record is written in the run's own transaction: when the run's insert fails after
-    the record was written, neither stays, and the key is still new."""
-    await _sql(
-        domain,
-        "CREATE TRIGGER refuse_runs BEFORE INSERT ON flow_runs "
-        "BEGIN SELECT RAISE(ABORT, 'refused'); END",
-    )
+    """The record is written in the run's own transaction, before the run: when the run's
+    insert then fails (a database trigger refuses it here), neither stays, and the key is new."""
+    await _sql(domain, *REFUSE_RUNS[backend_name()])
     given = {
         "flowId": target.flow_id,
         "connectionId": target.connection_id,
@@ -224,7 +237,7 @@ async def test_a_failed_transaction_keeps_neither_the_run_nor_its_record(
     }
     failed = await runs.api.execute(TRIGGER_TYPED, {"input": given}, token=target.owner.token)
     failed_records = await count(domain, IdempotencyKey)
-    await _sql(domain, "DROP TRIGGER refuse_runs")
+    await _sql(domain, *ACCEPT_RUNS[backend_name()])
 
     retried = await trigger(runs, target, "crash")
 
@@ -234,9 +247,11 @@ async def test_a_failed_transaction_keeps_neither_the_run_nor_its_record(
     assert await count(domain, FlowRun) == 1
 
 
-async def _sql(domain: DomainContext, statement: str) -> None:
+async def _sql(domain: DomainContext, *statements: str) -> None:
     async with domain.db.write() as session:
-        await (await session.connection()).execute(text(statement))
+        connection = await session.connection()
+        for statement in statements:
+            await connection.execute(text(statement))
 
 
 # --- the other creating mutations ----------------------------------------------------------------
