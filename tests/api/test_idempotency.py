@@ -384,3 +384,28 @@ async def test_records_older_than_a_day_are_pruned(
     assert await count(domain, IdempotencyKey) == 1
     assert (await trigger(runs, target, "recent"))["__typename"] == "FlowRunPayload"
     assert await count(domain, FlowRun) == 2
+
+
+async def test_a_key_is_per_mutation_and_a_replay_of_something_deleted_is_not_found(
+    fleet: Fleet, domain: DomainContext
+) -> None:
+    owner = await fleet.person("ENVIRONMENT_MAKER")
+    given = {"environmentId": fleet.environment_id, "name": "day shift", "idempotencyKey": "same"}
+    group = await fleet.api.data(CREATE_GROUP_TYPED, {"input": given}, token=owner.token)
+    machine = await register(fleet, owner, "day-bot", "same")  # another mutation: another key
+    group_id = group["createMachineGroup"]["group"]["id"]
+    await fleet.api.data(
+        "mutation($id: ID!) { deleteMachineGroup(id: $id) { __typename } }",
+        {"id": group_id},
+        token=owner.token,
+    )
+
+    again = await fleet.api.data(CREATE_GROUP_TYPED, {"input": given}, token=owner.token)
+
+    assert machine["__typename"] == "RegisteredMachinePayload"
+    assert again["createMachineGroup"] == {
+        "__typename": "NotFoundError",
+        "code": "NOT_FOUND",
+        "message": f"machine group {group_id} does not exist or is not visible to you",
+    }
+    assert await count(domain, MachineGroup) == 0
