@@ -112,6 +112,17 @@ def typed_errors(resolver: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T
     return resolve
 
 
+def idempotency_key_field(more: str = "") -> Any:
+    """The optional ``idempotencyKey`` of a creating mutation's input (R46), described once."""
+    return strawberry.field(
+        default=None,
+        description="R46: the same key from you within 24 hours answers what the first request "
+        "created, as it is now, and creates nothing new; with another input it is refused "
+        "(IDEMPOTENCY_KEY_REUSED). 1 to 255 visible ASCII characters: a new UUID per "
+        "operation, sent again with each retry of it." + (f" {more}" if more else ""),
+    )
+
+
 class ApiError(GraphQLError):
     """A failure reported in ``errors`` with a machine-readable ``extensions.code``."""
 

@@ -3,12 +3,18 @@ examples/operations/runs.graphql.
 
     DESKFLEET_URL=http://127.0.0.1:8000/graphql DESKFLEET_TOKEN=dfu_... \
         python examples/trigger_and_follow.py --flow-id F --connection-id C \
-            [--mode UNATTENDED|ATTENDED] [--priority NORMAL|HIGH] [--machine NAME]
+            [--mode UNATTENDED|ATTENDED] [--priority NORMAL|HIGH] [--machine NAME] \
+            [--idempotency-key KEY]
 
 triggers a run of flow F through connection C and prints each change of it, from the
 ``runUpdates`` subscription, until it ends: QUEUED (with its queue position and why it waits),
 DISPATCHED, RUNNING, then SUCCEEDED, FAILED, CANCELLED or TIMED_OUT. Your machine's runtime does
 the work.
+
+The trigger carries an idempotency key (R46; a new UUID unless ``--idempotency-key`` gives one)
+and is sent again with the same key when the network fails or the server answers 5xx: however
+many times it is sent, one run is queued. Run it again with the same key (within 24 hours) and it
+follows the same run instead of queuing another.
 
 Without --flow-id and --connection-id it sets a demo up first (an environment admin's token, e.g.
 the first-run one): a machine (``--machine``, default ``follow-demo``) with one unattended bot, a flow and a connection,
@@ -21,10 +27,12 @@ import argparse
 import asyncio
 import os
 import sys
+import uuid
 from typing import Any
 
 from documents import operation
 from gql import Client, gql
+from gql.transport.exceptions import TransportConnectionFailed, TransportServerError
 from gql.transport.httpx import HTTPXAsyncTransport
 from gql.transport.websockets import WebsocketsTransport
 
@@ -67,6 +75,7 @@ FINISH = gql(
       reportRunFinished(input: $input) {{ __typename {ERRORS} }} }}"""
 )
 ENDED = {"SUCCEEDED", "FAILED", "CANCELLED", "TIMED_OUT"}
+ATTEMPTS = 5  # tries of the trigger, 1 s, 2 s, 3 s ... apart
 
 
 def http(url: str, token: str) -> Client:
@@ -147,6 +156,22 @@ async def set_up_demo(url: str, token: str, name: str) -> tuple[str, str, DemoRu
     return flow["flow"]["id"], connection["connection"]["id"], runtime
 
 
+async def trigger(url: str, token: str, given: dict[str, Any], key: str) -> dict[str, Any]:
+    """Queue the run once, however many times the request goes out (R46): every try carries the
+    same idempotency key, so a try whose answer was lost (the run queued, the connection cut, the
+    server killed before it answered) and the next one answer the same run."""
+    request = operation("runs.graphql", "TriggerRun", input={**given, "idempotencyKey": key})
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return await call(http(url, token), request)
+        except (TransportConnectionFailed, TransportServerError) as exc:
+            if attempt == ATTEMPTS:
+                raise SystemExit(f"no answer after {ATTEMPTS} tries: {exc}") from None
+            print(f"   no answer ({type(exc).__name__}); trying again with the same key")
+            await asyncio.sleep(attempt)
+    raise AssertionError("unreachable")
+
+
 def describe(run: dict[str, Any]) -> str:
     text = f"run {run['id'][:8]}: {run['status']}"
     if run["status"] == "QUEUED":
@@ -167,21 +192,16 @@ async def main(url: str, token: str, args: argparse.Namespace) -> int:
     if not (flow and connection):
         flow, connection, runtime = await set_up_demo(url, token, args.machine)
 
-    triggered = await call(
-        http(url, token),
-        operation(
-            "runs.graphql",
-            "TriggerRun",
-            input={
-                "flowId": flow,
-                "connectionId": connection,
-                "mode": args.mode,
-                "priority": args.priority,
-            },
-        ),
-    )
+    key = args.idempotency_key or str(uuid.uuid4())
+    given = {
+        "flowId": flow,
+        "connectionId": connection,
+        "mode": args.mode,
+        "priority": args.priority,
+    }
+    triggered = await trigger(url, token, given, key)
     run_id = triggered["run"]["id"]
-    print(f"triggered run {run_id}")
+    print(f"triggered run {run_id} (idempotency key {key})")
 
     live = WebsocketsTransport(
         url=url.replace("http://", "ws://", 1).replace("https://", "wss://", 1),
@@ -213,6 +233,9 @@ if __name__ == "__main__":
     parser.add_argument("--mode", choices=["UNATTENDED", "ATTENDED"], default="UNATTENDED")
     parser.add_argument("--priority", choices=["NORMAL", "HIGH"], default="NORMAL")
     parser.add_argument("--machine", default="follow-demo", help="the demo machine's name")
+    parser.add_argument(
+        "--idempotency-key", help="R46: the same key again follows the same run (default: new)"
+    )
     arguments = parser.parse_args()
     token = os.environ.get("DESKFLEET_TOKEN")
     if not token:

@@ -13,7 +13,7 @@ from strawberry.types import Info
 
 import api.enums  # noqa: F401  (registers the domain enums with Strawberry)
 from api.context import Context
-from api.errors import UserErrors, lookup, read, typed_errors
+from api.errors import UserErrors, idempotency_key_field, lookup, read, typed_errors
 from api.fleet.environments import EnvironmentType
 from api.fleet.groups import MachineGroupType
 from api.fleet.machines import MachineType
@@ -153,6 +153,7 @@ class CreateConnectionInput:
     gateway_id: strawberry.ID | None = strawberry.field(
         default=None, description="Refused (R22): gateways are no longer supported."
     )
+    idempotency_key: str | None = idempotency_key_field()
 
 
 @strawberry.input
@@ -290,6 +291,7 @@ class ConnectionMutation:
             password=input.password,
             connectivity=input.connectivity,
             gateway_id=input.gateway_id,
+            idempotency_key=input.idempotency_key,
         )
         return ConnectionPayload(connection=ConnectionType.from_model(connection))
 

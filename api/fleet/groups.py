@@ -13,7 +13,7 @@ from strawberry.types import Info
 
 import api.enums  # noqa: F401  (registers the domain enums with Strawberry)
 from api.context import Context
-from api.errors import UserErrors, lookup, read, typed_errors
+from api.errors import UserErrors, idempotency_key_field, lookup, read, typed_errors
 from api.fleet.environments import EnvironmentType
 from domain.fleet import groups
 from domain.fleet.machine_views import GroupRecord
@@ -161,6 +161,7 @@ class CreateMachineGroupInput:
     environment_id: strawberry.ID
     name: str
     description: str = ""
+    idempotency_key: str | None = idempotency_key_field()
 
 
 @strawberry.input
@@ -271,6 +272,7 @@ class GroupMutation:
             environment_id=input.environment_id,
             name=input.name,
             description=input.description,
+            idempotency_key=input.idempotency_key,
         )
         return MachineGroupPayload(group=MachineGroupType.from_model(group))
 

@@ -11,7 +11,7 @@ from strawberry.types import Info
 
 import api.enums  # noqa: F401  (registers the domain enums with Strawberry)
 from api.context import Context
-from api.errors import UserErrors, lookup, read, typed_errors
+from api.errors import UserErrors, idempotency_key_field, lookup, read, typed_errors
 from api.fleet.environments import EnvironmentType
 from api.fleet.groups import MachineGroupType
 from api.identity.identity import UserType
@@ -251,7 +251,8 @@ class MachineFilterInput:
 class RegisteredMachinePayload:
     machine: MachineType
     machine_key: str = strawberry.field(
-        description="The machine runtime's key (R5). Shown this once only; stored hashed."
+        description="The machine runtime's key (R5). Shown this once only, stored hashed; a "
+        "replay of the registration (R46) shows it again to its caller for 24 hours."
     )
 
 
@@ -289,6 +290,9 @@ class RegisterMachineInput:
     runtime_version: str
     os_edition: str
     description: str = ""
+    idempotency_key: str | None = idempotency_key_field(
+        "A replay answers the machine key again (kept sealed for those 24 hours)."
+    )
 
 
 @strawberry.input
@@ -363,6 +367,7 @@ class MachineMutation:
             runtime_version=input.runtime_version,
             os_edition=input.os_edition,
             description=input.description,
+            idempotency_key=input.idempotency_key,
         )
         return RegisteredMachinePayload(
             machine=MachineType.from_model(registered.machine, ctx),

@@ -10,7 +10,7 @@ from strawberry.types import Info
 
 from api.connections.connections import ConnectionType
 from api.context import Context
-from api.errors import UserErrors, lookup, read, typed_errors
+from api.errors import UserErrors, idempotency_key_field, lookup, read, typed_errors
 from api.fleet.environments import EnvironmentType
 from api.fleet.groups import MachineGroupType
 from api.fleet.machines import MachinePayload, MachineType
@@ -214,6 +214,7 @@ class TriggerRunInput:
     connection_id: strawberry.ID
     mode: RunMode
     priority: RunPriority = RunPriority.NORMAL
+    idempotency_key: str | None = idempotency_key_field()
 
 
 @strawberry.type
@@ -313,6 +314,7 @@ class RunMutation:
             connection_id=input.connection_id,
             mode=input.mode,
             priority=input.priority,
+            idempotency_key=input.idempotency_key,
         )
         return FlowRunPayload(run=FlowRunType.from_model(found, ctx))
 

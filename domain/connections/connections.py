@@ -43,6 +43,7 @@ from domain.kernel.errors import (
 from domain.kernel.permissions import Action
 from domain.kernel.principals import Principal, UserPrincipal
 from domain.kernel.settings import Settings
+from domain.store import idempotency
 from domain.store.models import (
     Connection,
     Connectivity,
@@ -176,7 +177,11 @@ async def create_connection(
     password: str,
     connectivity: Connectivity = Connectivity.DIRECT,
     gateway_id: str | None = None,
+    idempotency_key: str | None = None,
 ) -> Connection:
+    """R20, R21. R46: with ``idempotency_key``, the same key from the same caller within a day
+    answers the connection created first and creates nothing; the password is compared by its
+    keyed fingerprint (``Vault.fingerprint``), never stored in the clear or as a plain hash."""
     user = require_user(principal)
     _refuse_gateway(connectivity, gateway_id)  # R22, before anything else
     name = validation.name(name)
@@ -184,25 +189,47 @@ async def create_connection(
     windows_username = _username(windows_username)
     password = valid_password(password)
     now = ctx.clock.now()
-    async with ctx.db.write() as session:
-        environment_id = await _authorize_target(session, user, target)  # R21
-        connection = Connection(
-            environment_id=environment_id,
-            owner_id=user.user_id,
-            name=name,
-            connectivity=Connectivity.DIRECT,
-            machine_id=target.machine_id,
-            group_id=target.group_id,
-            windows_username=windows_username,
-            password_ciphertext=vault_for(ctx.settings).seal(password),  # R20
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(connection)
-        journal.on_connection(
-            ctx, session, user, journal.AuditAction.CONNECTION_CREATED, connection
-        )
-    return connection
+    vault = vault_for(ctx.settings)
+    request = idempotency.request(
+        user.user_id,
+        "createConnection",
+        idempotency_key,
+        {
+            "name": name,
+            "machineId": target.machine_id,
+            "groupId": target.group_id,
+            "windowsUsername": windows_username,
+            "password": vault.fingerprint(password) if idempotency_key is not None else None,
+        },
+    )
+
+    async def create() -> Connection:
+        async with ctx.db.write() as session:
+            environment_id = await _authorize_target(session, user, target)  # R21
+            connection = Connection(
+                environment_id=environment_id,
+                owner_id=user.user_id,
+                name=name,
+                connectivity=Connectivity.DIRECT,
+                machine_id=target.machine_id,
+                group_id=target.group_id,
+                windows_username=windows_username,
+                password_ciphertext=vault.seal(password),  # R20
+                created_at=now,
+                updated_at=now,
+            )
+            await idempotency.remember(session, request, connection.id, now)
+            session.add(connection)
+            journal.on_connection(
+                ctx, session, user, journal.AuditAction.CONNECTION_CREATED, connection
+            )
+        return connection
+
+    async def replay(earlier: idempotency.Earlier) -> Connection:
+        async with ctx.db.read() as session:
+            return await visible_connection(session, user, earlier.result_id)
+
+    return await idempotency.once(ctx.db, request, now, create=create, replay=replay)
 
 
 async def update_connection(

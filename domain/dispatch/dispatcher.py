@@ -47,6 +47,7 @@ from domain.runs.runs import (
     TARGET_REMOVED,
     run_events,
 )
+from domain.store import idempotency
 from domain.store.db import Database
 from domain.store.models import Environment, FlowRun, Machine, RunStatus
 from domain.store.models.columns import UTCDateTime
@@ -397,6 +398,9 @@ async def sweep_once(ctx: DomainContext) -> SweepResult:
 
 # --- the task ----------------------------------------------------------------------------------
 
+# R46's records live a day; forgetting the old ones hourly keeps the table at a day's worth.
+PRUNE_INTERVAL_SECONDS = 3600.0
+
 # Everything else (runs, queues, machines, groups, a bus resync marker) may change a decision.
 _IDLE_EVENTS = (MachineWorkChanged, RecommendationChanged)
 
@@ -465,13 +469,16 @@ class Dispatcher:
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
         interval = self.ctx.settings.dispatch_sweep_interval_seconds
-        next_sweep = loop.time()
+        next_sweep = next_prune = loop.time()
         busy, took = False, 0.0
         while True:
             try:
                 if loop.time() >= next_sweep:
                     next_sweep = loop.time() + interval
                     await sweep_once(self.ctx)
+                if loop.time() >= next_prune:
+                    next_prune = loop.time() + PRUNE_INTERVAL_SECONDS
+                    await idempotency.prune(self.ctx.db, self.ctx.clock.now())
                 self._woken()  # what came until now, this pass covers
                 started = loop.time()
                 # While runs keep coming the queue is busy: claim at once, without planning

@@ -38,6 +38,7 @@ from domain.kernel.errors import Conflict, ErrorCode, NotFound, PermissionDenied
 from domain.kernel.permissions import Action, privileges
 from domain.kernel.principals import Principal, UserPrincipal
 from domain.kernel.text_search import contains_pattern
+from domain.store import idempotency
 from domain.store.models import FlowRun, Machine, MachineGroup, MachineStatus, RunStatus, Share
 from domain.store.pagination import Page, decode_cursor, encode_cursor, page_size
 
@@ -97,35 +98,54 @@ async def create_group(
     environment_id: str,
     name: str,
     description: str = "",
+    idempotency_key: str | None = None,
 ) -> MachineGroup:
+    """R11. R46: with ``idempotency_key``, the same key from the same caller within a day
+    answers the group created first and creates nothing."""
     user = require_user(principal)
     environment_id = validation.ident(environment_id, field="environmentId")
     name = validation.name(name)
     description = validation.text(description)
-    async with ctx.db.write() as session:
-        environment, roles = await visible_environment(session, user, environment_id)
-        if Action.EDIT not in privileges(roles, restrict_registration=False):
-            held = ", ".join(sorted(r.value for r in roles))
-            raise PermissionDenied(
-                ErrorCode.PERMISSION_DENIED,
-                f"you cannot create machine groups in environment {environment.name!r}: your "
-                f"security roles there ({held}) do not grant editing machine groups",
+    now = ctx.clock.now()
+    request = idempotency.request(
+        user.user_id,
+        "createMachineGroup",
+        idempotency_key,
+        {"environmentId": environment_id, "name": name, "description": description},
+    )
+
+    async def create() -> MachineGroup:
+        async with ctx.db.write() as session:
+            environment, roles = await visible_environment(session, user, environment_id)
+            if Action.EDIT not in privileges(roles, restrict_registration=False):
+                held = ", ".join(sorted(r.value for r in roles))
+                raise PermissionDenied(
+                    ErrorCode.PERMISSION_DENIED,
+                    f"you cannot create machine groups in environment {environment.name!r}: "
+                    f"your security roles there ({held}) do not grant editing machine groups",
+                )
+            check_environment_accepts_machines(environment)
+            if await _name_taken(session, environment_id, name):
+                raise _name_taken_error(name)
+            group = MachineGroup(
+                environment_id=environment_id,
+                name=name,
+                description=description,
+                owner_id=user.user_id,
+                created_at=now,
             )
-        check_environment_accepts_machines(environment)
-        if await _name_taken(session, environment_id, name):
-            raise _name_taken_error(name)
-        group = MachineGroup(
-            environment_id=environment_id,
-            name=name,
-            description=description,
-            owner_id=user.user_id,
-            created_at=ctx.clock.now(),
-        )
-        session.add(group)
-        await session.flush()
-        journal.on_group(ctx, session, user, journal.AuditAction.GROUP_CREATED, group)
-        emit(ctx.events, session, GroupChanged(group.id, group.environment_id))
-    return group
+            await idempotency.remember(session, request, group.id, now)
+            session.add(group)
+            await session.flush()
+            journal.on_group(ctx, session, user, journal.AuditAction.GROUP_CREATED, group)
+            emit(ctx.events, session, GroupChanged(group.id, group.environment_id))
+        return group
+
+    async def replay(earlier: idempotency.Earlier) -> MachineGroup:
+        async with ctx.db.read() as session:
+            return await authorize_group(session, user, earlier.result_id, Action.RUN)
+
+    return await idempotency.once(ctx.db, request, now, create=create, replay=replay)
 
 
 async def update_group(

@@ -34,13 +34,15 @@ from domain.context import DomainContext
 from domain.fleet.access import authorize_machine, authorize_registration, machine_access_levels
 from domain.fleet.departures import remove_connections_for, withdraw_group_assignments
 from domain.identity.authorization import admin_environment_ids, require_machine, require_user
-from domain.identity.secrets import MACHINE_KEY_PREFIX, digest, new_secret
+from domain.identity.secrets import MACHINE_KEY_PREFIX, digest, new_secret, same_digest
 from domain.kernel import validation
 from domain.kernel.errors import Conflict, ErrorCode, NotFound, RuleViolation
 from domain.kernel.permissions import AccessLevel, Action
 from domain.kernel.principals import Principal, UserPrincipal
 from domain.kernel.text_search import contains_pattern
+from domain.kernel.vault import vault_for
 from domain.kernel.versions import MIN_FLOW_EXTENSIONS, MIN_MACHINE_RUNTIME, Version, below
+from domain.store import idempotency
 from domain.store.models import (
     Environment,
     EnvironmentKind,
@@ -157,7 +159,13 @@ async def register_machine(
     runtime_version: str,
     os_edition: str,
     description: str = "",
+    idempotency_key: str | None = None,
 ) -> RegisteredMachine:
+    """R1-R5. R46: with ``idempotency_key``, the same key from the same caller within a day
+    answers the machine registered first, with its key, and registers nothing. That key is kept
+    for the day sealed with the installation's secret key (as connection passwords are): a
+    client whose first answer was lost gets the key it needs, which nothing else could give it
+    again (a key rotation is completed with the old key)."""
     user = require_user(principal)
     environment_id = validation.ident(environment_id, field="environmentId")
     name = validation.name(name)
@@ -165,29 +173,61 @@ async def register_machine(
     os_edition = validation.name(os_edition, field="osEdition")
     version = Version.parse(runtime_version, field="runtimeVersion")
     now = ctx.clock.now()
-    async with ctx.db.write() as session:
-        environment = await authorize_registration(session, user, environment_id)
-        check_environment_accepts_machines(environment)
-        check_runtime(version, os_edition)
-        if await _name_taken(session, environment_id, name):
-            raise _name_taken_error(name)
-        key = new_secret(MACHINE_KEY_PREFIX)
-        machine = Machine(
-            environment_id=environment_id,
-            name=name,
-            description=description,
-            owner_id=user.user_id,
-            registered_by_id=user.user_id,
-            runtime_version=str(version),
-            os_edition=os_edition,
-            key_hash=digest(key),
-            key_expires_at=now + timedelta(days=ctx.settings.machine_key_lifetime_days),
-            created_at=now,
-        )
-        session.add(machine)
-        journal.on_machine(ctx, session, user, journal.AuditAction.MACHINE_REGISTERED, machine)
-        emit(ctx.events, session, MachineChanged(machine.id, environment_id))
-    return RegisteredMachine(machine=machine, machine_key=key)
+    request = idempotency.request(
+        user.user_id,
+        "registerMachine",
+        idempotency_key,
+        {
+            "environmentId": environment_id,
+            "name": name,
+            "runtimeVersion": str(version),
+            "osEdition": os_edition,
+            "description": description,
+        },
+    )
+
+    async def create() -> RegisteredMachine:
+        async with ctx.db.write() as session:
+            environment = await authorize_registration(session, user, environment_id)
+            check_environment_accepts_machines(environment)
+            check_runtime(version, os_edition)
+            if await _name_taken(session, environment_id, name):
+                raise _name_taken_error(name)
+            key = new_secret(MACHINE_KEY_PREFIX)
+            machine = Machine(
+                environment_id=environment_id,
+                name=name,
+                description=description,
+                owner_id=user.user_id,
+                registered_by_id=user.user_id,
+                runtime_version=str(version),
+                os_edition=os_edition,
+                key_hash=digest(key),
+                key_expires_at=now + timedelta(days=ctx.settings.machine_key_lifetime_days),
+                created_at=now,
+            )
+            sealed = vault_for(ctx.settings).seal(key) if request is not None else None
+            await idempotency.remember(session, request, machine.id, now, secret=sealed)
+            session.add(machine)
+            journal.on_machine(ctx, session, user, journal.AuditAction.MACHINE_REGISTERED, machine)
+            emit(ctx.events, session, MachineChanged(machine.id, environment_id))
+        return RegisteredMachine(machine=machine, machine_key=key)
+
+    async def replay(earlier: idempotency.Earlier) -> RegisteredMachine:
+        async with ctx.db.read() as session:
+            machine = await authorize_machine(session, user, earlier.result_id, Action.RUN)
+        key = vault_for(ctx.settings).reveal(earlier.secret or "")
+        if not same_digest(machine.key_hash, digest(key)):
+            # Rotated since (R10), which only the runtime holding that key could complete: the
+            # first answer did arrive, and its key works no more.
+            raise Conflict(
+                ErrorCode.KEY_EXPIRED,
+                f"machine {machine.name!r} was registered with this idempotencyKey, and the key "
+                "shown then has been replaced since",
+            )
+        return RegisteredMachine(machine=machine, machine_key=key)
+
+    return await idempotency.once(ctx.db, request, now, create=create, replay=replay)
 
 
 async def get_machine(ctx: DomainContext, principal: Principal, machine_id: str) -> Machine:

@@ -54,6 +54,7 @@ from domain.runs.visibility import (
     sees_run_people,
     visible_run,
 )
+from domain.store import idempotency
 from domain.store.models import (
     PRIORITY_RANK,
     TERMINAL_STATUSES,
@@ -282,19 +283,38 @@ async def trigger_run(
     connection_id: str,
     mode: RunMode,
     priority: RunPriority = RunPriority.NORMAL,
+    idempotency_key: str | None = None,
 ) -> FlowRun:
     """R23: a run queued for the connection's machine or group. One read of every fact the rules
-    need and one insert, in one short write transaction (the hot path of dispatching)."""
+    need and one insert, in one short write transaction (the hot path of dispatching).
+
+    R46: with ``idempotency_key``, the same key from the same caller within a day answers the
+    run it queued first (as it is now) and queues nothing (domain/store/idempotency.py)."""
     user = require_user(principal)
     flow_id = validation.ident(flow_id, field="flowId")
     connection_id = validation.ident(connection_id, field="connectionId")
-    script = _trigger(
-        user, flow_id, connection_id, mode, priority, ctx.clock.now(), current_traceparent()
+    now = ctx.clock.now()
+    request = idempotency.request(
+        user.user_id,
+        "triggerRun",
+        idempotency_key,
+        {"flowId": flow_id, "connectionId": connection_id, "mode": mode, "priority": priority},
     )
-    async with ctx.db.write_direct() as transaction:
-        run = await transaction.run(script)
-        run_events(ctx, transaction, run)  # published once the transaction has committed
-    return run
+
+    async def create() -> FlowRun:
+        script = _trigger(
+            user, flow_id, connection_id, mode, priority, now, current_traceparent(), request
+        )
+        async with ctx.db.write_direct() as transaction:
+            run = await transaction.run(script)
+            run_events(ctx, transaction, run)  # published once the transaction has committed
+        return run
+
+    async def replay(earlier: idempotency.Earlier) -> FlowRun:
+        async with ctx.db.read() as session:
+            return await visible_run(session, user, earlier.result_id)
+
+    return await idempotency.once(ctx.db, request, now, create=create, replay=replay)
 
 
 def _trigger(
@@ -305,8 +325,10 @@ def _trigger(
     priority: RunPriority,
     now: datetime,
     traceparent: str | None,
+    request: idempotency.Request | None = None,
 ) -> Script[FlowRun]:
-    """R21-R23 on the facts, then the insert: one trip to the database thread on SQLite."""
+    """R21-R23 on the facts, then the insert (and R46's record, if a key came): one trip to the
+    database thread on SQLite."""
     facts = trigger_facts((yield read_trigger_facts(user.user_id, connection_id, flow_id)))
     connection, flow = _check_trigger(user, facts, connection_id, flow_id, mode)
     # Every value given and none to validate: the rules above checked them.
@@ -329,6 +351,11 @@ def _trigger(
         created_at=now,
         traceparent=traceparent,
     )
+    # The record first: a concurrent request with the key waits on it (PostgreSQL) and then
+    # fails before it has written anything else.
+    # A loop, not ``yield from``: the driver sends each step's outcome in, which a list refuses.
+    for step in idempotency.remember_steps(request, run.id, now):  # noqa: UP028
+        yield step
     yield Execute(_INSERT_RUN, run.__dict__, last=True)
     return run
 

@@ -104,6 +104,19 @@ def fault_of(exc: BaseException) -> StorageFault | None:
     return None
 
 
+def is_constraint_violation(exc: BaseException) -> bool:
+    """Whether ``exc`` is the database refusing a row for a constraint (a unique key taken by a
+    concurrent transaction, say): SQLite's ``IntegrityError``, PostgreSQL's class 23 SQLSTATEs,
+    raised through SQLAlchemy or straight from the driver."""
+    for cause in _causes(exc):
+        if isinstance(cause, sqlite3.IntegrityError):
+            return True
+        sqlstate = getattr(cause, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith("23"):
+            return True
+    return False
+
+
 class StorageFaults:
     """The last storage fault a database's writes met, until one of them commits."""
 

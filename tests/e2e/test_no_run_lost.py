@@ -10,7 +10,9 @@ then the fleet drains. Then, from the database and from the simulator's own log:
 - every run reached exactly one terminal state, agreeing with what the simulator reported, or is
   still legitimately queued (for the offline machine, saying why: R29);
 - no run was ever started twice nor held by two bots at once (``check_log``);
-- per machine, running unattended runs never exceeded its bots (R24), from both sides.
+- per machine, running unattended runs never exceeded its bots (R24), from both sides;
+- every trigger carries an idempotency key, so one whose answer the kill lost, sent again, made
+  no second run: the database holds exactly the runs triggered (R46).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from tests.databases import POSTGRES_URL
 from tests.e2e.server import DESKFLEET, ROOT, Served, first_run_token
 from tests.faults.story import CANCEL, TRIGGER, Down, RunsDatabase, answer, ok, wait_for
 
-pytestmark = [pytest.mark.e2e, pytest.mark.rule("R30")]
+pytestmark = [pytest.mark.e2e, pytest.mark.rule("R30"), pytest.mark.rule("R46")]
 
 RUNS = 500
 KILL_AFTER = 250  # triggered runs before the kill -9
@@ -124,7 +126,7 @@ class Triggering:
     triggered: list[str] = field(default_factory=list)
     offline: list[str] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
-    ambiguous: int = 0  # triggers whose answer was lost: the run may exist without our knowing
+    ambiguous: int = 0  # triggers sent again because their answer was lost (R46: no second run)
     halfway: threading.Event = field(default_factory=threading.Event)
     failure: BaseException | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -171,6 +173,9 @@ class Triggering:
                             "connectionId": connection,
                             "mode": "UNATTENDED",
                             "priority": priority,
+                            # R46: a retry of a trigger whose answer the kill lost answers the
+                            # run it queued, if it did, instead of queuing a second one.
+                            "idempotencyKey": f"no-run-lost-{i}",
                         }
                     },
                 )
@@ -380,8 +385,10 @@ def test_no_run_lost_none_dispatched_twice_across_a_kill_9(
     assert working > 0, "the server was killed while nothing was dispatched or running"
     assert len(triggering.triggered) + len(triggering.offline) == RUNS
     assert set(triggering.triggered) | set(triggering.offline) <= set(runs)
-    # A trigger whose answer was lost in the kill may have made a run nobody knows about.
-    assert RUNS <= len(runs) <= RUNS + triggering.ambiguous, (len(runs), triggering.ambiguous)
+    # A trigger whose answer was lost in the kill was sent again with its idempotency key: it
+    # answered the run it had queued, if any, so there is no run nobody knows about (R46).
+    assert len(set(triggering.triggered) | set(triggering.offline)) == RUNS
+    assert len(runs) == RUNS, (len(runs), triggering.ambiguous)
 
     # Every run reached exactly one terminal state, or is still legitimately queued: for the
     # machine that never came online, saying so (R29), in the order of its queue.

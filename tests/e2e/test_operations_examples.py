@@ -229,6 +229,7 @@ def run_example(server: LiveServer, script: str, *args: str) -> str:
 
 @pytest.mark.rule("R8")
 @pytest.mark.rule("R28")
+@pytest.mark.rule("R46")
 def test_the_gql_clients_list_filter_trigger_and_follow(
     deskfleet_server: Callable[..., LiveServer],
 ) -> None:
@@ -265,6 +266,26 @@ def test_the_gql_clients_list_filter_trigger_and_follow(
     assert statuses[-2:] == ["RUNNING", "SUCCEEDED"], followed
     assert set(statuses) <= {"QUEUED", "DISPATCHED", "RUNNING", "SUCCEEDED"}
     assert "SUCCEEDED on follow-demo" in lines[-1]
+
+    # R46: the same idempotency key again follows the run it queued; nothing new is queued.
+    triggered = next(line for line in lines if line.startswith("triggered run "))
+    run_id, key = triggered.split()[2], triggered.split()[-1].rstrip(")")
+    run = fleet.call(
+        "query($id: ID!) { run(id: $id) { flow { id } connection { id } } }", id=run_id
+    )
+    again = run_example(
+        server,
+        "trigger_and_follow.py",
+        *("--flow-id", run["flow"]["id"], "--connection-id", run["connection"]["id"]),
+        *("--idempotency-key", key),
+    ).splitlines()
+    assert again[0] == triggered
+    assert again[-1].startswith(f"run {run_id[:8]}: SUCCEEDED")
+    counted = fleet.call(
+        "query($c: ID!) { flowRuns(first: 1, filter: {connectionId: $c}) { totalCount } }",
+        c=run["connection"]["id"],
+    )
+    assert counted["totalCount"] == 1
 
 
 # --- the browser snippet -----------------------------------------------------------------------

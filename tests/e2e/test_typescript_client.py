@@ -19,6 +19,7 @@ import pytest
 from tests.e2e.conftest import LiveServer
 from tests.e2e.server import ROOT
 from tests.e2e.test_realtime import Given
+from tests.e2e.test_retry_after_kill import given_connection
 
 pytestmark = pytest.mark.e2e
 
@@ -85,3 +86,35 @@ def test_the_typed_client_lists_the_fleet_and_watches_it(
     assert refused.returncode == 1, refused.stdout + refused.stderr
     assert refused.stdout == ""
     assert refused.stderr.startswith("error: UNAUTHENTICATED: "), refused.stderr
+
+
+@pytest.mark.rule("R46")
+def test_the_typed_client_triggers_once_per_idempotency_key(
+    built: Path, deskfleet_server: Callable[..., LiveServer]
+) -> None:
+    """`requestWithRetries` sends the trigger with its key until answered; run again with the
+    same key, the client gets the same run and nothing more is queued."""
+    server = deskfleet_server()
+    flow_id, connection_id = given_connection(server.url, server.admin_token, "ts-bot")
+    trigger = ("--trigger-flow", flow_id, "--trigger-connection", connection_id)
+
+    first = run_client(
+        built, server, server.admin_token, "--count", "1", *trigger, "--idempotency-key", "ts-run-1"
+    )
+    again = run_client(
+        built, server, server.admin_token, "--count", "1", *trigger, "--idempotency-key", "ts-run-1"
+    )
+    other = run_client(built, server, server.admin_token, "--count", "1", *trigger)
+
+    assert first.returncode == again.returncode == other.returncode == 0, first.stderr
+    triggered = first.stdout.splitlines()[0]
+    assert triggered.startswith("triggered run ") and triggered.endswith(
+        "(idempotency key ts-run-1)"
+    )
+    assert again.stdout.splitlines()[0] == triggered
+    assert other.stdout.splitlines()[0].split()[2] != triggered.split()[2]
+    counted = server.graphql(
+        "query($c: ID!) { flowRuns(first: 1, filter: {connectionId: $c}) { totalCount } }",
+        variables={"c": connection_id},
+    )
+    assert counted["flowRuns"]["totalCount"] == 2

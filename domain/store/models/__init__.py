@@ -4,6 +4,7 @@ from domain.store.models.audit import AuditAction, AuditEntry, AuditTargetKind
 from domain.store.models.connections import Connection, Connectivity, DesktopFlow, Gateway
 from domain.store.models.documents import TrustedDocument
 from domain.store.models.environments import Environment, EnvironmentKind
+from domain.store.models.idempotency import IdempotencyKey
 from domain.store.models.identity import ApiToken, RoleAssignment, User
 from domain.store.models.machines import Machine, MachineGroup, MachineStatus, Share
 from domain.store.models.recommendations import (
@@ -38,6 +39,7 @@ __all__ = [
     "EnvironmentKind",
     "FlowRun",
     "Gateway",
+    "IdempotencyKey",
     "ItemOutcome",
     "Machine",
     "MachineCommand",

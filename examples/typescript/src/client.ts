@@ -34,6 +34,8 @@ export class DeskFleetError extends Error {
     message: string,
     readonly code: string | undefined,
     readonly errors: readonly GraphQLErrorShape[] = [],
+    /** The HTTP status of an answer that was no GraphQL answer (e.g. 502 from a proxy). */
+    readonly status: number | undefined = undefined,
   ) {
     super(code === undefined ? message : `${code}: ${message}`);
   }
@@ -87,10 +89,67 @@ export async function request<TResult, TVariables extends Variables>(
   if (!type.includes("json")) {
     // e.g. 413 or 429 from a limit in front of GraphQL: no GraphQL answer to read.
     const text = (await response.text()).trim();
-    throw new DeskFleetError(`HTTP ${response.status}: ${text || response.statusText}`, undefined);
+    throw new DeskFleetError(
+      `HTTP ${response.status}: ${text || response.statusText}`,
+      undefined,
+      [],
+      response.status,
+    );
   }
   // The answer to a typed document has the document's shape: this is where the types meet it.
   return dataOf((await response.json()) as GraphQLResponse<TResult>);
+}
+
+/** Codes of answers after which the operation may or may not have been carried out. */
+const UNANSWERED = new Set(["STORAGE_UNAVAILABLE", "TIMEOUT"]);
+
+/**
+ * Whether the request may have gone unanswered: fetch failed (no connection, the connection cut,
+ * the server gone), a 5xx came from something in front of GraphQL, or the server could not
+ * finish (`STORAGE_UNAVAILABLE`, `TIMEOUT`). Refusals (typed `UserError`s, `UNAUTHENTICATED`,
+ * ...) are answers: sending them again changes nothing.
+ */
+export function unanswered(error: unknown): boolean {
+  if (error instanceof DeskFleetError) {
+    return (
+      (error.status !== undefined && error.status >= 500) ||
+      (error.code !== undefined && UNANSWERED.has(error.code))
+    );
+  }
+  return error instanceof TypeError; // what fetch throws when no response came
+}
+
+export interface Retries {
+  /** Tries in all (default 5). */
+  attempts?: number;
+  /** Wait before the second try, doubled before each next one (default 500 ms). */
+  delayMs?: number;
+  /** Told of each try that went unanswered, before the wait. */
+  onRetry?: (error: unknown, attempt: number) => void;
+}
+
+/**
+ * A creating mutation (`triggerRun`, `registerMachine`, `createConnection`,
+ * `createMachineGroup`) sent until it is answered. `variables` must carry an `idempotencyKey`
+ * made once for this operation (e.g. `crypto.randomUUID()`): every try sends the same key, so a
+ * try whose answer was lost and the next one answer the same run, machine or connection, and
+ * one is created however many times the request went out (R46).
+ */
+export async function requestWithRetries<TResult, TVariables extends Variables>(
+  document: TypedDocumentNode<TResult, TVariables>,
+  variables: TVariables,
+  connection: Connection,
+  { attempts = 5, delayMs = 500, onRetry }: Retries = {},
+): Promise<TResult> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await request(document, variables, connection);
+    } catch (error) {
+      if (attempt >= attempts || !unanswered(error)) throw error;
+      onRetry?.(error, attempt);
+      await new Promise((resolve) => setTimeout(resolve, delayMs * 2 ** (attempt - 1)));
+    }
+  }
 }
 
 export interface Subscriptions {

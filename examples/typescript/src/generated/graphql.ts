@@ -90,6 +90,8 @@ export type CreateConnectionInput = {
   /** Refused (R22): gateways are no longer supported. */
   gatewayId?: InputMaybe<Scalars['ID']['input']>;
   groupId?: InputMaybe<Scalars['ID']['input']>;
+  /** R46: the same key from you within 24 hours answers what the first request created, as it is now, and creates nothing new; with another input it is refused (IDEMPOTENCY_KEY_REUSED). 1 to 255 visible ASCII characters: a new UUID per operation, sent again with each retry of it. */
+  idempotencyKey?: InputMaybe<Scalars['String']['input']>;
   /** Target a machine, or give groupId. */
   machineId?: InputMaybe<Scalars['ID']['input']>;
   name: Scalars['String']['input'];
@@ -112,6 +114,8 @@ export type CreateEnvironmentInput = {
 export type CreateMachineGroupInput = {
   description?: Scalars['String']['input'];
   environmentId: Scalars['ID']['input'];
+  /** R46: the same key from you within 24 hours answers what the first request created, as it is now, and creates nothing new; with another input it is refused (IDEMPOTENCY_KEY_REUSED). 1 to 255 visible ASCII characters: a new UUID per operation, sent again with each retry of it. */
+  idempotencyKey?: InputMaybe<Scalars['String']['input']>;
   name: Scalars['String']['input'];
 };
 
@@ -146,9 +150,11 @@ export type ErrorCode =
   | 'GROUP_FULL'
   | 'GROUP_IN_MAINTENANCE'
   | 'HOME_EDITION'
+  | 'IDEMPOTENCY_KEY_REUSED'
   | 'INVALID_CURSOR'
   | 'INVALID_EMAIL'
   | 'INVALID_ID'
+  | 'INVALID_IDEMPOTENCY_KEY'
   | 'INVALID_NAME'
   | 'INVALID_PASSWORD'
   | 'INVALID_TEXT'
@@ -241,6 +247,8 @@ export type RecommendationStatus =
 export type RegisterMachineInput = {
   description?: Scalars['String']['input'];
   environmentId: Scalars['ID']['input'];
+  /** R46: the same key from you within 24 hours answers what the first request created, as it is now, and creates nothing new; with another input it is refused (IDEMPOTENCY_KEY_REUSED). 1 to 255 visible ASCII characters: a new UUID per operation, sent again with each retry of it. A replay answers the machine key again (kept sealed for those 24 hours). */
+  idempotencyKey?: InputMaybe<Scalars['String']['input']>;
   name: Scalars['String']['input'];
   osEdition: Scalars['String']['input'];
   runtimeVersion: Scalars['String']['input'];
@@ -328,6 +336,8 @@ export type SwitchConnectionToDirectInput = {
 export type TriggerRunInput = {
   connectionId: Scalars['ID']['input'];
   flowId: Scalars['ID']['input'];
+  /** R46: the same key from you within 24 hours answers what the first request created, as it is now, and creates nothing new; with another input it is refused (IDEMPOTENCY_KEY_REUSED). 1 to 255 visible ASCII characters: a new UUID per operation, sent again with each retry of it. */
+  idempotencyKey?: InputMaybe<Scalars['String']['input']>;
   mode: RunMode;
   priority?: RunPriority;
 };
