@@ -171,6 +171,7 @@ export type ErrorCode =
   | 'RUN_NOT_QUEUED'
   | 'SAME_ENVIRONMENT'
   | 'SHARE_ESCALATION'
+  | 'SIGN_IN_NOT_LINKED'
   | 'STALE_ATTEMPT'
   | 'TEAMS_ENVIRONMENT'
   | 'UNAUTHENTICATED'
@@ -310,6 +311,18 @@ export type ShareMachineInput = {
   machineId: Scalars['ID']['input'];
   userId: Scalars['ID']['input'];
 };
+
+export type SignInGroupRoleInput = {
+  environmentId: Scalars['ID']['input'];
+  /** The group as the provider's groups claim names it. */
+  group: Scalars['String']['input'];
+  role: SecurityRole;
+};
+
+/** How a provider's person was first tied to a DeskFleet user: EMAIL, linked to the user with their verified e-mail; PROVISIONED, created at that first sign-in. */
+export type SignInMatch =
+  | 'EMAIL'
+  | 'PROVISIONED';
 
 export type SwitchConnectionToDirectInput = {
   connectionId: Scalars['ID']['input'];
