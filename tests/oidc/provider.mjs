@@ -6,6 +6,8 @@
 //   OIDC_CLIENT_ID      the dashboard's public client (authorization code + PKCE, no secret)
 //   OIDC_REDIRECT_URIS  JSON list of the dashboard's redirect (and post-logout) URIs
 //   OIDC_KEYS_FILE      a JSON Web Key Set of private signing keys; the first signs
+//   OIDC_ACCESS_TOKEN_TTL  seconds an access token lives (300 unless set)
+//   OIDC_REFRESH_TOKENS "0": the dashboard gets no refresh token (its session ends with the token)
 //
 // People sign in with devInteractions' form (any login, any password): the login is the subject,
 // and the account's e-mail, name and groups are what the test put under /test/accounts.
@@ -26,6 +28,8 @@ const issuer = `http://127.0.0.1:${port}`;
 const audience = process.env.OIDC_AUDIENCE;
 const clientId = process.env.OIDC_CLIENT_ID;
 const redirectUris = JSON.parse(process.env.OIDC_REDIRECT_URIS || '[]');
+const accessTokenTTL = Number(process.env.OIDC_ACCESS_TOKEN_TTL || 300);
+const refreshTokens = process.env.OIDC_REFRESH_TOKENS !== '0';
 const accounts = new Map();
 
 function claimsOf(sub) {
@@ -43,7 +47,7 @@ const resourceServer = {
   audience,
   scope: 'openid profile email',
   accessTokenFormat: 'jwt',
-  accessTokenTTL: 300,
+  accessTokenTTL,
   jwt: { sign: { alg: 'RS256' } },
 };
 
@@ -79,6 +83,7 @@ function build(jwks) {
         },
       },
     },
+    issueRefreshToken: (ctx, client) => refreshTokens && client.grantTypeAllowed('refresh_token'),
     // The dashboard is first-party: no consent screen.
     async loadExistingGrant(ctx) {
       const grantId = ctx.oidc.result?.consent?.grantId
@@ -105,6 +110,7 @@ function build(jwks) {
     },
   });
   provider.on('server_error', (ctx, error) => console.error('server_error', error));
+  provider.on('end_session.error', (ctx, error) => console.error('end_session', error, error.cause));
   return provider;
 }
 

@@ -40,6 +40,7 @@ class SigningKey:
     def jwk(self) -> dict[str, Any]:
         """The private JWK the provider signs with (it publishes the public half)."""
         jwk: dict[str, Any] = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.private))
+        jwk.pop("key_ops", None)  # PyJWT says ["sign"]: the provider also verifies with it
         return {**jwk, "kid": self.kid, "use": "sig", "alg": "RS256"}
 
     def sign(self, claims: dict[str, Any], **header: Any) -> str:
@@ -55,6 +56,8 @@ class OpenIDProvider:
     redirect_uris: list[str] = field(default_factory=lambda: ["http://127.0.0.1/"])
     port: int = field(default_factory=free_port)
     keys: list[SigningKey] = field(default_factory=lambda: [SigningKey.new()])
+    access_token_ttl: int = 300
+    refresh_tokens: bool = True  # to the dashboard, with each access token
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -85,6 +88,8 @@ class OpenIDProvider:
                     "OIDC_CLIENT_ID": CLIENT_ID,
                     "OIDC_REDIRECT_URIS": json.dumps(self.redirect_uris),
                     "OIDC_KEYS_FILE": str(keys_file),
+                    "OIDC_ACCESS_TOKEN_TTL": str(self.access_token_ttl),
+                    "OIDC_REFRESH_TOKENS": "1" if self.refresh_tokens else "0",
                 },
             )
         deadline = time.monotonic() + 60
