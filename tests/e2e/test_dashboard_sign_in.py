@@ -5,7 +5,10 @@ group mappings apply and a deactivated user is turned away. Pasting an API token
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.dashboard_given import Page
-from tests.e2e.server import Served, first_run_token, free_port
+from tests.e2e.server import ROOT, Served, first_run_token, free_port
 from tests.oidc.provider import AUDIENCE, CLIENT_ID, OpenIDProvider
 
 pytestmark = [pytest.mark.e2e, pytest.mark.rule("R44")]
@@ -174,3 +177,41 @@ def test_without_renewal_the_session_ends_with_a_clear_notice(page: Page, tmp_pa
         assert notice.text_content() == "Your session has expired. Sign in again."
         assert stored(page.page, "deskfleet.token") is None
         assert page.errors == []
+
+
+def test_the_terminal_example_signs_in_with_a_device_code(page: Page, site: SignInSite) -> None:
+    """examples/oidc_token.py: the device authorization grant, completed in the browser."""
+    site.provider.account("tess", name="Tess Terminal")
+    example = subprocess.Popen(
+        [sys.executable, str(ROOT / "examples" / "oidc_token.py"), "--print-token"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={
+            **os.environ,
+            "DESKFLEET_URL": f"{site.server.url}/graphql",
+            "DESKFLEET_OIDC_ISSUER": site.provider.issuer,
+            "DESKFLEET_OIDC_CLIENT_ID": CLIENT_ID,
+        },
+    )
+    try:
+        assert example.stderr is not None
+        example.stderr.readline()  # "Sign in at ... with the code ..."
+        opened = re.search(r"open (\S+)\)", example.stderr.readline())
+        assert opened, "the example names the page to open"
+
+        page.page.goto(opened.group(1))
+        page.page.get_by_role("button", name="Continue").click()
+        page.page.locator("input[name=login]").fill("tess")
+        page.page.locator("input[name=password]").fill("any password")
+        page.page.get_by_role("button", name="Sign-in").click()
+
+        out, err = example.communicate(timeout=60)
+    finally:
+        example.kill()
+    assert example.returncode == 0, err
+    assert "signed in to DeskFleet as Tess Terminal <tess@example.test>" in err
+    token = out.strip()
+    assert site.graphql("{ me { user { email } } }", token=token)["me"]["user"]["email"] == (
+        "tess@example.test"
+    )

@@ -59,7 +59,11 @@ function build(jwks) {
         client_id: clientId,
         token_endpoint_auth_method: 'none',
         application_type: 'web',
-        grant_types: ['authorization_code', 'refresh_token'],
+        grant_types: [
+          'authorization_code',
+          'refresh_token',
+          'urn:ietf:params:oauth:grant-type:device_code', // examples/oidc_token.py
+        ],
         response_types: ['code'],
         redirect_uris: redirectUris,
         post_logout_redirect_uris: redirectUris,
@@ -71,6 +75,7 @@ function build(jwks) {
     pkce: { required: () => true },
     features: {
       devInteractions: { enabled: true },
+      deviceFlow: { enabled: true },
       rpInitiatedLogout: { enabled: true },
       resourceIndicators: {
         enabled: true,
