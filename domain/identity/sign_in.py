@@ -73,62 +73,75 @@ async def signed_in(ctx: DomainContext, token: VerifiedToken) -> UserPrincipal:
 
 
 async def _person(ctx: DomainContext, token: VerifiedToken) -> tuple[User, SignInIdentity]:
-    settings = ctx.settings
+    # Nearly every call finds a person already tied (each access token is verified again when
+    # its cache entry ends, and with every websocket's periodic check): a read, not a write.
+    async with ctx.db.read() as session:
+        known = await _tied(session, token)
+    if known is not None:
+        return known
     async with ctx.db.write() as session:
-        identity = (
-            await session.exec(
-                select(SignInIdentity).where(
-                    SignInIdentity.issuer == token.issuer,
-                    SignInIdentity.subject == token.subject,
-                )
+        return await _tied(session, token) or await _tie(ctx, session, token)
+
+
+async def _tied(session: AsyncSession, token: VerifiedToken) -> tuple[User, SignInIdentity] | None:
+    row = (
+        await session.exec(
+            select(User, SignInIdentity)
+            .join(SignInIdentity, col(SignInIdentity.user_id) == col(User.id))
+            .where(
+                SignInIdentity.issuer == token.issuer,
+                SignInIdentity.subject == token.subject,
             )
-        ).first()
-        if identity is not None:
-            user = await session.get(User, identity.user_id)
-            assert user is not None  # the identity goes with its user (ON DELETE CASCADE)
-            return user, identity
-        email = _email(token)
-        user = None
-        if email is not None:
-            user = (await session.exec(select(User).where(User.email == email))).first()
-        if user is not None:
-            if not (settings.oidc_link_by_email and token.email_verified):
-                raise AuthenticationFailed(
-                    ErrorCode.SIGN_IN_NOT_LINKED,
-                    "this sign-in is not linked to a DeskFleet user; a DeskFleet user has its "
-                    "e-mail address, but linking by e-mail is off or the provider does not vouch "
-                    "for the address: ask a DeskFleet administrator",
-                )
-            matched = SignInMatch.EMAIL
-        elif settings.oidc_auto_provision:
-            if email is None:
-                raise AuthenticationFailed(
-                    ErrorCode.SIGN_IN_NOT_LINKED,
-                    f"the access token has no usable {settings.oidc_email_claim!r} claim, "
-                    "which a new DeskFleet user needs",
-                )
-            user = User(
-                display_name=_display_name(token, email),
-                email=email,
-                created_at=ctx.clock.now(),
-            )
-            session.add(user)
-            await session.flush()
-            matched = SignInMatch.PROVISIONED
-        else:
+        )
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+async def _tie(
+    ctx: DomainContext, session: AsyncSession, token: VerifiedToken
+) -> tuple[User, SignInIdentity]:
+    """The first sign-in of a person: tied to a user once, by verified e-mail or provisioning."""
+    settings = ctx.settings
+    email = _email(token)
+    user = None
+    if email is not None:
+        user = (await session.exec(select(User).where(User.email == email))).first()
+    if user is not None:
+        if not (settings.oidc_link_by_email and token.email_verified):
             raise AuthenticationFailed(
                 ErrorCode.SIGN_IN_NOT_LINKED,
-                "no DeskFleet user is linked to this sign-in and new users are not created at "
-                "sign-in: ask a DeskFleet administrator to add you",
+                "this sign-in is not linked to a DeskFleet user; a DeskFleet user has its "
+                "e-mail address, but linking by e-mail is off or the provider does not vouch "
+                "for the address: ask a DeskFleet administrator",
             )
-        identity = SignInIdentity(
-            issuer=token.issuer,
-            subject=token.subject,
-            user_id=user.id,
-            matched_by=matched,
-            created_at=ctx.clock.now(),
+        matched = SignInMatch.EMAIL
+    elif settings.oidc_auto_provision:
+        if email is None:
+            raise AuthenticationFailed(
+                ErrorCode.SIGN_IN_NOT_LINKED,
+                f"the access token has no usable {settings.oidc_email_claim!r} claim, "
+                "which a new DeskFleet user needs",
+            )
+        user = User(
+            display_name=_display_name(token, email), email=email, created_at=ctx.clock.now()
         )
-        session.add(identity)
+        session.add(user)
+        await session.flush()
+        matched = SignInMatch.PROVISIONED
+    else:
+        raise AuthenticationFailed(
+            ErrorCode.SIGN_IN_NOT_LINKED,
+            "no DeskFleet user is linked to this sign-in and new users are not created at "
+            "sign-in: ask a DeskFleet administrator to add you",
+        )
+    identity = SignInIdentity(
+        issuer=token.issuer,
+        subject=token.subject,
+        user_id=user.id,
+        matched_by=matched,
+        created_at=ctx.clock.now(),
+    )
+    session.add(identity)
     return user, identity
 
 
@@ -151,16 +164,15 @@ def _display_name(token: VerifiedToken, email: str) -> str:
 async def apply_group_roles(
     ctx: DomainContext, principal: UserPrincipal, groups: frozenset[str]
 ) -> None:
+    """The roles the groups map to, granted; those an earlier sign-in granted that they no
+    longer map to, taken back; nothing else touched. Written only when something changes."""
+    async with ctx.db.read() as session:
+        grant, take_back = await _role_changes(session, principal.user_id, groups)
+    if not grant and not take_back:
+        return
     async with ctx.db.write() as session:
-        mappings = (await session.exec(select(SignInGroupRole))).all()
-        wanted = {(m.environment_id, m.role) for m in mappings if m.group in groups}
-        held = (
-            await session.exec(
-                select(RoleAssignment).where(RoleAssignment.user_id == principal.user_id)
-            )
-        ).all()
-        have = {(a.environment_id, a.role) for a in held}
-        for environment_id, role in sorted(wanted - have):
+        grant, take_back = await _role_changes(session, principal.user_id, groups)
+        for environment_id, role in sorted(grant):
             assignment = RoleAssignment(
                 environment_id=environment_id,
                 user_id=principal.user_id,
@@ -170,13 +182,26 @@ async def apply_group_roles(
             )
             session.add(assignment)
             journal.on_role(ctx, session, principal, assignment, granted=True)
-        for assignment in held:
-            if (
-                assignment.from_sign_in
-                and (assignment.environment_id, assignment.role) not in wanted
-            ):
-                await session.delete(assignment)
-                journal.on_role(ctx, session, principal, assignment, granted=False)
+        for assignment in take_back:
+            await session.delete(assignment)
+            journal.on_role(ctx, session, principal, assignment, granted=False)
+
+
+async def _role_changes(
+    session: AsyncSession, user_id: str, groups: frozenset[str]
+) -> tuple[set[tuple[str, Role]], list[RoleAssignment]]:
+    mappings = (
+        await session.exec(select(SignInGroupRole).where(col(SignInGroupRole.group).in_(groups)))
+        if groups
+        else None
+    )
+    wanted = {(m.environment_id, m.role) for m in (mappings.all() if mappings else [])}
+    held = (
+        await session.exec(select(RoleAssignment).where(RoleAssignment.user_id == user_id))
+    ).all()
+    have = {(a.environment_id, a.role) for a in held}
+    take_back = [a for a in held if a.from_sign_in and (a.environment_id, a.role) not in wanted]
+    return wanted - have, take_back
 
 
 # --- group mappings, managed by environment admins -------------------------------------------
@@ -204,6 +229,7 @@ async def map_group(
             environment_id=environment_id, group=group, role=role, created_at=ctx.clock.now()
         )
         session.add(mapping)
+        journal.on_sign_in_group(ctx, session, caller, mapping, mapped=True)
     return mapping
 
 
@@ -220,6 +246,7 @@ async def unmap_group(
         if mapping is None:
             raise NotFound("group mapping", f"{group} -> {role.value}")
         await session.delete(mapping)
+        journal.on_sign_in_group(ctx, session, caller, mapping, mapped=False)
     return mapping
 
 

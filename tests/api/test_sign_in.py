@@ -36,6 +36,8 @@ MAP = """mutation($input: SignInGroupRoleInput!) { mapSignInGroup(input: $input)
   ... on UserError { code message } } }"""
 UNMAP = MAP.replace("mapSignInGroup", "unmapSignInGroup")
 GROUP_ROLES = "query($id: ID!) { signInGroupRoles(environmentId: $id) { group role } }"
+AUDIT = """query($id: ID!) { auditTrail(environmentId: $id, first: 50) {
+  nodes { action targetKind targetName detail actorId } } }"""
 DEACTIVATE = """mutation($id: ID!) { deactivateUser(id: $id) { __typename } }"""
 
 
@@ -178,6 +180,7 @@ async def test_environment_admins_manage_the_group_mappings_of_their_environment
     people = await api.execute(PEOPLE, token=env_admin.token)
     removed = await api.data(UNMAP, {"input": mapping}, token=env_admin.token)
     gone = await api.data(UNMAP, {"input": mapping}, token=env_admin.token)
+    trail = await api.data(AUDIT, {"id": env}, token=admin_token)
 
     assert made["mapSignInGroup"]["mapping"] == {
         "group": "ops",
@@ -191,6 +194,15 @@ async def test_environment_admins_manage_the_group_mappings_of_their_environment
     assert people["errors"][0]["extensions"]["code"] == "NOT_ADMIN"  # administrators only
     assert removed["unmapSignInGroup"]["__typename"] == "SignInGroupRolePayload"
     assert gone["unmapSignInGroup"]["code"] == "NOT_FOUND"
+    entries = [
+        (e["action"], e["targetName"], e["detail"], e["actorId"])
+        for e in trail["auditTrail"]["nodes"]
+        if e["targetKind"] == "SIGN_IN_GROUP"
+    ]
+    assert entries == [
+        ("SIGN_IN_GROUP_UNMAPPED", "ops", "MACHINE_USER", env_admin.id),
+        ("SIGN_IN_GROUP_MAPPED", "ops", "MACHINE_USER", env_admin.id),
+    ]
 
 
 def _forged_hs256(provider: OpenIDProvider, claims: dict[str, Any]) -> str:
