@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -14,6 +14,7 @@ from opentelemetry.trace import Tracer, TracerProvider
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
+from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -39,6 +40,7 @@ from domain.context import DomainContext
 from domain.dispatch.dispatcher import Dispatcher
 from domain.identity import bootstrap, identity
 from domain.kernel.clock import Clock, SystemClock
+from domain.kernel.openid import OpenIDProvider
 from domain.kernel.settings import Settings
 from domain.kernel.traces import no_tracer
 from domain.store import schema_version, storage
@@ -214,12 +216,15 @@ def create_app(
     exported = traces.exported_provider(settings) if tracer_provider is None else None
     tracer_provider = tracer_provider or exported
     tracer = traces.tracer_of(tracer_provider) if tracer_provider is not None else None
+    clock = clock or SystemClock()
     domain = DomainContext(
         db=Database(settings.database_url),
         settings=settings,
-        clock=clock or SystemClock(),
+        clock=clock,
         events=websocket.event_bus(settings),  # memory:// or redis:// (R35-R37)
         tracer=tracer or no_tracer(),
+        # R44: the organisation's OpenID Connect provider, when one is configured.
+        openid=OpenIDProvider(settings, clock) if settings.oidc_issuer else None,
     )
     if tracer is not None:
         domain.db.trace_with(tracer)
@@ -231,6 +236,8 @@ def create_app(
         issued = await bootstrap.first_run(domain)
         if issued is not None:
             announce_first_run(issued.secret)
+        if domain.openid is not None:
+            await domain.openid.start()  # SignInUnavailable: the provider cannot be used
         dispatcher = (
             Dispatcher(domain, on_dispatched=metrics.observe_dispatched)
             if settings.dispatcher_enabled
@@ -255,6 +262,8 @@ def create_app(
             await graphql.buckets.close()
             await graphql.persisted_queries.close()
             await identity.finish_look_ups(domain)
+            if domain.openid is not None:
+                await domain.openid.stop()
             await domain.db.dispose()
             if exported is not None:  # sends what is still batched (network: off the loop)
                 await asyncio.to_thread(exported.shutdown)
@@ -271,6 +280,7 @@ def create_app(
                 guards.WebSocketMessageLimit(graphql, max_bytes=settings.ws_max_message_bytes),
             ),
             *(Route(path, handler) for path, handler in operations.items()),
+            Route("/sign-in/configuration", sign_in_configuration(domain)),  # the dashboard's
             dashboard.mount("/"),  # the fleet dashboard; last, it takes what is left
         ],
         middleware=[
@@ -294,6 +304,29 @@ def create_app(
     app.state.domain = domain
     app.state.metrics = metrics
     return app
+
+
+async def check_sign_in(settings: Settings) -> None:
+    """At `serve`: the OpenID Connect provider's discovery document and keys can be had
+    (SignInUnavailable says what is wrong), so a misconfigured issuer stops the start."""
+    if not settings.oidc_issuer:
+        return
+    provider = OpenIDProvider(settings, SystemClock())
+    try:
+        await provider.start()
+    finally:
+        await provider.stop()
+
+
+def sign_in_configuration(domain: DomainContext) -> Callable[[Request], Awaitable[JSONResponse]]:
+    """What the dashboard needs for "Sign in with <provider>" (R44): nothing secret."""
+
+    async def configuration(request: Request) -> JSONResponse:
+        if domain.openid is None:
+            return JSONResponse({"enabled": False})
+        return JSONResponse({"enabled": True, **domain.openid.dashboard_configuration()})
+
+    return configuration
 
 
 async def broadcast_ready(domain: DomainContext) -> None:

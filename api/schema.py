@@ -24,6 +24,7 @@ from api.fleet.machines import MachineMutation, MachineQuery
 from api.fleet.maintenance import MaintenanceMutation
 from api.fleet.sharing import SharingMutation
 from api.identity.identity import IdentityMutation, IdentityQuery
+from api.identity.sign_in import SignInMutation, SignInQuery
 from api.realtime.subscriptions import Subscription
 from api.recommendations.recommendations import (
     RecommendationMutation,
@@ -45,6 +46,7 @@ Query = merge_types(
     "Query",
     (
         IdentityQuery,
+        SignInQuery,
         EnvironmentQuery,
         MachineQuery,
         AgentQuery,
@@ -60,6 +62,7 @@ Mutation = merge_types(
     "Mutation",
     (
         IdentityMutation,
+        SignInMutation,
         EnvironmentMutation,
         MachineMutation,
         AgentMutation,

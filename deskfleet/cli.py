@@ -40,9 +40,10 @@ def _add_database(parser: argparse.ArgumentParser) -> None:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from api.app import SchemaOutdated, create_app, prepare_database
+    from api.app import SchemaOutdated, check_sign_in, create_app, prepare_database
     from api.observability import configure_logging
     from api.traces import TracesNotInstalled
+    from domain.kernel.openid import SignInUnavailable
     from domain.store.storage import StorageUnavailable
 
     settings = settings_from(args)
@@ -55,6 +56,11 @@ def serve(args: argparse.Namespace) -> int:
     except StorageUnavailable as exc:
         print(f"deskfleet: {exc}", file=sys.stderr)
         return 1
+    try:
+        asyncio.run(check_sign_in(settings))  # R44: the provider named is there and usable
+    except SignInUnavailable as exc:
+        print(f"deskfleet: sign-in with OpenID Connect: {exc}", file=sys.stderr)
+        return 2
     # Once the database is known good: a refusal above stays one line.
     ensure_open_files(settings.planned_connections, "planned (DESKFLEET_PLANNED_CONNECTIONS)")
     print(f"DeskFleet serving on http://{settings.host}:{settings.port}/graphql", flush=True)

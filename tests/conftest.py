@@ -17,6 +17,7 @@ from domain.kernel.clock import ManualClock
 from domain.kernel.settings import Settings
 from tests.databases import TestDatabases, backend_name
 from tests.graphql import Fleet, GraphQLClient
+from tests.oidc.provider import OpenIDProvider
 from tests.runs_given import Runs
 
 
@@ -116,3 +117,12 @@ def sql_statements(domain: DomainContext) -> Iterator[StatementCounter]:
     yield counter
     for engine in engines:
         event.remove(engine, "before_cursor_execute", counter)
+
+
+@pytest.fixture(scope="module")
+def openid_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenIDProvider]:
+    """R44: the npm oidc-provider on 127.0.0.1 (tests/oidc/provider.mjs), one per test module."""
+    provider = OpenIDProvider(tmp_path_factory.mktemp("oidc"))
+    provider.start()
+    yield provider
+    provider.stop()

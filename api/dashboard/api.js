@@ -87,6 +87,7 @@ export async function allPages(query, variables, field, maxPages = 20) {
 const FORBIDDEN = 4403; // graphql-transport-ws: connection_init refused
 
 let client = null;
+let activeSocket = null;
 const liveListeners = new Set();
 let liveState = "idle";
 
@@ -118,7 +119,10 @@ function liveClient() {
     shouldRetry: (event) => event?.code !== FORBIDDEN,
     on: {
       connecting: () => setLive(liveState === "idle" ? "connecting" : "reconnecting"),
-      connected: () => setLive("live"),
+      connected: (socket) => {
+        activeSocket = socket;
+        setLive("live");
+      },
       closed: () => setLive(liveState === "idle" ? "idle" : "reconnecting"),
     },
   });
@@ -146,6 +150,13 @@ export function subscribe(query, variables, onData, onError = () => {}) {
       complete: () => {},
     },
   );
+}
+
+const RENEWED = 4205; // closed by the page itself: reconnect, with the renewed token
+
+/** The bearer was renewed: reconnect the websocket with it (its subscriptions resume, R36). */
+export function renewLive() {
+  if (activeSocket?.readyState === WebSocket.OPEN) activeSocket.close(RENEWED, "Token renewed");
 }
 
 /** Close the websocket (signing out). */

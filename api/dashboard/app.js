@@ -1,9 +1,10 @@
 // The DeskFleet dashboard: sign in, route between views, keep the shell (nav, live state) current.
-import { closeLive, onLiveState, request, subscribe, token } from "./api.js";
+import { closeLive, onLiveState, renewLive, request, subscribe, token } from "./api.js";
 import { fill, h } from "./dom.js";
 import { groupsView, machinesView } from "./lists.js";
 import { groupView, machineView } from "./detail.js";
 import { recommendationsView } from "./recommendations.js";
+import * as openid from "./openid.js";
 import * as ops from "./operations.js";
 import { session, showError } from "./ui.js";
 
@@ -11,6 +12,9 @@ const main = document.getElementById("main");
 const header = document.querySelector("header.top");
 
 // --- sign in -------------------------------------------------------------------------------
+
+// Said on the sign-in page once: why the last session ended, or why a sign-in failed.
+let notice = "";
 
 function signInView() {
   header.hidden = true;
@@ -23,7 +27,8 @@ function signInView() {
     required: true,
     "aria-describedby": "token-help",
   });
-  const problem = h("p", { class: "error", id: "sign-in-error", role: "alert" });
+  const problem = h("p", { class: "error", id: "sign-in-error", role: "alert" }, notice);
+  notice = "";
   const form = h(
     "form",
     {
@@ -42,6 +47,7 @@ function signInView() {
           input.focus();
           return;
         }
+        await openid.forget(); // a pasted token replaces a provider's session in this tab
         token.set(candidate);
         startShell();
         window.location.hash = "#/machines";
@@ -63,7 +69,29 @@ function signInView() {
   );
   fill(main, form);
   input.focus();
-  return () => {};
+  let left = false;
+  openid.configuration().then((settings) => {
+    if (left || !settings.enabled) return;
+    // R44: the organisation's provider first; the API token stays for scripts' owners.
+    const provider = h(
+      "div",
+      { class: "provider" },
+      h(
+        "button",
+        {
+          type: "button",
+          id: "sign-in-provider",
+          onclick: () => openid.begin().catch((error) => (problem.textContent = error.message)),
+        },
+        `Sign in with ${settings.providerName}`,
+      ),
+      h("p", { class: "help" }, "Or paste an API token:"),
+    );
+    form.insertBefore(provider, form.querySelector("label"));
+  });
+  return () => {
+    left = true;
+  };
 }
 
 async function loadSession(bearer) {
@@ -72,14 +100,37 @@ async function loadSession(bearer) {
   session.environments = data.environments;
 }
 
-function signOut() {
+async function signOut() {
   if (!session.me) return; // several subscriptions may report a refused token at once
+  const logout = await openid.forget();
+  endSession();
+  // RP-initiated logout: the provider ends its own session and sends the browser back here.
+  if (logout) window.location.assign(logout);
+}
+
+function endSession() {
   token.clear();
   session.me = null;
   stopShell();
   closeLive();
-  window.location.hash = "#/signin";
-  route();
+  // A new hash routes by itself (hashchange): routing here too would show the page twice and
+  // lose the notice the first one showed.
+  if (window.location.hash === "#/signin") route();
+  else window.location.hash = "#/signin";
+}
+
+/** The token was refused, or the provider's session ran out and could not be renewed. */
+function sessionEnded() {
+  if (!session.me) return;
+  if (openid.signedInWithProvider()) {
+    notice = "Your session has expired. Sign in again.";
+    openid.forget(); // without the provider's sign-out: its own session may well go on
+  }
+  endSession();
+}
+
+function keepProviderSession() {
+  openid.keepAlive(renewLive, sessionEnded);
 }
 
 // --- the shell: who, live state, the recommendations badge --------------------------------
@@ -125,7 +176,7 @@ function stopShell() {
 }
 
 document.getElementById("sign-out").addEventListener("click", signOut);
-session.onUnauthenticated = signOut;
+session.onUnauthenticated = sessionEnded;
 
 // --- routing -------------------------------------------------------------------------------
 
@@ -170,16 +221,30 @@ function route() {
 window.addEventListener("hashchange", route);
 
 async function start() {
+  try {
+    const next = await openid.complete(); // back from the provider's sign-in page?
+    if (next) window.location.hash = next;
+  } catch (error) {
+    notice = error.message;
+  }
   const saved = token.get();
   if (saved) {
     try {
       await loadSession(saved);
       startShell();
-    } catch {
+      keepProviderSession();
+    } catch (error) {
+      if (openid.signedInWithProvider() && error.code) notice = refusalText(error);
       token.clear();
+      await openid.forget();
     }
   }
   route();
+}
+
+function refusalText(error) {
+  if (error.code === "USER_DEACTIVATED") return "Your DeskFleet user is deactivated.";
+  return error.message;
 }
 
 start();

@@ -18,6 +18,7 @@ from domain.store.models import (
     Machine,
     MachineGroup,
     RoleAssignment,
+    SignInGroupRole,
     User,
 )
 
@@ -188,4 +189,26 @@ def on_role(
         assignment.user_id,
         environment_id=assignment.environment_id,
         detail=assignment.role.value,
+    )
+
+
+def on_sign_in_group(
+    ctx: DomainContext,
+    session: AsyncSession,
+    actor: Principal,
+    mapping: SignInGroupRole,
+    *,
+    mapped: bool,
+) -> None:
+    """R44: a group of the provider mapped to a role in the environment, or no longer."""
+    record(
+        ctx,
+        session,
+        actor,
+        AuditAction.SIGN_IN_GROUP_MAPPED if mapped else AuditAction.SIGN_IN_GROUP_UNMAPPED,
+        AuditTargetKind.SIGN_IN_GROUP,
+        mapping.id,
+        environment_id=mapping.environment_id,
+        target_name=mapping.group,
+        detail=mapping.role.value,
     )

@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from domain.audit import journal
 from domain.bus.events import GroupChanged, MachineChanged, emit
 from domain.context import DomainContext
+from domain.identity import sign_in
 from domain.identity.authorization import admin_environment_ids, require_user
 from domain.identity.secrets import (
     MACHINE_KEY_PREFIX,
@@ -31,6 +32,7 @@ from domain.kernel.errors import (
     NotFound,
     PermissionDenied,
 )
+from domain.kernel.openid import OpenIDProvider
 from domain.kernel.principals import MachinePrincipal, Principal, UserPrincipal
 from domain.store import storage
 from domain.store.models import ApiToken, Machine, MachineGroup, RoleAssignment, Share, User
@@ -106,6 +108,8 @@ async def _look_up(ctx: DomainContext, credential: str, hashed: str) -> Principa
         machine = await _authenticate_machine(ctx, credential)
         ctx.credentials.put(hashed, machine)
         return machine
+    if ctx.openid is not None and _looks_like_jwt(credential):
+        return await _signed_in(ctx, ctx.openid, credential, hashed)
     if not credential.startswith(USER_TOKEN_PREFIX):
         raise AuthenticationFailed(
             ErrorCode.UNAUTHENTICATED, "the bearer credential is not a DeskFleet token"
@@ -137,6 +141,25 @@ async def _look_up(ctx: DomainContext, credential: str, hashed: str) -> Principa
                 raise
     principal = UserPrincipal(user_id=user.id, token_id=token.id, is_admin=user.is_admin)
     ctx.credentials.put(hashed, principal)
+    return principal
+
+
+def _looks_like_jwt(credential: str) -> bool:
+    return credential.count(".") == 2 and not credential.startswith(
+        (USER_TOKEN_PREFIX, MACHINE_KEY_PREFIX)
+    )
+
+
+async def _signed_in(
+    ctx: DomainContext, provider: OpenIDProvider, credential: str, hashed: str
+) -> Principal:
+    """R44: an access token of the organisation's provider, where a user token would be."""
+    verified = await provider.verify(credential)
+    principal = await sign_in.signed_in(ctx, verified)
+    # Never vouched for past its expiry: the cache keeps an entry its whole ttl.
+    usable_for = verified.expires_at + ctx.settings.oidc_clock_skew_seconds - ctx.clock.timestamp()
+    if usable_for > ctx.credentials.ttl:
+        ctx.credentials.put(hashed, principal)
     return principal
 
 

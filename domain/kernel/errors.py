@@ -23,6 +23,7 @@ class ErrorCode(str, Enum):
     UNAUTHENTICATED = "UNAUTHENTICATED"
     USER_DEACTIVATED = "USER_DEACTIVATED"
     WRONG_CREDENTIAL_KIND = "WRONG_CREDENTIAL_KIND"
+    SIGN_IN_NOT_LINKED = "SIGN_IN_NOT_LINKED"  # R44: a provider's person nobody is tied to
     # lookups and conflicts
     NOT_FOUND = "NOT_FOUND"
     NAME_TAKEN = "NAME_TAKEN"

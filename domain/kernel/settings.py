@@ -70,6 +70,36 @@ class Settings(BaseSettings):
     metrics_allowed_networks: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
     metrics_token: SecretStr | None = None
 
+    # R44: sign-in through the organisation's OpenID Connect provider, off unless the issuer is
+    # set (docs/operations.md, "Sign-in with OpenID Connect"). Its access tokens (JWTs) are
+    # accepted wherever a DeskFleet user token is; API tokens and machine keys keep working.
+    oidc_issuer: str | None = None  # exactly as the provider's discovery document says it
+    oidc_client_id: str | None = None  # the dashboard's public client (code + PKCE, no secret)
+    oidc_audience: str | None = None  # the access tokens' `aud`; the client id when unset
+    oidc_provider_name: str = Field(default="your organisation", min_length=1, max_length=100)
+    oidc_scopes: str = "openid profile email"  # the dashboard asks for these
+    oidc_subject_claim: str = "sub"
+    oidc_email_claim: str = "email"
+    oidc_name_claim: str = "name"
+    oidc_groups_claim: str = "groups"
+    # Linking by e-mail needs the provider to vouch for the address: this claim must be true.
+    # "" trusts the e-mail claim as it is (a provider that only issues addresses it owns).
+    oidc_email_verified_claim: str = "email_verified"
+    oidc_link_by_email: bool = False  # a first sign-in may take over the user with that e-mail
+    oidc_auto_provision: bool = False  # a first sign-in nobody matches creates a user
+    # Asymmetric signatures only (RFC 8725): "none" and the HS* family are refused.
+    oidc_algorithms: list[str] = Field(
+        default_factory=lambda: [
+            *("RS256", "RS384", "RS512", "PS256", "PS384", "PS512"),
+            *("ES256", "ES384", "ES512", "EdDSA"),
+        ]
+    )
+    oidc_clock_skew_seconds: float = Field(default=60.0, ge=0, le=300)  # on exp, nbf and iat
+    oidc_keys_refresh_seconds: float = Field(default=3600.0, gt=0)  # discovery and JWKS
+    # An unknown key id refetches the JWKS (a rotation), at most once in this many seconds.
+    oidc_unknown_key_refetch_seconds: float = Field(default=30.0, ge=0)
+    oidc_timeout_seconds: float = Field(default=10.0, gt=0)  # each request to the provider
+
     max_page_size: int = Field(default=100, gt=0)
     max_query_depth: int = Field(default=10, gt=0)
     max_aliases: int = Field(default=15, ge=0)
@@ -109,6 +139,33 @@ class Settings(BaseSettings):
                 f"{endpoint!r} is not an OTLP/HTTP endpoint: give http(s)://host:port/v1/traces"
             )
         return endpoint
+
+    @field_validator("oidc_issuer")
+    @classmethod
+    def _issuer_url(cls, issuer: str | None) -> str | None:
+        if not issuer:
+            return None
+        parts = urlsplit(issuer)
+        local = parts.hostname in ("127.0.0.1", "localhost", "::1")
+        if parts.scheme != "https" and not (parts.scheme == "http" and local):
+            raise ValueError(
+                f"{issuer!r} is not an OpenID Connect issuer: give its https:// URL, exactly as "
+                "the provider's discovery document names it (http:// only on this host)"
+            )
+        return issuer
+
+    @field_validator("oidc_algorithms")
+    @classmethod
+    def _asymmetric_only(cls, algorithms: list[str]) -> list[str]:
+        for algorithm in algorithms:
+            if algorithm.lower() == "none" or algorithm.upper().startswith("HS"):
+                raise ValueError(
+                    f"{algorithm!r} cannot verify a provider's tokens: only asymmetric "
+                    "signatures (RS*, PS*, ES*, EdDSA) are accepted"
+                )
+        if not algorithms:
+            raise ValueError("name at least one signature algorithm")
+        return algorithms
 
     @field_validator("cors_allowed_origins")
     @classmethod

@@ -5,7 +5,14 @@ from domain.store.models.connections import Connection, Connectivity, DesktopFlo
 from domain.store.models.documents import TrustedDocument
 from domain.store.models.environments import Environment, EnvironmentKind
 from domain.store.models.idempotency import IdempotencyKey
-from domain.store.models.identity import ApiToken, RoleAssignment, User
+from domain.store.models.identity import (
+    ApiToken,
+    RoleAssignment,
+    SignInGroupRole,
+    SignInIdentity,
+    SignInMatch,
+    User,
+)
 from domain.store.models.machines import Machine, MachineGroup, MachineStatus, Share
 from domain.store.models.recommendations import (
     ItemOutcome,
@@ -54,6 +61,9 @@ __all__ = [
     "SessionRecommendationItem",
     "SessionState",
     "Share",
+    "SignInGroupRole",
+    "SignInIdentity",
+    "SignInMatch",
     "TrustedDocument",
     "User",
     "UserSession",

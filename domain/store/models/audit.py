@@ -44,6 +44,8 @@ class AuditAction(str, Enum):
     CONNECTION_UPDATED = "CONNECTION_UPDATED"
     CONNECTION_DELETED = "CONNECTION_DELETED"
     CONNECTION_SWITCHED_TO_DIRECT = "CONNECTION_SWITCHED_TO_DIRECT"  # R22
+    SIGN_IN_GROUP_MAPPED = "SIGN_IN_GROUP_MAPPED"  # R44; detail: the role
+    SIGN_IN_GROUP_UNMAPPED = "SIGN_IN_GROUP_UNMAPPED"
 
 
 class AuditTargetKind(str, Enum):
@@ -51,6 +53,7 @@ class AuditTargetKind(str, Enum):
     GROUP = "GROUP"
     USER = "USER"
     CONNECTION = "CONNECTION"
+    SIGN_IN_GROUP = "SIGN_IN_GROUP"  # a group of the OpenID Connect provider (R44)
 
 
 class AuditEntry(SQLModel, table=True):

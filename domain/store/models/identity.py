@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import Enum
 
-from sqlalchemy import Column, UniqueConstraint
+from sqlalchemy import Column, UniqueConstraint, false
 from sqlalchemy import Enum as SAEnum
 from sqlmodel import Field, SQLModel
 
@@ -47,5 +48,44 @@ class RoleAssignment(SQLModel, table=True):
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     environment_id: str = Field(foreign_key="environments.id", index=True, ondelete="CASCADE")
     user_id: str = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    role: Role = Field(sa_column=Column(SAEnum(Role, native_enum=False, length=32), nullable=False))
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    # R44: granted by a group mapping at sign-in, and taken back when the groups no longer grant
+    # it; a role granted by hand (False) is never touched by sign-in.
+    from_sign_in: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+
+
+class SignInMatch(str, Enum):
+    """How a provider's subject was first tied to a DeskFleet user (R44)."""
+
+    EMAIL = "EMAIL"  # linked to the existing user with the provider's verified e-mail
+    PROVISIONED = "PROVISIONED"  # the user was created at that first sign-in
+
+
+class SignInIdentity(SQLModel, table=True):
+    """A person of the organisation's OpenID Connect provider, by issuer and subject (R44)."""
+
+    __tablename__ = "sign_in_identities"
+    __table_args__ = (UniqueConstraint("issuer", "subject"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    issuer: str = Field(max_length=500)
+    subject: str = Field(max_length=255)
+    user_id: str = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    matched_by: SignInMatch = Field(
+        sa_column=Column(SAEnum(SignInMatch, native_enum=False, length=16), nullable=False)
+    )
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class SignInGroupRole(SQLModel, table=True):
+    """R44: members of the provider's ``group`` hold ``role`` in the environment."""
+
+    __tablename__ = "sign_in_group_roles"
+    __table_args__ = (UniqueConstraint("environment_id", "group", "role"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    environment_id: str = Field(foreign_key="environments.id", index=True, ondelete="CASCADE")
+    group: str = Field(max_length=255)
     role: Role = Field(sa_column=Column(SAEnum(Role, native_enum=False, length=32), nullable=False))
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)

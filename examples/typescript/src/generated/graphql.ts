@@ -56,6 +56,8 @@ export type AuditAction =
   | 'MACHINE_UPDATED'
   | 'ROLE_ASSIGNED'
   | 'ROLE_REVOKED'
+  | 'SIGN_IN_GROUP_MAPPED'
+  | 'SIGN_IN_GROUP_UNMAPPED'
   | 'USER_DEACTIVATED'
   | 'USER_REACTIVATED';
 
@@ -69,6 +71,7 @@ export type AuditTargetKind =
   | 'CONNECTION'
   | 'GROUP'
   | 'MACHINE'
+  | 'SIGN_IN_GROUP'
   | 'USER';
 
 export type ConnectionFilterInput = {
@@ -177,6 +180,7 @@ export type ErrorCode =
   | 'RUN_NOT_QUEUED'
   | 'SAME_ENVIRONMENT'
   | 'SHARE_ESCALATION'
+  | 'SIGN_IN_NOT_LINKED'
   | 'STALE_ATTEMPT'
   | 'TEAMS_ENVIRONMENT'
   | 'UNAUTHENTICATED'
@@ -323,6 +327,18 @@ export type ShareMachineInput = {
   machineId: Scalars['ID']['input'];
   userId: Scalars['ID']['input'];
 };
+
+export type SignInGroupRoleInput = {
+  environmentId: Scalars['ID']['input'];
+  /** The group as the provider's groups claim names it. */
+  group: Scalars['String']['input'];
+  role: SecurityRole;
+};
+
+/** How a provider's person was first tied to a DeskFleet user: EMAIL, linked to the user with their verified e-mail; PROVISIONED, created at that first sign-in. */
+export type SignInMatch =
+  | 'EMAIL'
+  | 'PROVISIONED';
 
 export type SwitchConnectionToDirectInput = {
   connectionId: Scalars['ID']['input'];
