@@ -34,7 +34,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from domain.bus.events import (
     Inbox,
     MachineWorkChanged,
+    QueueChanged,
     RecommendationChanged,
+    RunChanged,
     emit,
 )
 from domain.context import DomainContext
@@ -95,6 +97,26 @@ _NEXT_RETRY = select(func.min(table_of(FlowRun).c.not_before)).where(
     table_of(FlowRun).c.status == RunStatus.QUEUED,
     table_of(FlowRun).c.not_before > bindparam("now", type_=UTCDateTime),
 )
+
+
+_R = table_of(FlowRun).c
+_RETRIES_DUE = select(_R.id, _R.environment_id, _R.target_machine_id, _R.target_group_id).where(
+    _R.status == RunStatus.QUEUED,
+    _R.not_before > bindparam("since", type_=UTCDateTime),
+    _R.not_before <= bindparam("now", type_=UTCDateTime),
+)
+
+
+async def announce_retries_due(ctx: DomainContext, since: datetime, now: datetime) -> list[str]:
+    """R40: the retries whose delay ended in (``since``, ``now``] wait for something else now,
+    or go: tell their run's and their queue's watchers (nothing else changed to say so)."""
+    async with ctx.db.read() as session:
+        connection = await session.connection()
+        due = (await connection.execute(_RETRIES_DUE, {"since": since, "now": now})).all()
+    for run_id, environment_id, machine_id, group_id in due:
+        await ctx.events.publish(RunChanged(run_id, environment_id))
+        await ctx.events.publish(QueueChanged(environment_id, machine_id, group_id))
+    return [row[0] for row in due]
 
 
 @dataclass(frozen=True)
@@ -448,6 +470,7 @@ class Dispatcher:
         self._inbox: Inbox | None = None
         self._poked = False
         self._next_retry_at: datetime | None = None  # R40: when a delayed retry may go
+        self._last_pass_at = ctx.clock.now()  # the clock when the last pass began
 
     def poke(self) -> None:
         self._poked = True
@@ -504,6 +527,10 @@ class Dispatcher:
                 if loop.time() >= next_sweep:
                     next_sweep = loop.time() + interval
                     await sweep_once(self.ctx)
+                passed_at = self.ctx.clock.now()
+                if self._next_retry_at is not None and self._next_retry_at <= passed_at:
+                    await announce_retries_due(self.ctx, self._last_pass_at, passed_at)
+                self._last_pass_at = passed_at
                 self._woken()  # what came until now, this pass covers
                 started = loop.time()
                 # While runs keep coming the queue is busy: claim at once, without planning
@@ -558,4 +585,11 @@ class Dispatcher:
                 return
 
 
-__all__ = ["Dispatched", "Dispatcher", "SweepResult", "dispatch_once", "sweep_once"]
+__all__ = [
+    "Dispatched",
+    "Dispatcher",
+    "SweepResult",
+    "announce_retries_due",
+    "dispatch_once",
+    "sweep_once",
+]

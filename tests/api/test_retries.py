@@ -6,6 +6,7 @@ in one retry chain. Through the API; the dispatcher is driven by hand and time b
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
 from datetime import timedelta
@@ -532,3 +533,59 @@ async def test_r40_the_dispatcher_wakes_when_a_retrys_delay_ends(
 
     assert waiting == "QUEUED"
     assert (await retries.run(retry_id))["status"] == "DISPATCHED"
+
+
+FOLLOW_RUN = """
+subscription($id: ID!) { runUpdates(runId: $id) { snapshot runs { id status waitReason } } }"""
+
+
+@pytest.mark.rule("R40")
+@pytest.mark.rule("R29")
+async def test_r40_when_a_delay_ends_the_runs_watchers_hear_why_it_waits_now(
+    retries: Retries, runs: Runs, domain: DomainContext, clock: ManualClock
+) -> None:
+    """Its machine went into maintenance meanwhile: the retry waits MAINTENANCE once its delay
+    is over, and whoever follows it hears so then, though nothing else happened."""
+    await retries.environment_policy(maxAttempts=2, errorCodes=["FLAKY"], delaySeconds=1)
+    owner, machine, target = await retries.ready()
+    first = await runs.trigger(target)
+    await retries.fail(machine, first, "FLAKY")
+    retry_id = (await retries.run(first))["retriedBy"]["id"]
+    await runs.maintenance(machine.id, True)
+    principal = await identity.authenticate(domain, owner.token)
+    stream = await schema.subscribe(
+        FOLLOW_RUN,
+        variable_values={"id": retry_id},
+        # As over a websocket: each event reads afresh (loaders, clock), not once per request.
+        context_value=Context(domain=domain, credential=principal, bearer=owner.token),
+    )
+    slow_sweeps = dataclasses.replace(
+        domain,
+        settings=domain.settings.model_copy(update={"dispatch_sweep_interval_seconds": 60.0}),
+    )
+    dispatcher = Dispatcher(slow_sweeps)
+    updates: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def listen() -> None:
+        async for update in stream:  # type: ignore[union-attr]
+            (run,) = update.data["runUpdates"]["runs"]
+            await updates.put(run)
+
+    listening = asyncio.create_task(listen())
+    try:
+        opening = await updates.get()
+        await dispatcher.start()
+        await asyncio.sleep(0.5)  # its first passes, and whatever they stir up
+        before = [updates.get_nowait() for _ in range(updates.qsize())]
+        clock.advance(timedelta(seconds=1))
+        heard = await asyncio.wait_for(updates.get(), 5)
+    finally:
+        await dispatcher.stop()
+        listening.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listening
+        await stream.aclose()  # type: ignore[union-attr]
+
+    assert opening["waitReason"] == "RETRY_DELAY"
+    assert all(run["waitReason"] == "RETRY_DELAY" for run in before)
+    assert heard == {"id": retry_id, "status": "QUEUED", "waitReason": "MAINTENANCE"}
