@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 
 from opentelemetry import trace
 from opentelemetry.trace import Link
-from sqlalchemy import bindparam, exists, func, or_, text, update
+from sqlalchemy import bindparam, case, exists, func, or_, text, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -83,23 +83,20 @@ class SweepResult:
 # --- dispatching -------------------------------------------------------------------------------
 
 
-# Core and built once: every pass asks, and through the ORM the asking cost ten times the query.
-_QUEUED_ENVIRONMENTS = (
-    select(table_of(FlowRun).c.environment_id)
-    .where(table_of(FlowRun).c.status == RunStatus.QUEUED)
-    .distinct()
-)
-
-
-# R40: the first instant a retry waiting out its delay may be dispatched. Nothing announces
-# that instant, so the task sets its own alarm for it.
-_NEXT_RETRY = select(func.min(table_of(FlowRun).c.not_before)).where(
-    table_of(FlowRun).c.status == RunStatus.QUEUED,
-    table_of(FlowRun).c.not_before > bindparam("now", type_=UTCDateTime),
-)
-
-
 _R = table_of(FlowRun).c
+# Core and built once: every pass asks, and through the ORM the asking cost ten times the query.
+# With each environment, the first instant one of its retries waiting out its delay may go
+# (R40): nothing announces that instant, so the task sets its own alarm for it (one statement
+# with the environments, not a second one each pass).
+_QUEUED_ENVIRONMENTS = (
+    select(
+        _R.environment_id,
+        func.min(case((_R.not_before > bindparam("now", type_=UTCDateTime), _R.not_before))),
+    )
+    .where(_R.status == RunStatus.QUEUED)
+    .group_by(_R.environment_id)
+)
+
 _RETRIES_DUE = select(_R.id, _R.environment_id, _R.target_machine_id, _R.target_group_id).where(
     _R.status == RunStatus.QUEUED,
     _R.not_before > bindparam("since", type_=UTCDateTime),
@@ -131,12 +128,9 @@ async def _work(ctx: DomainContext) -> _Work:
     the two queries."""
     async with ctx.db.read() as session:
         connection = await session.connection()
-        queued = sorted((await connection.execute(_QUEUED_ENVIRONMENTS)).scalars().all())
-        next_retry_at = None
-        if queued:  # a delayed retry is a queued run
-            next_retry_at = (
-                await connection.execute(_NEXT_RETRY, {"now": ctx.clock.now()})
-            ).scalar()
+        rows = (await connection.execute(_QUEUED_ENVIRONMENTS, {"now": ctx.clock.now()})).all()
+        queued = sorted(environment_id for environment_id, _ in rows)
+        next_retry_at = min((at for _, at in rows if at is not None), default=None)
         return _Work(
             queued, await recommendations.environments_to_review(connection), next_retry_at
         )
