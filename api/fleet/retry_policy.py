@@ -25,7 +25,8 @@ RetryEndingEnum = strawberry.enum(
 )
 class RetryPolicyType:
     max_attempts: int = strawberry.field(
-        description="Runs a retry chain makes on its own, the first included (1: no retry)."
+        description="Runs a retry chain may hold before it is no longer retried automatically, "
+        "the first and those retried by hand included (1: no retry)."
     )
     retry_on: list[RetryEnding]
     error_codes: list[str] = strawberry.field(
@@ -57,7 +58,8 @@ class RetryPolicyType:
 )
 class RetryPolicyInput:
     max_attempts: int = strawberry.field(
-        description=f"1 (no retry) to {MAX_ATTEMPTS_LIMIT}: runs a chain makes on its own."
+        description=f"1 (no retry) to {MAX_ATTEMPTS_LIMIT}: runs a chain may hold before it is no "
+        "longer retried automatically."
     )
     retry_on: list[RetryEnding] = strawberry.field(default_factory=list)
     error_codes: list[str] = strawberry.field(

@@ -29,7 +29,9 @@ class RetryEnding(str, Enum):
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    max_attempts: int = 1  # runs a chain may make on its own, the first included: 1 = no retry
+    # Runs a chain may hold before it is no longer retried automatically, the first run and
+    # retries by hand included: 1 = no retry.
+    max_attempts: int = 1
     retry_on: frozenset[RetryEnding] = frozenset()
     error_codes: tuple[str, ...] = ()  # FAILED with one of these codes (as the runtime reports)
     delay_seconds: int = 60  # before the first retry

@@ -22,6 +22,7 @@ from domain.dispatch.dispatcher import Dispatcher, dispatch_once, sweep_once
 from domain.identity import identity
 from domain.kernel.clock import ManualClock
 from domain.store.models import FlowRun
+from tests.api.group_steps import Steps
 from tests.api.test_visibility import answered_as_unknown, assert_not_found, snapshot
 from tests.graphql import Fleet, Person, RegisteredMachine
 from tests.runs_given import Runs, Target
@@ -428,6 +429,30 @@ async def test_r40_a_run_the_caller_cannot_see_is_answered_as_an_unknown_id(
 
     assert_not_found(hidden, "run", first)
     assert_not_found(flow, "desktop flow", target.flow_id)
+
+
+@pytest.mark.rule("R40")
+@pytest.mark.rule("R12")
+async def test_r40_who_sees_a_run_only_through_its_machine_may_not_retry_it(
+    retries: Retries, runs: Runs, domain: DomainContext, fleet: Fleet
+) -> None:
+    owner, machine, target = await retries.ready()
+    first = await runs.trigger(target)
+    await retries.succeed(machine, first)
+    user = await fleet.person("MACHINE_USER")
+    shared = await Steps(fleet).share_machine(owner, machine.id, user.id, "USER")
+    assert shared["__typename"] == "MachinePayload", shared
+    before = await snapshot(domain)
+
+    seen = await retries.run(first, token=user.token)
+    refused = await retries.retry(first, user.token)
+
+    assert seen is not None and seen["status"] == "SUCCEEDED"
+    assert (refused["__typename"], refused["code"]) == (
+        "PermissionDeniedError",
+        "PERMISSION_DENIED",
+    )
+    assert await snapshot(domain) == before
 
 
 @pytest.mark.rule("R40")

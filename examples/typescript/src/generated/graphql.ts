@@ -277,7 +277,7 @@ export type RetryPolicyInput = {
   delaySeconds?: Scalars['Int']['input'];
   /** At most 20 codes; FAILED with one of them retries. */
   errorCodes?: Array<Scalars['String']['input']>;
-  /** 1 (no retry) to 10: runs a chain makes on its own. */
+  /** 1 (no retry) to 10: runs a chain may hold before it is no longer retried automatically. */
   maxAttempts: Scalars['Int']['input'];
   retryOn?: Array<RetryEnding>;
 };
