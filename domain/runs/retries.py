@@ -118,6 +118,14 @@ async def retry_ended(
     )
 
 
+class RunAlreadyRetried(Conflict):
+    def __init__(self) -> None:
+        super().__init__(
+            ErrorCode.RUN_ALREADY_RETRIED,
+            "the run was already retried: retry the last run of its chain (follow retriedBy)",
+        )
+
+
 async def retry_run(ctx: DomainContext, principal: Principal, run_id: str) -> FlowRun:
     """R40 by hand: a finished run, not yet retried, is retried now (no delay, whatever the
     policy; its attempts do not limit a person). Who may manage the run may retry it; the
@@ -133,9 +141,8 @@ async def retry_run(ctx: DomainContext, principal: Principal, run_id: str) -> Fl
                 ErrorCode.RUN_NOT_FINISHED,
                 f"the run is {run.status.value}: only a run that has ended can be retried",
             )
-        already = RunAlreadyRetried()
         if (await session.exec(select(FlowRun.id).where(FlowRun.retry_of_id == run.id))).first():
-            raise already
+            raise RunAlreadyRetried()
         if not _retriable(run):
             raise Conflict(
                 ErrorCode.RUN_NOT_RETRIABLE,
@@ -148,13 +155,5 @@ async def retry_run(ctx: DomainContext, principal: Principal, run_id: str) -> Fl
         try:
             await session.flush()
         except IntegrityError:  # retried at this very moment by someone else (the unique index)
-            raise already from None
+            raise RunAlreadyRetried() from None
     return retry
-
-
-class RunAlreadyRetried(Conflict):
-    def __init__(self) -> None:
-        super().__init__(
-            ErrorCode.RUN_ALREADY_RETRIED,
-            "the run was already retried: retry the last run of its chain (follow retriedBy)",
-        )

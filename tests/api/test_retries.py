@@ -24,6 +24,7 @@ from domain.kernel.clock import ManualClock
 from domain.store.models import FlowRun
 from tests.api.group_steps import Steps
 from tests.api.test_visibility import answered_as_unknown, assert_not_found, snapshot
+from tests.connection_steps import DELETE_CONNECTION
 from tests.graphql import Fleet, Person, RegisteredMachine
 from tests.runs_given import Runs, Target
 
@@ -384,6 +385,26 @@ async def test_r40_never_two_live_runs_in_one_chain(
     }
     retries_of_other = [r for r in chain["flowRuns"]["nodes"] if r["retryOf"] == {"id": other}]
     assert len(retries_of_other) == 1
+
+
+@pytest.mark.rule("R40")
+async def test_r40_a_run_whose_connection_is_gone_is_not_retried(
+    retries: Retries, runs: Runs, domain: DomainContext, fleet: Fleet
+) -> None:
+    await retries.environment_policy(maxAttempts=3, errorCodes=["FLAKY"], delaySeconds=60)
+    owner, machine, target = await retries.ready()
+    first = await runs.trigger(target)
+    await retries.succeed(machine, first)
+    deleted = await fleet.api.data(
+        DELETE_CONNECTION, {"id": target.connection_id}, token=owner.token
+    )
+    assert deleted["deleteConnection"]["__typename"] == "DeletedConnectionPayload", deleted
+    before = await snapshot(domain)
+
+    refused = await retries.retry(first, owner.token)
+
+    assert (refused["__typename"], refused["code"]) == ("ConflictError", "RUN_NOT_RETRIABLE")
+    assert await snapshot(domain) == before
 
 
 @pytest.mark.rule("R40")
