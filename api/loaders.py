@@ -154,6 +154,19 @@ class Loaders:
             cache_key_fn=lambda r: r.id,
         )
 
+    # Retry chains (R40): the run each retries and the run that retries each, where visible.
+    @cached_property
+    def retried_runs(self) -> DataLoader[str, FlowRun | None]:
+        return DataLoader(
+            load_fn=lambda ids: runs.chain_neighbours(self.ctx, self.user, ids, retried_by=False)
+        )
+
+    @cached_property
+    def retrying_runs(self) -> DataLoader[str, FlowRun | None]:
+        return DataLoader(
+            load_fn=lambda ids: runs.chain_neighbours(self.ctx, self.user, ids, retried_by=True)
+        )
+
     # Runs and queues (R25, R29): one snapshot per environment for a page of runs.
     @cached_property
     def run_waits(self) -> DataLoader[FlowRun, runs.WaitState | None]:

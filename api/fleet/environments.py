@@ -11,9 +11,11 @@ from strawberry.types import Info
 import api.enums  # noqa: F401  (registers the domain enums with Strawberry)
 from api.context import Context
 from api.errors import UserErrors, read, typed_errors
+from api.fleet.retry_policy import RetryPolicyInput, RetryPolicyType
 from api.identity.identity import UserType
 from domain.fleet import environments, members
 from domain.kernel.permissions import Role
+from domain.kernel.retry_policy import NO_RETRY
 from domain.store.models import Environment, EnvironmentKind
 
 
@@ -44,6 +46,9 @@ class EnvironmentType:
             "R41: machines whose runtime is older get no new run (null: any version will do)."
         )
     )
+    retry_policy: RetryPolicyType = strawberry.field(
+        description="R40: the retry policy of its desktop flows that have none of their own."
+    )
     created_at: datetime
 
     @classmethod
@@ -59,6 +64,8 @@ class EnvironmentType:
             unattended_capacity=environment.unattended_capacity,
             recommendation_window_seconds=environment.recommendation_window_seconds,
             min_runtime_version=environment.min_runtime_version,
+            retry_policy=RetryPolicyType.from_stored(environment.retry_policy)
+            or RetryPolicyType.from_policy(NO_RETRY),
             created_at=environment.created_at,
         )
 
@@ -95,6 +102,10 @@ class UpdateEnvironmentInput:
     recommendation_window_seconds: int | None = None
     min_runtime_version: str | None = strawberry.field(
         default=None, description='R41: a dotted version, or "" to take the minimum away.'
+    )
+    retry_policy: RetryPolicyInput | None = strawberry.field(
+        default=None,
+        description="R40: the default for its flows; maxAttempts 1 retries nothing.",
     )
 
 
@@ -157,6 +168,7 @@ class EnvironmentMutation:
             unattended_capacity=input.unattended_capacity,
             recommendation_window_seconds=input.recommendation_window_seconds,
             min_runtime_version=input.min_runtime_version,
+            retry_policy=input.retry_policy.to_policy() if input.retry_policy else None,
         )
         return EnvironmentPayload(environment=EnvironmentType.from_model(environment))
 

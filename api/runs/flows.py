@@ -11,8 +11,10 @@ from strawberry.types import Info
 from api.context import Context
 from api.errors import UserErrors, lookup, read, typed_errors
 from api.fleet.environments import EnvironmentType
+from api.fleet.retry_policy import RetryPolicyInput, RetryPolicyType
 from api.identity.identity import UserType
 from api.pagination import PageInfo
+from domain.kernel.retry_policy import NO_RETRY
 from domain.runs import flows
 from domain.store.models import DesktopFlow
 
@@ -39,6 +41,21 @@ class DesktopFlowType:
     async def environment(self, info: Info[Context, None]) -> EnvironmentType | None:
         environment = await info.context.loaders.environments.load(self.model.environment_id)
         return EnvironmentType.from_model(environment) if environment else None
+
+    @strawberry.field(description="R40: its own retry policy; null: it follows its environment's.")
+    def retry_policy(self) -> RetryPolicyType | None:
+        return RetryPolicyType.from_stored(self.model.retry_policy)
+
+    @strawberry.field(
+        description="R40: the retry policy its runs follow (its own or its environment's)."
+    )
+    async def effective_retry_policy(self, info: Info[Context, None]) -> RetryPolicyType:
+        own = self.retry_policy()
+        if own is not None:
+            return own
+        environment = await info.context.loaders.environments.load(self.model.environment_id)
+        stored = environment.retry_policy if environment else None
+        return RetryPolicyType.from_stored(stored) or RetryPolicyType.from_policy(NO_RETRY)
 
 
 @strawberry.type
@@ -85,6 +102,9 @@ CreateDesktopFlowResult = Annotated[
 ]
 RenameDesktopFlowResult = Annotated[
     DesktopFlowPayload | UserErrors, strawberry.union("RenameDesktopFlowResult")
+]
+SetDesktopFlowRetryPolicyResult = Annotated[
+    DesktopFlowPayload | UserErrors, strawberry.union("SetDesktopFlowRetryPolicyResult")
 ]
 DeleteDesktopFlowResult = Annotated[
     DeletedDesktopFlowPayload | UserErrors, strawberry.union("DeleteDesktopFlowResult")
@@ -153,6 +173,21 @@ class FlowMutation:
     ) -> RenameDesktopFlowResult:
         ctx = info.context
         flow = await flows.rename_flow(ctx.domain, ctx.principal, id, name=name)
+        return DesktopFlowPayload(flow=DesktopFlowType.from_model(flow))
+
+    @strawberry.mutation(
+        description="R40: a desktop flow's own retry policy, which overrides its environment's "
+        "(its owner or an environment admin); null: it follows its environment's again. Runs that "
+        "end from then on follow it."
+    )
+    @typed_errors
+    async def set_desktop_flow_retry_policy(
+        self, info: Info[Context, None], id: strawberry.ID, policy: RetryPolicyInput | None = None
+    ) -> SetDesktopFlowRetryPolicyResult:
+        ctx = info.context
+        flow = await flows.set_retry_policy(
+            ctx.domain, ctx.principal, id, policy.to_policy() if policy is not None else None
+        )
         return DesktopFlowPayload(flow=DesktopFlowType.from_model(flow))
 
     @strawberry.mutation(

@@ -18,7 +18,7 @@ from api.identity.identity import UserType
 from api.pagination import PageInfo
 from api.runs.flows import DesktopFlowType
 from domain.fleet import allocation
-from domain.runs import runs
+from domain.runs import retries, runs
 from domain.runs.candidates import WaitReason
 from domain.runs.start_estimates import EstimateUnknown
 from domain.store.models import FlowRun, RunMode, RunPriority, RunStatus, SessionState
@@ -61,6 +61,12 @@ class FlowRunType:
     )
     error_message: str | None
     reported_runtime_version: str | None
+    retry_attempt: int = strawberry.field(
+        description="R40: its place in its retry chain: 1 for a first run, 2 for its retry, ..."
+    )
+    not_before: datetime | None = strawberry.field(
+        description="R40: a retry is not dispatched before this instant (its delay)."
+    )
     model: strawberry.Private[FlowRun]
 
     @classmethod
@@ -82,6 +88,8 @@ class FlowRunType:
             error_code=run.error_code,
             error_message=run.error_message,
             reported_runtime_version=run.reported_runtime_version,
+            retry_attempt=run.retry_attempt,
+            not_before=run.not_before,
             model=run,
         )
 
@@ -108,6 +116,22 @@ class FlowRunType:
     async def estimated_start_unknown(self, info: Info[Context, None]) -> EstimateUnknown | None:
         wait = await info.context.loaders.run_waits.load(self.model)
         return wait.estimate.unknown if wait else None
+
+    @strawberry.field(
+        description="R40: the run this one retries; null for a first run (or one you cannot see)."
+    )
+    async def retry_of(self, info: Info[Context, None]) -> FlowRunType | None:
+        if self.model.retry_of_id is None:
+            return None
+        found = await info.context.loaders.retried_runs.load(self.model.retry_of_id)
+        return FlowRunType.from_model(found, info.context) if found else None
+
+    @strawberry.field(
+        description="R40: the run that retries this one, if any (a run is retried at most once)."
+    )
+    async def retried_by(self, info: Info[Context, None]) -> FlowRunType | None:
+        found = await info.context.loaders.retrying_runs.load(self.model.id)
+        return FlowRunType.from_model(found, info.context) if found else None
 
     @strawberry.field(description="Null unless you may see the flow (`desktopFlow(id:)`, R38).")
     async def flow(self, info: Info[Context, None]) -> DesktopFlowType | None:
@@ -227,6 +251,7 @@ CancelRunResult = Annotated[FlowRunPayload | UserErrors, strawberry.union("Cance
 ChangeRunPriorityResult = Annotated[
     FlowRunPayload | UserErrors, strawberry.union("ChangeRunPriorityResult")
 ]
+RetryRunResult = Annotated[FlowRunPayload | UserErrors, strawberry.union("RetryRunResult")]
 MoveRunToTopResult = Annotated[FlowRunPayload | UserErrors, strawberry.union("MoveRunToTopResult")]
 AllocateUnattendedBotsResult = Annotated[
     MachinePayload | UserErrors, strawberry.union("AllocateUnattendedBotsResult")
@@ -323,6 +348,17 @@ class RunMutation:
     async def cancel_run(self, info: Info[Context, None], id: strawberry.ID) -> CancelRunResult:
         ctx = info.context
         found = await runs.cancel_run(ctx.domain, ctx.principal, id)
+        return FlowRunPayload(run=FlowRunType.from_model(found, ctx))
+
+    @strawberry.mutation(
+        description="R40: retry a finished run now, as a new run linked to it (same flow, "
+        "connection, queue and priority; triggered by you). Refused while the run has not ended "
+        "or once it has been retried: one retry chain never has two live runs."
+    )
+    @typed_errors
+    async def retry_run(self, info: Info[Context, None], id: strawberry.ID) -> RetryRunResult:
+        ctx = info.context
+        found = await retries.retry_run(ctx.domain, ctx.principal, id)
         return FlowRunPayload(run=FlowRunType.from_model(found, ctx))
 
     @strawberry.mutation(description="Change a queued run's priority (R25).")

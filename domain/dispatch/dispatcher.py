@@ -27,20 +27,23 @@ from datetime import datetime, timedelta
 
 from opentelemetry import trace
 from opentelemetry.trace import Link
-from sqlalchemy import bindparam, exists, or_, text, update
+from sqlalchemy import bindparam, case, exists, func, or_, text, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.bus.events import (
     Inbox,
     MachineWorkChanged,
+    QueueChanged,
     RecommendationChanged,
+    RunChanged,
     emit,
 )
 from domain.context import DomainContext
 from domain.kernel.traces import continued
 from domain.recommendations import recommendations
 from domain.runs.queue_state import load_dispatch_state
+from domain.runs.retries import retry_ended
 from domain.runs.runs import (
     MACHINE_LOST,
     NO_CANDIDATE_MACHINE,
@@ -72,6 +75,7 @@ class SweepResult:
     lost: list[str] = field(default_factory=list)  # R28: FAILED / MACHINE_LOST
     timed_out: list[str] = field(default_factory=list)  # R27: TIMED_OUT / NO_CANDIDATE_MACHINE
     orphaned: list[str] = field(default_factory=list)  # queue gone: CANCELLED / TARGET_REMOVED
+    retries: list[str] = field(default_factory=list)  # R40: runs queued to retry those ended
 
     def __bool__(self) -> bool:
         return bool(self.requeued or self.lost or self.timed_out or self.orphaned)
@@ -80,18 +84,44 @@ class SweepResult:
 # --- dispatching -------------------------------------------------------------------------------
 
 
+_R = table_of(FlowRun).c
 # Core and built once: every pass asks, and through the ORM the asking cost ten times the query.
+# With each environment, the first instant one of its retries waiting out its delay may go
+# (R40): nothing announces that instant, so the task sets its own alarm for it (one statement
+# with the environments, not a second one each pass).
 _QUEUED_ENVIRONMENTS = (
-    select(table_of(FlowRun).c.environment_id)
-    .where(table_of(FlowRun).c.status == RunStatus.QUEUED)
-    .distinct()
+    select(
+        _R.environment_id,
+        func.min(case((_R.not_before > bindparam("now", type_=UTCDateTime), _R.not_before))),
+    )
+    .where(_R.status == RunStatus.QUEUED)
+    .group_by(_R.environment_id)
 )
+
+_RETRIES_DUE = select(_R.id, _R.environment_id, _R.target_machine_id, _R.target_group_id).where(
+    _R.status == RunStatus.QUEUED,
+    _R.not_before > bindparam("since", type_=UTCDateTime),
+    _R.not_before <= bindparam("now", type_=UTCDateTime),
+)
+
+
+async def announce_retries_due(ctx: DomainContext, since: datetime, now: datetime) -> list[str]:
+    """R40: the retries whose delay ended in (``since``, ``now``] wait for something else now,
+    or go: tell their run's and their queue's watchers (nothing else changed to say so)."""
+    async with ctx.db.read() as session:
+        connection = await session.connection()
+        due = (await connection.execute(_RETRIES_DUE, {"since": since, "now": now})).all()
+    for run_id, environment_id, machine_id, group_id in due:
+        await ctx.events.publish(RunChanged(run_id, environment_id))
+        await ctx.events.publish(QueueChanged(environment_id, machine_id, group_id))
+    return [row[0] for row in due]
 
 
 @dataclass(frozen=True)
 class _Work:
     queued: list[str]  # environments with queued runs
     to_review: list[str]  # environments needing an R32/R33 review
+    next_retry_at: datetime | None = None  # R40: the earliest delay of a retry to end
 
 
 async def _work(ctx: DomainContext) -> _Work:
@@ -99,8 +129,12 @@ async def _work(ctx: DomainContext) -> _Work:
     the two queries."""
     async with ctx.db.read() as session:
         connection = await session.connection()
-        queued = sorted((await connection.execute(_QUEUED_ENVIRONMENTS)).scalars().all())
-        return _Work(queued, await recommendations.environments_to_review(connection))
+        rows = (await connection.execute(_QUEUED_ENVIRONMENTS, {"now": ctx.clock.now()})).all()
+        queued = sorted(environment_id for environment_id, _ in rows)
+        next_retry_at = min((at for _, at in rows if at is not None), default=None)
+        return _Work(
+            queued, await recommendations.environments_to_review(connection), next_retry_at
+        )
 
 
 MIN_COALESCE = 0.01  # seconds between passes: events of one burst make one pass
@@ -114,7 +148,8 @@ STREAM_COALESCE_PASSES = 8
 
 # One statement for any number of runs: the assignments travel as one JSON parameter, so the
 # statement is compiled once (an IN list and a CASE of as many branches were compiled anew at
-# every pass). Conditional on QUEUED: a run cancelled or taken meanwhile is not returned. On
+# every pass). Conditional on QUEUED: a run cancelled or taken meanwhile is not returned; and on
+# its delay (R40): the plan leaves a delayed retry out, the claim never takes one all the same. On
 # SQLite the unary + keeps the planner on the primary key (walking the status index instead, it
 # read the whole batch again for every queued run).
 _CLAIM_SQL = {
@@ -125,12 +160,14 @@ FROM (SELECT json_extract(value, '$.run_id') AS run_id,
              json_extract(value, '$.machine_id') AS machine_id
       FROM json_each(:batch)) AS batch
 WHERE flow_runs.id = batch.run_id AND +flow_runs.status = :queued
+    AND (flow_runs.not_before IS NULL OR flow_runs.not_before <= :now)
 RETURNING flow_runs.id, flow_runs.traceparent""",
     "postgresql": """
 UPDATE flow_runs SET status = :dispatched, machine_id = batch.machine_id,
     attempt = flow_runs.attempt + 1, dispatched_at = :now
 FROM jsonb_to_recordset(CAST(:batch AS jsonb)) AS batch(run_id text, machine_id text)
 WHERE flow_runs.id = batch.run_id AND flow_runs.status = :queued
+    AND (flow_runs.not_before IS NULL OR flow_runs.not_before <= :now)
 RETURNING flow_runs.id, flow_runs.traceparent""",
 }
 _CLAIMS = {
@@ -197,6 +234,7 @@ async def dispatch_once(
     *,
     plan_first: bool = True,
     on_dispatched: Callable[[list[Dispatched]], None] | None = None,
+    on_next_retry: Callable[[datetime | None], None] | None = None,
 ) -> list[Dispatched]:
     """One pass over every queue: assign whatever R26 allows, in R25's order, then review
     R32-R33 (each environment decided on its queues as the pass left them).
@@ -204,9 +242,12 @@ async def dispatch_once(
     ``plan_first``: plan without the write lock first and take it only if there is something to
     claim (most passes find nothing to do); off, claim at once (the queue is known to be busy).
     ``on_dispatched``: told of the claims once they have committed, before the review.
+    ``on_next_retry``: told when the first delayed retry may go (R40), None if none waits.
     """
     with ctx.tracer.start_as_current_span("dispatcher pass") as span:
         work = await _work(ctx)
+        if on_next_retry is not None:
+            on_next_retry(work.next_retry_at)
         claimed = await _dispatch_queues(ctx, work, plan_first=plan_first)
         span.set_attribute("deskfleet.runs.dispatched", len(claimed))
         if claimed and on_dispatched is not None:
@@ -287,14 +328,16 @@ async def _due(ctx: DomainContext, now: datetime) -> _Due:
                 Environment.max_queue_seconds,
                 FlowRun.target_machine_id,
                 FlowRun.target_group_id,
+                FlowRun.not_before,
             )
             .join(Environment, col(Environment.id) == col(FlowRun.environment_id))
             .where(FlowRun.status == RunStatus.QUEUED)
         )
         expired: list[str] = []
         orphaned: list[str] = []
-        for run_id, queued_at, max_seconds, machine_id, group_id in queued.all():
-            if now - queued_at > timedelta(seconds=max_seconds):  # R27
+        for run_id, queued_at, max_seconds, machine_id, group_id, not_before in queued.all():
+            # R27 counts from when it may be dispatched: a retry's delay is no wait (R40).
+            if now - max(queued_at, not_before or queued_at) > timedelta(seconds=max_seconds):
                 expired.append(run_id)
             elif machine_id is None and group_id is None:
                 orphaned.append(run_id)
@@ -369,6 +412,8 @@ async def sweep_once(ctx: DomainContext) -> SweepResult:
                 run = await session.get(FlowRun, run_id)
                 if run is not None:
                     run_events(ctx, session, run, machine_id)
+                    if retry := await retry_ended(ctx, session, run, now):  # R40
+                        done.retries.append(retry.id)
         for run_id in due.expired:
             if await _end_queued(
                 session,
@@ -393,6 +438,8 @@ async def sweep_once(ctx: DomainContext) -> SweepResult:
             run = await session.get(FlowRun, run_id)
             if run is not None:
                 run_events(ctx, session, run)
+                if retry := await retry_ended(ctx, session, run, now):  # R40
+                    done.retries.append(retry.id)
     return done
 
 
@@ -420,6 +467,8 @@ class Dispatcher:
         self._subscription = contextlib.ExitStack()
         self._inbox: Inbox | None = None
         self._poked = False
+        self._next_retry_at: datetime | None = None  # R40: when a delayed retry may go
+        self._last_pass_at = ctx.clock.now()  # the clock when the last pass began
 
     def poke(self) -> None:
         self._poked = True
@@ -479,12 +528,19 @@ class Dispatcher:
                 if loop.time() >= next_prune:
                     next_prune = loop.time() + PRUNE_INTERVAL_SECONDS
                     await idempotency.prune(self.ctx.db, self.ctx.clock.now())
+                passed_at = self.ctx.clock.now()
+                if self._next_retry_at is not None and self._next_retry_at <= passed_at:
+                    await announce_retries_due(self.ctx, self._last_pass_at, passed_at)
+                self._last_pass_at = passed_at
                 self._woken()  # what came until now, this pass covers
                 started = loop.time()
                 # While runs keep coming the queue is busy: claim at once, without planning
                 # twice (the unlocked look first only saves the write lock when idle).
                 claimed = await dispatch_once(
-                    self.ctx, plan_first=not busy, on_dispatched=self._on_dispatched
+                    self.ctx,
+                    plan_first=not busy,
+                    on_dispatched=self._on_dispatched,
+                    on_next_retry=self._set_retry_alarm,
                 )
                 busy = bool(claimed)
                 took = loop.time() - started
@@ -500,13 +556,23 @@ class Dispatcher:
                     )
                 await asyncio.sleep(min(interval, 1.0))
                 continue
-            await self._wait(next_sweep)
+            await self._wait(min(next_sweep, self._retry_alarm(loop.time())))
             # Let a burst of events coalesce into one pass. While runs keep coming (the last
             # pass claimed some), wait a few passes' time: each pass then claims many runs and
             # the dispatcher spends about a ninth of its time (and of the write lock) on
             # passes, not half; a lone trigger after a quiet spell still goes out at once.
             window = STREAM_COALESCE_PASSES * took if busy else 0.0
             await self._gather(min(max(MIN_COALESCE, window), MAX_COALESCE))
+
+    def _set_retry_alarm(self, at: datetime | None) -> None:
+        self._next_retry_at = at
+
+    def _retry_alarm(self, loop_now: float) -> float:
+        """The loop time at which the next delayed retry may go (R40); never, if none waits."""
+        if self._next_retry_at is None:
+            return float("inf")
+        left = (self._next_retry_at - self.ctx.clock.now()).total_seconds()
+        return loop_now + max(left, 0.0)
 
     async def _gather(self, window: float) -> None:
         """Wait up to ``window`` while events keep coming, and no longer than MIN_COALESCE of
@@ -520,4 +586,11 @@ class Dispatcher:
                 return
 
 
-__all__ = ["Dispatched", "Dispatcher", "SweepResult", "dispatch_once", "sweep_once"]
+__all__ = [
+    "Dispatched",
+    "Dispatcher",
+    "SweepResult",
+    "announce_retries_due",
+    "dispatch_once",
+    "sweep_once",
+]

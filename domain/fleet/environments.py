@@ -16,6 +16,7 @@ from domain.identity.authorization import (
 from domain.kernel import validation
 from domain.kernel.errors import Conflict, ErrorCode, PermissionDenied, RuleViolation
 from domain.kernel.principals import Principal
+from domain.kernel.retry_policy import RetryPolicy
 from domain.kernel.versions import normalise
 from domain.store.models import Environment, EnvironmentKind, Machine
 
@@ -72,7 +73,9 @@ async def update_environment(
     unattended_capacity: int | None = None,
     recommendation_window_seconds: int | None = None,
     min_runtime_version: str | None = None,
+    retry_policy: RetryPolicy | None = None,
 ) -> Environment:
+    """``retry_policy``: R40's default for the environment's flows (checked when made)."""
     user = require_user(principal)
     environment_id = validation.ident(environment_id, field="environmentId")
     if name is not None:
@@ -128,6 +131,8 @@ async def update_environment(
             environment.min_runtime_version = min_runtime_version or None
             # R41: queued runs may now go elsewhere, or wait on other machines: plan again.
             emit(ctx.events, session, QueueChanged(environment.id))
+        if retry_policy is not None:
+            environment.retry_policy = retry_policy.to_json()  # runs that end from now on (R40)
         session.add(environment)
     return environment
 

@@ -29,6 +29,7 @@ class WaitReason(str, Enum):
     NO_ACTIVE_SESSION = "NO_ACTIVE_SESSION"  # R26: attended, the user has no ACTIVE session
     SESSION_BUSY = "SESSION_BUSY"  # R26: attended, an attended run already uses that session
     BEHIND_IN_QUEUE = "BEHIND_IN_QUEUE"  # R25: it could start, runs ahead of it take the room
+    RETRY_DELAY = "RETRY_DELAY"  # R40: a retry waiting out its delay
 
 
 # How far a machine got through R26's checks: for a group, the reason shown is the one of the

@@ -20,6 +20,7 @@ from domain.kernel import validation
 from domain.kernel.errors import Conflict, ErrorCode, PermissionDenied
 from domain.kernel.permissions import Action, privileges
 from domain.kernel.principals import Principal, UserPrincipal
+from domain.kernel.retry_policy import RetryPolicy
 from domain.kernel.text_search import contains_pattern
 from domain.runs.visibility import flows_visible_to, visible_flow
 from domain.store.models import TERMINAL_STATUSES, DesktopFlow, FlowRun
@@ -60,6 +61,20 @@ async def rename_flow(
     async with ctx.db.write() as session:
         flow = await visible_flow(session, user, flow_id)
         flow.name = name
+        session.add(flow)
+    return flow
+
+
+async def set_retry_policy(
+    ctx: DomainContext, principal: Principal, flow_id: str, policy: RetryPolicy | None
+) -> DesktopFlow:
+    """R40: the flow's own retry policy, which overrides its environment's; None: it follows its
+    environment's again. Its owner or an environment admin; runs that end from now on."""
+    user = require_user(principal)
+    flow_id = validation.ident(flow_id, field="id")
+    async with ctx.db.write() as session:
+        flow = await visible_flow(session, user, flow_id)
+        flow.retry_policy = policy.to_json() if policy is not None else None
         session.add(flow)
     return flow
 

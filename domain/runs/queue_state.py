@@ -24,7 +24,7 @@ from domain.fleet.sessions import user_key
 from domain.kernel.settings import Settings
 from domain.kernel.versions import below
 from domain.runs import candidates
-from domain.runs.candidates import MachineState, Plan, QueuedRun, RunRequest
+from domain.runs.candidates import MachineState, Plan, QueuedRun, RunRequest, WaitReason
 from domain.runs.start_estimates import (
     ActiveRun,
     Durations,
@@ -78,6 +78,8 @@ class QueuedRunFacts(Protocol):
     def queued_at(self) -> datetime: ...
     @property
     def attempt(self) -> int: ...
+    @property
+    def not_before(self) -> datetime | None: ...
 
 
 def queue_key(run: QueuedRunFacts) -> tuple[str | None, str | None]:
@@ -318,15 +320,23 @@ async def load_environment_state(
 
 
 def plan_queue(queued: Sequence[QueuedRunFacts], fleet: Fleet, now: datetime) -> Plan:
-    """R25 + R26 over ``queued`` (in queue order) and the environment's machines."""
-    items = [
-        QueuedRun(
-            request=RunRequest(id=r.id, mode=r.mode, run_as=r.run_as),
-            machine_ids=candidate_ids(r, fleet.machines, fleet.members),
+    """R25 + R26 over ``queued`` (in queue order) and the environment's machines. A retry still
+    in its delay (R40) is left out: it waits RETRY_DELAY and takes no room from runs behind it."""
+    items: list[QueuedRun] = []
+    delayed: list[str] = []
+    for r in queued:
+        if r.not_before is not None and r.not_before > now:
+            delayed.append(r.id)
+            continue
+        items.append(
+            QueuedRun(
+                request=RunRequest(id=r.id, mode=r.mode, run_as=r.run_as),
+                machine_ids=candidate_ids(r, fleet.machines, fleet.members),
+            )
         )
-        for r in queued
-    ]
-    return candidates.plan(items, fleet.machines, now)
+    plan = candidates.plan(items, fleet.machines, now)
+    plan.reasons.update(dict.fromkeys(delayed, WaitReason.RETRY_DELAY))
+    return plan
 
 
 # The dispatcher's snapshot: queued runs as rows of the columns it acts on, not ORM objects.
@@ -340,6 +350,7 @@ _QUEUED = (
         _R.target_group_id,
         _R.queued_at,
         _R.attempt,
+        _R.not_before,
     )
     .where(_R.environment_id == bindparam("environment_id"), _R.status == RunStatus.QUEUED)
     .order_by(*queue_order())
@@ -357,6 +368,7 @@ class _QueuedRow(NamedTuple):
     target_group_id: str | None
     queued_at: datetime
     attempt: int
+    not_before: datetime | None  # R40: a retry's delay
 
 
 @dataclass(frozen=True)
@@ -415,6 +427,7 @@ async def load_start_estimates(
             run_as=r.run_as,
             flow_id=r.flow_id,
             machine_ids=candidate_ids(r, state.machines, state.members),
+            not_before=r.not_before,  # R40: a retry waits out its delay
         )
         for r in state.queued
     ]

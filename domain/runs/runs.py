@@ -135,8 +135,8 @@ def run_events(
 # --- authority (visibility: domain/runs/visibility.py) ------------------------------------------------------------------
 
 
-async def _authorize_manage(session: AsyncSession, user: UserPrincipal, run: FlowRun) -> None:
-    """Cancel, reprioritise, move: who triggered it, the connection's owner, an environment admin,
+async def authorize_manage(session: AsyncSession, user: UserPrincipal, run: FlowRun) -> None:
+    """Cancel, reprioritise, move, retry (R40): who triggered it, the connection's owner, an environment admin,
     or whoever may edit the machine or group it is queued for (R12 owner / co-owner)."""
     if user.user_id in (run.triggered_by_id, run.connection_owner_id):
         return
@@ -270,6 +270,7 @@ _INSERT_RUN = Prepared(
 # What trigger_run does not set: every other column's default, written out so that the run is
 # built without SQLModel's per-field default look-ups (a fifth of a trigger's time).
 _NEW_RUN: dict[str, Any] = {"top_rank": 0, "machine_id": None, "attempt": 0, "dispatched_at": None}
+_NEW_RUN |= {"retry_of_id": None, "retry_attempt": 1, "not_before": None}  # R40: a first run
 _NEW_RUN |= dict.fromkeys(
     ("started_at", "ended_at", "error_code", "error_message", "reported_runtime_version")
 )
@@ -367,7 +368,7 @@ async def _queued_run_for_change(
     session: AsyncSession, user: UserPrincipal, run_id: str
 ) -> FlowRun:
     run = await visible_run(session, user, run_id, for_update=True)
-    await _authorize_manage(session, user, run)
+    await authorize_manage(session, user, run)
     if run.status is not RunStatus.QUEUED:
         raise Conflict(
             ErrorCode.RUN_NOT_QUEUED,
@@ -419,7 +420,7 @@ async def cancel_run(ctx: DomainContext, principal: Principal, run_id: str) -> F
     now = ctx.clock.now()
     async with ctx.db.write() as session:
         run = await visible_run(session, user, run_id, for_update=True)
-        await _authorize_manage(session, user, run)
+        await authorize_manage(session, user, run)
         if run.status in TERMINAL_STATUSES:
             raise Conflict(ErrorCode.RUN_FINISHED, f"the run already ended {run.status.value}")
         if run.status in (RunStatus.DISPATCHED, RunStatus.RUNNING) and run.machine_id:
@@ -509,6 +510,24 @@ async def runs_by_ids(ctx: DomainContext, ids: list[str]) -> list[FlowRun | None
     async with ctx.db.read() as session:
         rows = await session.exec(select(FlowRun).where(col(FlowRun.id).in_(ids)))
         found = {r.id: r for r in rows.all()}
+    return [found.get(i) for i in ids]
+
+
+async def chain_neighbours(
+    ctx: DomainContext, viewer: UserPrincipal | None, ids: list[str], *, retried_by: bool
+) -> list[FlowRun | None]:
+    """R40, for the API's loaders: for each run id, the run it retries (``retried_by`` False:
+    the run with that id) or the run that retries it (True), where ``viewer`` may see it; a
+    machine key (``viewer`` None) sees none."""
+    if viewer is None:
+        return [None for _ in ids]
+    key = col(FlowRun.retry_of_id) if retried_by else col(FlowRun.id)
+    async with ctx.db.read() as session:
+        admin_of = await admin_environment_ids(session, viewer)
+        rows = await session.exec(
+            select(FlowRun).where(key.in_(ids), runs_visible_to(viewer, admin_of))
+        )
+        found = {(r.retry_of_id if retried_by else r.id): r for r in rows.all()}
     return [found.get(i) for i in ids]
 
 

@@ -22,6 +22,7 @@ from domain.kernel import validation
 from domain.kernel.errors import Conflict, DomainError, ErrorCode, NotFound, ValidationFailed
 from domain.kernel.principals import MachinePrincipal, Principal
 from domain.kernel.versions import Version
+from domain.runs.retries import retry_ended
 from domain.runs.run_lengths import record_run_length
 from domain.runs.runs import run_events
 from domain.store.models import (
@@ -131,7 +132,8 @@ async def report_run_finished(
     error_message: str | None = None,
     runtime_version: str | None = None,
 ) -> FlowRun:
-    """R28: RUNNING -> SUCCEEDED | FAILED, and R7: the machine takes the version it reports."""
+    """R28: RUNNING -> SUCCEEDED | FAILED, and R7: the machine takes the version it reports.
+    A failure the run's retry policy retries queues its retry in the same transaction (R40)."""
     caller = require_machine(principal)
     run_id = validation.ident(run_id, field="runId")
     _attempt(attempt)
@@ -171,6 +173,8 @@ async def report_run_finished(
                 emit(ctx.events, session, MachineChanged(machine.id, machine.environment_id))
         session.add(run)
         run_events(ctx, session, run, run.machine_id)
+        if outcome is RunStatus.FAILED:
+            await retry_ended(ctx, session, run, now)
     return run
 
 

@@ -16,8 +16,8 @@ from domain.kernel.clock import ManualClock
 from domain.kernel.principals import Principal
 from domain.realtime import watch
 from domain.runs.runs import RunFilter
-from tests.graphql import RegisteredMachine
-from tests.runs_given import Runs, Target
+from tests.graphql import Fleet, RegisteredMachine
+from tests.runs_given import UPDATE_ENVIRONMENT, Runs, Target
 
 pytestmark = pytest.mark.asyncio
 
@@ -25,8 +25,6 @@ ESTIMATE = """
 query($id: ID!) {
   run(id: $id) { id status queuePosition waitReason estimatedStartAt estimatedStartUnknown }
 }"""
-
-
 def at(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
@@ -252,3 +250,28 @@ async def test_r42_subscribers_get_the_new_estimate_when_the_queue_moves(
     assert [r.id for r in update.items] == [waiting]  # pushed, though the run itself is unchanged
     assert at(before) == clock.now() + timedelta(seconds=50)
     assert at((await queue.estimate(waiting))["estimatedStartAt"]) == clock.now()
+
+
+@pytest.mark.rule("R42")
+@pytest.mark.rule("R40")
+async def test_r42_a_retry_is_estimated_to_start_when_its_delay_ends(
+    queue: Queue, runs: Runs, fleet: Fleet, clock: ManualClock
+) -> None:
+    policy = {"maxAttempts": 2, "errorCodes": ["FLAKY"], "delaySeconds": 90}
+    data = await fleet.api.data(
+        UPDATE_ENVIRONMENT,
+        {"input": {"id": fleet.environment_id, "retryPolicy": policy}},
+        token=fleet.admin_token,
+    )
+    assert data["updateEnvironment"]["__typename"] == "EnvironmentPayload", data
+    machine, target = await one_bot(runs)
+    failing = await runs.trigger(target)
+    await queue.start(machine)
+    await queue.later(machine, 5)
+    await runs.finish(machine, failing, 1, outcome="FAILED", errorCode="FLAKY")
+    ended = clock.now()
+    (retry,) = [e["run"]["id"] for e in await runs.machine_queue(machine.id)]
+
+    estimate = await queue.estimate(retry)
+    assert estimate["waitReason"] == "RETRY_DELAY"
+    assert at(estimate["estimatedStartAt"]) == ended + timedelta(seconds=90)

@@ -105,3 +105,17 @@ def test_persisted_query(served: Served) -> None:
         "by hash over GET: 0 machines",
     ]
     assert again.stdout.splitlines() == ["machines: 0", "by hash over GET: 0 machines"]
+
+
+@pytest.mark.rule("R40")
+def test_retry_policy(served: Served) -> None:
+    result = run_example("retry_policy.py", served)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert "retrying FAILED APP_NOT_RESPONDING, after 2 s" in lines[0], lines[0]
+    assert any("(attempt 1): FAILED [APP_NOT_RESPONDING]" in line for line in lines)
+    assert any("(attempt 2): QUEUED, retries" in line and "RETRY_DELAY" in line for line in lines)
+    assert any("(attempt 2): SUCCEEDED" in line for line in lines)
+    assert any("RUN_ALREADY_RETRIED" in line for line in lines)
+    assert any("by hand: run" in line and "(attempt 3)" in line for line in lines)

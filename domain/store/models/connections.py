@@ -61,6 +61,8 @@ class DesktopFlow(SQLModel, table=True):
     environment_id: str = Field(foreign_key="environments.id", index=True, ondelete="CASCADE")
     owner_id: str = Field(foreign_key="users.id", index=True)
     name: str = Field(max_length=100)
+    # R40: its own retry policy as JSON (domain/runs/retries.py); None: its environment's.
+    retry_policy: str | None = Field(default=None, max_length=2000)
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     # R42: how long its runs take: a moving mean over the runs that ran to an end (the newest
     # weighs a fifth), kept as they end so that an estimate never scans the run history.

@@ -38,5 +38,8 @@ class Environment(SQLModel, table=True):
     recommendation_window_seconds: int = DEFAULT_RECOMMENDATION_WINDOW_SECONDS  # R45
     # R41: machines whose runtime is older get no new run; None: any version will do.
     min_runtime_version: str | None = Field(default=None, max_length=64)
+    # R40: the retry policy of its flows that have none of their own, as JSON
+    # (domain/runs/retries.py); None: runs are not retried.
+    retry_policy: str | None = Field(default=None, max_length=2000)
     unattended_capacity: int = 0  # R24: bots that may be allocated to its machines
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)

@@ -59,6 +59,10 @@ class FlowRun(SQLModel, table=True):
         # An environment's queued runs (every dispatcher pass reads them) without walking its
         # whole run history; the foreign key's cascade uses it as well.
         Index("ix_flow_runs_environment_status", "environment_id", "status"),
+        # R40: a run is retried at most once, so a retry chain is a list whose last run alone
+        # may be live (a run is retried only once it has ended). Unique: two people retrying
+        # the same run at once cannot both succeed, on either database.
+        Index("ux_flow_runs_retry_of", "retry_of_id", unique=True),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
@@ -101,6 +105,12 @@ class FlowRun(SQLModel, table=True):
     error_message: str | None = Field(default=None, max_length=2000)
     reported_runtime_version: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    # R40: the run this one retries (null for a first run), and its place in its retry chain
+    # (1 for the first run). Not ``attempt``: that counts dispatches of this one run (R30).
+    retry_of_id: str | None = Field(default=None, foreign_key="flow_runs.id", ondelete="SET NULL")
+    retry_attempt: int = 1
+    # R40: a retry waits for its delay; the dispatcher takes no run before this instant.
+    not_before: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # The trigger's span as a W3C traceparent, when traced: its dispatch continues that trace.
     traceparent: str | None = Field(default=None, max_length=55)
 

@@ -1,7 +1,7 @@
 """idempotency keys: what R46 remembers of a creating mutation sent with one
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-07 23:40:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from domain.store.models.columns import UTCDateTime
 
 revision = "0013"
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

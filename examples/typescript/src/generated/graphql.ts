@@ -175,9 +175,12 @@ export type ErrorCode =
   | 'PERMISSION_DENIED'
   | 'RECOMMENDATION_RESOLVED'
   | 'RUNTIME_TOO_OLD'
+  | 'RUN_ALREADY_RETRIED'
   | 'RUN_FINISHED'
   | 'RUN_NOT_BLOCKED'
+  | 'RUN_NOT_FINISHED'
   | 'RUN_NOT_QUEUED'
+  | 'RUN_NOT_RETRIABLE'
   | 'SAME_ENVIRONMENT'
   | 'SHARE_ESCALATION'
   | 'SIGN_IN_NOT_LINKED'
@@ -277,6 +280,24 @@ export type ResourceAction =
   | 'REGISTER'
   | 'RUN'
   | 'SHARE';
+
+/** R40: endings a retry policy may retry, besides chosen error codes. */
+export type RetryEnding =
+  | 'MACHINE_LOST'
+  | 'QUEUE_TIMEOUT';
+
+/** R40: a retry policy; each field is checked, nothing is kept if one is wrong. */
+export type RetryPolicyInput = {
+  /** 1 (the same delay each time) to 10. */
+  backoffFactor?: Scalars['Float']['input'];
+  /** 0 to 86400 (a day). */
+  delaySeconds?: Scalars['Int']['input'];
+  /** At most 20 codes; FAILED with one of them retries. */
+  errorCodes?: Array<Scalars['String']['input']>;
+  /** 1 (no retry) to 10: runs a chain may hold before it is no longer retried automatically. */
+  maxAttempts: Scalars['Int']['input'];
+  retryOn?: Array<RetryEnding>;
+};
 
 export type RoleInput = {
   environmentId: Scalars['ID']['input'];
@@ -378,6 +399,8 @@ export type UpdateEnvironmentInput = {
   name?: InputMaybe<Scalars['String']['input']>;
   recommendationWindowSeconds?: InputMaybe<Scalars['Int']['input']>;
   restrictRegistration?: InputMaybe<Scalars['Boolean']['input']>;
+  /** R40: the default for its flows; maxAttempts 1 retries nothing. */
+  retryPolicy?: InputMaybe<RetryPolicyInput>;
   sessionRecommendations?: InputMaybe<Scalars['Boolean']['input']>;
   unattendedCapacity?: InputMaybe<Scalars['Int']['input']>;
 };
@@ -413,6 +436,7 @@ export type WaitReason =
   | 'NO_ACTIVE_SESSION'
   | 'NO_FREE_BOT'
   | 'NO_MACHINE'
+  | 'RETRY_DELAY'
   | 'RUNTIME_OUTDATED'
   | 'SESSION_BUSY'
   | 'USER_SESSION_EXISTS';
