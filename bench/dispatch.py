@@ -263,7 +263,7 @@ async def subject_rate(template: Fleet, database_url: str, tmp: Path, sizes: Siz
 _INSERT = (
     "INSERT INTO flow_runs (id, environment_id, flow_id, connection_id, target_group_id, run_as, "
     "connection_owner_id, triggered_by_id, mode, priority, priority_rank, top_rank, status, "
-    "queued_at, attempt, created_at) VALUES ({})"
+    "queued_at, attempt, created_at, retry_attempt) VALUES ({})"
 )
 _UPDATE = (
     "UPDATE flow_runs SET status = {0}, machine_id = {1}, attempt = attempt + 1, "
@@ -299,6 +299,7 @@ def _rows(fleet: Fleet, n: int) -> list[tuple[list[object], list[object]]]:
             None,  # queued_at
             0,
             None,  # created_at
+            1,  # retry_attempt (R40): a first run
         ]
         update = [RunStatus.DISPATCHED.value, machine.id, None, run_id, RunStatus.QUEUED.value]
         work.append((insert, update))
@@ -308,7 +309,7 @@ def _rows(fleet: Fleet, n: int) -> list[tuple[list[object], list[object]]]:
 async def _sqlite_loop(path: str, work: list[tuple[list[object], list[object]]]) -> float:
     import aiosqlite
 
-    insert = _INSERT.format(", ".join(_placeholders("qmark", 16)))
+    insert = _INSERT.format(", ".join(_placeholders("qmark", 17)))
     update = _UPDATE.format(*_placeholders("qmark", 5))
     async with aiosqlite.connect(path, isolation_level=None) as db:
         for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL"):
@@ -329,7 +330,7 @@ async def _sqlite_loop(path: str, work: list[tuple[list[object], list[object]]])
 async def _postgres_loop(dsn: str, work: list[tuple[list[object], list[object]]]) -> float:
     import asyncpg
 
-    insert = _INSERT.format(", ".join(_placeholders("numeric", 16)))
+    insert = _INSERT.format(", ".join(_placeholders("numeric", 17)))
     update = _UPDATE.format(*_placeholders("numeric", 5))
     conn = await asyncpg.connect(dsn)
     try:
