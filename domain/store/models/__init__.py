@@ -23,6 +23,14 @@ from domain.store.models.runs import (
     SessionState,
     UserSession,
 )
+from domain.store.models.webhooks import (
+    DeliveryStatus,
+    WebhookAlert,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 
 __all__ = [
     "PRIORITY_RANK",
@@ -33,6 +41,7 @@ __all__ = [
     "AuditTargetKind",
     "Connection",
     "Connectivity",
+    "DeliveryStatus",
     "DesktopFlow",
     "Environment",
     "EnvironmentKind",
@@ -55,4 +64,9 @@ __all__ = [
     "TrustedDocument",
     "User",
     "UserSession",
+    "WebhookAlert",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
 ]
