@@ -32,12 +32,15 @@ class Receiver:
     url: str = ""
     secret: str | None = None
     status: int = 204  # what it answers a verified webhook
+    delay: float = 0.0  # seconds it takes to answer (deliveries stay in flight that long)
     received: list[Received] = field(default_factory=list)
     refused: int = 0  # requests whose signature did not verify
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def handle(self, request: Request) -> Response:
         body = await request.body()
+        if self.delay:
+            await asyncio.sleep(self.delay)
         try:
             assert self.secret is not None, "give the receiver the endpoint's secret"
             payload = Webhook(self.secret).verify(body, dict(request.headers))
@@ -82,6 +85,7 @@ async def receiving(path: str = "/hooks") -> AsyncIterator[Receiver]:
     )
     task = asyncio.create_task(server.serve())
     while not server.started:
+        assert not task.done(), "the receiver did not start"
         await asyncio.sleep(0.01)
     receiver.url = f"http://127.0.0.1:{port}{path}"
     try:

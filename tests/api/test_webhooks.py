@@ -10,13 +10,20 @@ from typing import Any
 
 import httpx
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+from starlette.applications import Starlette
 
+from api.app import create_app
 from domain.context import DomainContext
+from domain.dispatch.dispatcher import dispatch_once, sweep_once
 from domain.kernel.clock import ManualClock
 from domain.kernel.settings import Settings
 from domain.webhooks import sender
 from tests.graphql import Fleet, GraphQLClient
-from tests.runs_given import CANCEL_RUN, Runs
+from tests.runs_given import CANCEL_RUN, UPDATE_ENVIRONMENT, Runs
 from tests.webhook_receiver import Receiver, receiving
 
 pytestmark = pytest.mark.rule("R43")
@@ -128,9 +135,7 @@ class Hooks:
             "eventTypes": ALL_TYPES,
             **fields,
         }
-        result = await self.api.data(
-            CREATE, {"input": data}, token=token or self.fleet.admin_token
-        )
+        result = await self.api.data(CREATE, {"input": data}, token=token or self.fleet.admin_token)
         return result["createWebhookEndpoint"]
 
     async def endpoint(self, **fields: Any) -> str:
@@ -271,6 +276,61 @@ async def test_run_finished_waiting_and_queue_depth_events(hooks: Hooks, runs: R
     await hooks.send()
     assert len(hooks.receiver.of_type("queue.depth.exceeded")) == 2
     assert len(hooks.receiver.of_type("run.waiting")) == 2  # still once per waiting run
+
+
+async def test_run_finished_says_how_each_run_ended(hooks: Hooks, runs: Runs) -> None:
+    """run.finished for a run that succeeded, one that failed (as its machine reported) and one
+    that timed out in the queue (R27)."""
+    await hooks.endpoint(eventTypes=["RUN_FINISHED"])
+    await runs.capacity(1, max_queue_seconds=60)
+    owner = await hooks.fleet.person("MACHINE_OWNER")
+    machine = await runs.machine(owner, bots=1)
+    target = await runs.target(owner, machine=machine)
+    outcomes = {}
+    for outcome in ("SUCCEEDED", "FAILED"):
+        run_id = await runs.trigger(target)
+        await dispatch_once(hooks.domain)
+        await runs.confirm(machine, run_id, 1)
+        extra = {"errorCode": "FLOW_ERROR"} if outcome == "FAILED" else {}
+        await runs.finish(machine, run_id, 1, outcome, **extra)
+        outcomes[run_id] = outcome
+    await runs.maintenance(machine.id, True)  # nothing can take the next one
+    run_id = await runs.trigger(target)
+    outcomes[run_id] = "TIMED_OUT"
+    hooks.clock().advance(timedelta(seconds=61))
+    await sweep_once(hooks.domain)
+    await hooks.send()
+    finished = {e["data"]["runId"]: e["data"] for e in hooks.receiver.of_type("run.finished")}
+    assert {r: d["status"] for r, d in finished.items()} == outcomes
+    failed = next(d for d in finished.values() if d["status"] == "FAILED")
+    assert failed["errorCode"] == "FLOW_ERROR" and failed["machineId"] == machine.id
+    timed_out = next(d for d in finished.values() if d["status"] == "TIMED_OUT")
+    assert timed_out["errorCode"] == "NO_CANDIDATE_MACHINE" and timed_out["startedAt"] is None
+
+
+async def test_recommendation_raised_and_resolved_events(hooks: Hooks, runs: Runs) -> None:
+    """R32/R33's recommendation, raised for a run blocked by a locked session and resolved
+    when the user signs out."""
+    await hooks.endpoint(eventTypes=["RECOMMENDATION_RAISED", "RECOMMENDATION_RESOLVED"])
+    setting = {"id": hooks.fleet.environment_id, "sessionRecommendations": True}
+    await hooks.api.data(UPDATE_ENVIRONMENT, {"input": setting}, token=hooks.fleet.admin_token)
+    await runs.capacity(2)
+    owner = await hooks.fleet.person("ENVIRONMENT_MAKER", attended_licence=True)
+    user = r"CONTOSO\robot"
+    machine = await runs.machine(owner, bots=1, sessions={user: "LOCKED"})
+    run_id = await runs.trigger(await runs.target(owner, machine=machine, username=user))
+    await dispatch_once(hooks.domain)
+    await hooks.send()
+    (raised,) = hooks.receiver.of_type("recommendation.raised")
+    assert raised["data"]["recipientId"] == owner.id
+    assert raised["data"]["runIds"] == [run_id]
+    assert raised["data"]["resolvedAt"] is None
+    await runs.heartbeat(machine, {})  # the user signed out
+    await dispatch_once(hooks.domain)
+    await hooks.send()
+    (resolved,) = hooks.receiver.of_type("recommendation.resolved")
+    assert resolved["data"]["recommendationId"] == raised["data"]["recommendationId"]
+    assert resolved["data"]["resolvedAt"] is not None
 
 
 async def test_an_endpoint_gets_only_the_types_it_subscribed_to(hooks: Hooks, runs: Runs) -> None:
@@ -503,3 +563,45 @@ class TestWithoutAllowedNetworks:
         (attempt,) = delivery["attempts"]
         assert attempt["responseStatus"] is None
         assert attempt["error"].startswith("not sent:")
+
+
+class TestTraced:
+    @pytest.fixture
+    def exporter(self) -> InMemorySpanExporter:
+        return InMemorySpanExporter()
+
+    @pytest.fixture
+    async def app(
+        self, settings: Settings, clock: ManualClock, exporter: InMemorySpanExporter
+    ) -> AsyncIterator[Starlette]:
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        application = create_app(settings, clock=clock, tracer_provider=provider)
+        async with application.router.lifespan_context(application):
+            yield application
+        provider.shutdown()
+
+    async def test_each_attempt_is_a_span(
+        self, hooks: Hooks, exporter: InMemorySpanExporter
+    ) -> None:
+        """Traces: one client span per delivery attempt, naming the delivery, endpoint, event
+        type and answer; a failed attempt's span is an error."""
+        endpoint_id = await hooks.endpoint()
+        hooks.receiver.status = 500
+        ping = await hooks.change(PING, endpoint_id)
+        await hooks.send()
+        hooks.receiver.status = 200
+        hooks.clock().advance(timedelta(seconds=5))
+        await hooks.send()
+        spans = [s for s in exporter.get_finished_spans() if s.name == "webhook delivery"]
+        assert [s.kind for s in spans] == [SpanKind.CLIENT] * 2
+        failed, succeeded = spans
+        for span in spans:
+            attributes = dict(span.attributes or {})
+            assert attributes["deskfleet.webhook.delivery.id"] == ping["deliveryId"]
+            assert attributes["deskfleet.webhook.endpoint.id"] == endpoint_id
+            assert attributes["deskfleet.webhook.event.type"] == "webhook.ping"
+        assert failed.attributes and failed.attributes["http.response.status_code"] == 500
+        assert failed.status.status_code is StatusCode.ERROR
+        assert succeeded.attributes and succeeded.attributes["http.response.status_code"] == 200
+        assert succeeded.status.status_code is not StatusCode.ERROR
