@@ -14,6 +14,7 @@ from sqlalchemy import and_, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from domain.audit import journal
 from domain.connections.credentials import vault_for
 from domain.context import DomainContext
 from domain.identity.authorization import require_environment_admin, require_user, roles_in
@@ -22,6 +23,8 @@ from domain.kernel.errors import Conflict, ErrorCode, NotFound, ValidationFailed
 from domain.kernel.permissions import Role
 from domain.kernel.principals import Principal, UserPrincipal
 from domain.store.models import (
+    AuditAction,
+    AuditTargetKind,
     DeliveryStatus,
     WebhookAttempt,
     WebhookDelivery,
@@ -51,6 +54,27 @@ class EndpointChanges:
 class CreatedEndpoint:
     endpoint: WebhookEndpoint
     secret: str  # shown once
+
+
+def _audited(
+    ctx: DomainContext,
+    session: AsyncSession,
+    user: UserPrincipal,
+    action: AuditAction,
+    endpoint: WebhookEndpoint,
+) -> None:
+    """Who pointed the environment's events where, and when (an endpoint receives its data)."""
+    journal.record(
+        ctx,
+        session,
+        user,
+        action,
+        AuditTargetKind.WEBHOOK_ENDPOINT,
+        endpoint.id,
+        environment_id=endpoint.environment_id,
+        target_name=endpoint.url,
+        detail=", ".join(subscribed(endpoint)),
+    )
 
 
 def subscribed(endpoint: WebhookEndpoint) -> list[str]:
@@ -139,6 +163,7 @@ async def create_endpoint(
             updated_at=now,
         )
         session.add(endpoint)
+        _audited(ctx, session, user, AuditAction.WEBHOOK_ENDPOINT_CREATED, endpoint)
     return CreatedEndpoint(endpoint, secret)
 
 
@@ -179,6 +204,7 @@ async def update_endpoint(
         endpoint.queue_depth = depth or endpoint.queue_depth
         endpoint.updated_at = ctx.clock.now()
         session.add(endpoint)
+        _audited(ctx, session, user, AuditAction.WEBHOOK_ENDPOINT_UPDATED, endpoint)
     return endpoint
 
 
@@ -197,6 +223,10 @@ async def set_paused(
             endpoint.disabled_at = None
         endpoint.updated_at = ctx.clock.now()
         session.add(endpoint)
+        action = (
+            AuditAction.WEBHOOK_ENDPOINT_PAUSED if paused else AuditAction.WEBHOOK_ENDPOINT_RESUMED
+        )
+        _audited(ctx, session, user, action, endpoint)
     return endpoint
 
 
@@ -206,6 +236,7 @@ async def delete_endpoint(ctx: DomainContext, principal: Principal, endpoint_id:
     async with ctx.db.write() as session:
         endpoint = await _administered(session, user, endpoint_id)
         await session.delete(endpoint)  # its deliveries, attempts and alerts go with it
+        _audited(ctx, session, user, AuditAction.WEBHOOK_ENDPOINT_DELETED, endpoint)
     return endpoint_id
 
 
@@ -221,6 +252,7 @@ async def rotate_secret(
         endpoint.secret_sealed = vault_for(ctx.settings).seal(secret)
         endpoint.updated_at = ctx.clock.now()
         session.add(endpoint)
+        _audited(ctx, session, user, AuditAction.WEBHOOK_ENDPOINT_SECRET_ROTATED, endpoint)
     return CreatedEndpoint(endpoint, secret)
 
 

@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 from sqlmodel import select as orm_select
 
-from domain.connections.credentials import vault_for
+from domain.connections.credentials import SecretKeyError, vault_for
 from domain.context import DomainContext
 from domain.fleet.heartbeats import machine_status_data
 from domain.store.db import Database
@@ -184,7 +184,10 @@ async def post(ctx: DomainContext, client: httpx.AsyncClient, message: Message) 
         )
     except network.TargetRefused as refused:
         return done(None, f"not sent: {refused}")
-    secret = vault_for(ctx.settings).reveal(message.secret_sealed)
+    try:
+        secret = vault_for(ctx.settings).reveal(message.secret_sealed)
+    except SecretKeyError as unreadable:  # the key changed: an operator's fault, not the target's
+        return done(None, f"not sent: {unreadable}")
     # The timestamp is the wall clock's: receivers compare it with theirs to refuse replays.
     headers = signing.headers(secret, message.delivery_id, int(time.time()), message.body)
     headers["host"] = target.host_header()
@@ -288,7 +291,10 @@ async def deliver_due(ctx: DomainContext, client: httpx.AsyncClient, owner: str)
                 span.set_status(Status(StatusCode.ERROR, outcome.error))
             await log_attempt(ctx, message.delivery_id, outcome)
 
-    await asyncio.gather(*(send(m) for m in messages))
+    outcomes = await asyncio.gather(*(send(m) for m in messages), return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, Exception):  # its lease runs out and it is sent again
+            log.error("webhook delivery failed unexpectedly", exc_info=outcome)
     return len(messages)
 
 

@@ -459,6 +459,47 @@ async def test_endpoints_are_listed_a_page_at_a_time(hooks: Hooks) -> None:
     assert seen == sorted(ids)  # oldest first; made at one instant here, so by id
 
 
+async def test_the_audit_trail_says_who_pointed_events_where(hooks: Hooks) -> None:
+    endpoint_id = await hooks.endpoint(eventTypes=["RUN_FINISHED"])
+    await hooks.change(PAUSE, endpoint_id)
+    await hooks.change(RESUME, endpoint_id)
+    await hooks.change(ROTATE, endpoint_id)
+    await hooks.change(DELETE, endpoint_id)
+    data = await hooks.api.data(
+        "query($env: ID!) { auditTrail(environmentId: $env, first: 10) "
+        "{ nodes { action targetKind targetId targetName detail } } }",
+        {"env": hooks.fleet.environment_id},
+        token=hooks.fleet.admin_token,
+    )
+    entries = data["auditTrail"]["nodes"]
+    assert [e["action"] for e in reversed(entries)] == [
+        "WEBHOOK_ENDPOINT_CREATED",
+        "WEBHOOK_ENDPOINT_PAUSED",
+        "WEBHOOK_ENDPOINT_RESUMED",
+        "WEBHOOK_ENDPOINT_SECRET_ROTATED",
+        "WEBHOOK_ENDPOINT_DELETED",
+    ]
+    assert {(e["targetKind"], e["targetId"], e["targetName"], e["detail"]) for e in entries} == {
+        ("WEBHOOK_ENDPOINT", endpoint_id, hooks.receiver.url, "run.finished")
+    }
+
+
+async def test_finished_deliveries_are_forgotten_after_the_retention(hooks: Hooks) -> None:
+    endpoint_id = await hooks.endpoint()
+    await hooks.change(PING, endpoint_id)
+    await hooks.send()
+    hooks.clock().advance(timedelta(days=hooks.domain.settings.webhook_retention_days - 1))
+    await hooks.change(PING, endpoint_id)  # still pending when the first one is forgotten
+    hooks.receiver.status = 500
+    await hooks.send()
+    await sender.prune(hooks.domain)
+    assert (await hooks.deliveries(endpoint_id))["deliveries"]["totalCount"] == 2
+    hooks.clock().advance(timedelta(days=1, seconds=1))
+    await sender.prune(hooks.domain)
+    (left,) = (await hooks.deliveries(endpoint_id))["deliveries"]["nodes"]
+    assert left["status"] == "PENDING"
+
+
 async def test_an_update_changes_what_it_names_only(hooks: Hooks) -> None:
     endpoint_id = await hooks.endpoint(eventTypes=["RUN_FINISHED"], queueDepth=5)
     result = await hooks.api.data(

@@ -57,7 +57,13 @@ export type AuditAction =
   | 'ROLE_ASSIGNED'
   | 'ROLE_REVOKED'
   | 'USER_DEACTIVATED'
-  | 'USER_REACTIVATED';
+  | 'USER_REACTIVATED'
+  | 'WEBHOOK_ENDPOINT_CREATED'
+  | 'WEBHOOK_ENDPOINT_DELETED'
+  | 'WEBHOOK_ENDPOINT_PAUSED'
+  | 'WEBHOOK_ENDPOINT_RESUMED'
+  | 'WEBHOOK_ENDPOINT_SECRET_ROTATED'
+  | 'WEBHOOK_ENDPOINT_UPDATED';
 
 export type AuditFilterInput = {
   actions?: InputMaybe<Array<AuditAction>>;
@@ -69,7 +75,8 @@ export type AuditTargetKind =
   | 'CONNECTION'
   | 'GROUP'
   | 'MACHINE'
-  | 'USER';
+  | 'USER'
+  | 'WEBHOOK_ENDPOINT';
 
 export type ConnectionFilterInput = {
   connectivity?: InputMaybe<Connectivity>;
