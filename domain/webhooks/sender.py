@@ -101,6 +101,9 @@ async def claim(ctx: DomainContext, owner: str, limit: int) -> list[str]:
         .where(_D.c.status == DeliveryStatus.PENDING, _D.c.next_attempt_at <= now, free, active)
         .order_by(_D.c.next_attempt_at, _D.c.id)
         .limit(limit)
+        # PostgreSQL: instances claiming at once each take other rows, instead of waiting for
+        # the same ones and finding them taken (SQLite's writers take turns anyway).
+        .with_for_update(skip_locked=True, of=_D)
     )
     async with ctx.db.write() as session:
         connection = await session.connection()

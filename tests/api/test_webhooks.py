@@ -4,6 +4,7 @@ redeliverable; the events are recorded with the changes that cause them."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -366,6 +367,21 @@ async def test_a_failing_delivery_is_retried_with_backoff_until_it_succeeds(hook
     assert [a["succeeded"] for a in delivery["attempts"]] == [False, False, True]
     assert delivery["attempts"][0]["error"] == "HTTP 500"
     assert len(hooks.receiver.unique_ids()) == 1  # one webhook-id across the retries
+
+
+async def test_each_delivery_is_claimed_by_one_sender_at_a_time(hooks: Hooks) -> None:
+    """A cluster's instances claim due deliveries at once: each gets its own, none twice, until
+    a lease runs out (its holder died): then another instance claims it."""
+    endpoint_id = await hooks.endpoint()
+    pings = {(await hooks.change(PING, endpoint_id))["deliveryId"] for _ in range(12)}
+    claims = await asyncio.gather(
+        *(sender.claim(hooks.domain, f"instance-{i}", 5) for i in range(3))
+    )
+    assert sorted(len(c) for c in claims) == [2, 5, 5]
+    assert set().union(*claims) == pings
+    assert await sender.claim(hooks.domain, "instance-3", 5) == []  # all leased
+    hooks.clock().advance(sender.lease(hooks.domain) + timedelta(seconds=1))
+    assert set(await sender.claim(hooks.domain, "instance-3", 20)) == pings
 
 
 async def test_a_delivery_can_be_sent_again(hooks: Hooks) -> None:
