@@ -35,9 +35,17 @@ class Receiver:
     delay: float = 0.0  # seconds it takes to answer (deliveries stay in flight that long)
     received: list[Received] = field(default_factory=list)
     refused: int = 0  # requests whose signature did not verify
+    in_flight: int = 0  # requests being answered now
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def handle(self, request: Request) -> Response:
+        self.in_flight += 1
+        try:
+            return await self._answer(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, request: Request) -> Response:
         body = await request.body()
         if self.delay:
             await asyncio.sleep(self.delay)

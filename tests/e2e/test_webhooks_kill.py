@@ -1,8 +1,9 @@
 """R43: no webhook event is lost to a ``kill -9``. A real ``deskfleet serve`` sends deliveries to
 a slow receiver on 127.0.0.1 (it verifies every signature) while maintenance is toggled; the
-server is killed with SIGKILL in the middle and started again on the same database. Every change
-the API acknowledged has its event, and every event recorded reaches the receiver at least once
-(the receiver would dedupe by webhook-id)."""
+server is killed with SIGKILL while an attempt is in flight and started again on the same
+database. Every change the API acknowledged has its event, every event recorded reaches the
+receiver at least once, and the attempt cut short is sent again once its lease runs out (the
+receiver dedupes by webhook-id)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ SERVER_ENV = {
     "DESKFLEET_WEBHOOK_ALLOWED_NETWORKS": '["127.0.0.1/32"]',
     "DESKFLEET_WEBHOOK_POLL_SECONDS": "0.05",
     "DESKFLEET_WEBHOOK_TIMEOUT_SECONDS": "1",  # a dead instance's leases end 7 s later
-    "DESKFLEET_WEBHOOK_CONCURRENCY": "4",
+    "DESKFLEET_WEBHOOK_CONCURRENCY": "2",
     "DESKFLEET_DISPATCHER_ENABLED": "false",
 }
 TOGGLES_BEFORE = 30
@@ -74,7 +75,7 @@ async def _deliveries(server: Served, token: str, endpoint_id: str, **filters: A
 async def test_every_event_is_delivered_across_a_kill_9(tmp_path: Path) -> None:
     env = {**SERVER_ENV, "DESKFLEET_DATABASE_URL": f"sqlite:///{tmp_path / 'fleet.db'}"}
     async with receiving() as receiver:
-        receiver.delay = 0.1  # deliveries are in flight when the kill comes
+        receiver.delay = 0.3  # deliveries are in flight when the kill comes
         server = Served(tmp_path, env=env)
         try:
             await asyncio.to_thread(server.wait_ready)
@@ -117,10 +118,10 @@ async def test_every_event_is_delivered_across_a_kill_9(tmp_path: Path) -> None:
                 await _graphql(server, token, TOGGLE, {"id": machine_id, "on": i % 2 == 0})
                 acknowledged += 1
             deadline = time.monotonic() + 30
-            while len(receiver.received) < 3:  # sending is under way ...
+            while len(receiver.received) < 3 or not receiver.in_flight:  # sending is under way
                 assert time.monotonic() < deadline, "no delivery arrived"
-                await asyncio.sleep(0.05)
-            server.process.send_signal(signal.SIGKILL)  # ... and is cut short
+                await asyncio.sleep(0.01)
+            server.process.send_signal(signal.SIGKILL)  # ... and cut short mid-attempt
             await asyncio.to_thread(server.process.wait)
             assert len(receiver.unique_ids()) < acknowledged, "the kill came too late to matter"
 
@@ -139,6 +140,8 @@ async def test_every_event_is_delivered_across_a_kill_9(tmp_path: Path) -> None:
             assert len(recorded) == acknowledged  # one event per acknowledged change
             assert not await _deliveries(server, token, endpoint_id, status="FAILED")
             assert set(recorded) <= receiver.unique_ids()  # every one arrived, verified
+            # What was in flight at the kill was sent again after its lease ran out.
+            assert len(receiver.received) > len(receiver.unique_ids())
             assert receiver.refused == 0
             assert all(
                 r.payload["type"] == "machine.maintenance.changed" for r in receiver.received
