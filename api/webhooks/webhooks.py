@@ -130,7 +130,7 @@ class WebhookEndpointType:
             environment_id=strawberry.ID(e.environment_id),
             url=e.url,
             description=e.description,
-            event_types=[WebhookEventType(t) for t in endpoints.subscribed(e)],
+            event_types=[WebhookEventType(t) for t in outbox.subscribed(e.event_types)],
             paused=e.paused,
             disabled_reason=e.disabled_reason,
             disabled_at=e.disabled_at,

@@ -73,13 +73,8 @@ def _audited(
         endpoint.id,
         environment_id=endpoint.environment_id,
         target_name=endpoint.url,
-        detail=", ".join(subscribed(endpoint)),
+        detail=", ".join(outbox.subscribed(endpoint.event_types)),
     )
-
-
-def subscribed(endpoint: WebhookEndpoint) -> list[str]:
-    types: list[str] = json.loads(endpoint.event_types)
-    return types
 
 
 def _event_types(value: list[str]) -> str:

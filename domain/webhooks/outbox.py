@@ -57,6 +57,12 @@ PING = "webhook.ping"  # sent to one endpoint on request, whatever it subscribed
 RETRY_WINDOW = timedelta(days=1)
 
 
+def subscribed(event_types: str) -> list[str]:
+    """An endpoint's ``event_types`` column as a list."""
+    types: list[str] = json.loads(event_types)
+    return types
+
+
 def subscription_pattern(event_type: str) -> str:
     """What ``event_types`` (a JSON list of names, none holding % or _) is LIKE when it holds
     ``event_type``."""

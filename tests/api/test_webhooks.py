@@ -22,7 +22,7 @@ from domain.context import DomainContext
 from domain.dispatch.dispatcher import dispatch_once, sweep_once
 from domain.kernel.clock import ManualClock
 from domain.kernel.settings import Settings
-from domain.webhooks import sender
+from domain.webhooks import conditions, sender
 from tests.graphql import Fleet, GraphQLClient
 from tests.runs_given import CANCEL_RUN, UPDATE_ENVIRONMENT, Runs
 from tests.webhook_receiver import Receiver, receiving
@@ -151,7 +151,7 @@ class Hooks:
 
     async def send(self) -> int:
         """Check the time-based conditions, then send what is due, as the sender's pass does."""
-        await sender.check_conditions(self.domain)
+        await conditions.check_conditions(self.domain)
         total = 0
         while sent := await sender.deliver_due(self.domain, self.http, "tests"):
             total += sent
