@@ -328,16 +328,25 @@ class Sender:
         self.owner = instance_name()
         self._task: asyncio.Task[None] | None = None
         self._client: httpx.AsyncClient | None = None
+        self._stopping = asyncio.Event()
 
     async def start(self) -> None:
         self._client = http_client(self.ctx)
+        self._stopping.clear()
         self._task = asyncio.create_task(self._loop(), name="deskfleet-webhooks")
 
     async def stop(self) -> None:
+        """Let a pass in flight finish (its attempts end within their timeout), so a clean stop
+        sends nothing twice; then close."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._stopping.set()
+            try:
+                async with asyncio.timeout(self.ctx.settings.webhook_timeout_seconds + 2):
+                    await asyncio.shield(self._task)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
             self._task = None
         if self._client is not None:
             await self._client.aclose()
@@ -348,7 +357,7 @@ class Sender:
         loop = asyncio.get_running_loop()
         settings = self.ctx.settings
         next_check = next_prune = loop.time()
-        while True:
+        while not self._stopping.is_set():
             sent = 0
             try:
                 if loop.time() >= next_check:
@@ -363,4 +372,6 @@ class Sender:
             except Exception:
                 log.exception("webhook pass failed; retrying")
             if not sent:
-                await asyncio.sleep(settings.webhook_poll_seconds)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(settings.webhook_poll_seconds):
+                        await self._stopping.wait()

@@ -15,13 +15,16 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
+from sqlmodel import select
 from starlette.applications import Starlette
 
 from api.app import create_app
 from domain.context import DomainContext
 from domain.dispatch.dispatcher import dispatch_once, sweep_once
+from domain.identity import bootstrap
 from domain.kernel.clock import ManualClock
 from domain.kernel.settings import Settings
+from domain.store.models import DeliveryStatus, WebhookDelivery
 from domain.webhooks import conditions, sender
 from tests.graphql import Fleet, GraphQLClient
 from tests.runs_given import CANCEL_RUN, UPDATE_ENVIRONMENT, Runs
@@ -662,3 +665,39 @@ class TestTraced:
         assert failed.status.status_code is StatusCode.ERROR
         assert succeeded.attributes and succeeded.attributes["http.response.status_code"] == 200
         assert succeeded.status.status_code is not StatusCode.ERROR
+
+
+async def test_the_lifespan_sender_sends_and_a_clean_stop_lets_an_attempt_finish(
+    settings: Settings, clock: ManualClock, receiver: Receiver
+) -> None:
+    """The app's own sender (on unless turned off) sends without being driven; stopping the app
+    while an attempt is in flight lets it finish and log, so it is not sent twice."""
+    settings = settings.model_copy(update={"webhooks_enabled": True, "webhook_poll_seconds": 0.02})
+    app = create_app(settings, clock=clock)
+    receiver.delay = 0.5
+    async with app.router.lifespan_context(app):
+        domain: DomainContext = app.state.domain
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            httpx.AsyncClient(transport=transport, base_url="http://deskfleet.test") as http,
+            httpx.AsyncClient(trust_env=False) as client,
+        ):
+            admin = (await bootstrap.mint_admin_token(domain, "tests")).secret
+            api = GraphQLClient(http)
+            (environment,) = (await api.data("{ environments { id } }", token=admin))[
+                "environments"
+            ]
+            fleet = Fleet(api, admin, environment["id"])
+            hooks = Hooks(fleet, domain, client, receiver)
+            endpoint_id = await hooks.endpoint()
+            await hooks.change(PING, endpoint_id)
+            for _ in range(500):
+                if receiver.in_flight:
+                    break
+                await asyncio.sleep(0.01)
+            assert receiver.in_flight == 1
+    # Stopped: the attempt in flight finished and was logged.
+    assert len(receiver.received) == 1
+    async with domain.db.read() as session:
+        (delivery,) = (await session.exec(select(WebhookDelivery))).all()
+    assert delivery.status is DeliveryStatus.SUCCEEDED and delivery.leased_by is None
