@@ -40,6 +40,7 @@ from domain.store.models import (
     WebhookEvent,
 )
 from domain.store.models.tables import table_of
+from domain.store.storage import fault_of
 from domain.webhooks import conditions, network, outbox, signing
 
 log = logging.getLogger("deskfleet.webhooks")
@@ -369,8 +370,12 @@ class Sender:
                 sent = await deliver_due(self.ctx, self._client, self.owner)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("webhook pass failed; retrying")
+            except Exception as exc:
+                fault = fault_of(exc)
+                if fault is None:
+                    log.exception("webhook pass failed; retrying")
+                else:  # not a defect: one line a pass until storage takes writes again
+                    log.warning("webhook pass failed: %s (%s); retrying", fault.problem, fault.code)
             if not sent:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(settings.webhook_poll_seconds):
