@@ -45,6 +45,7 @@ from domain.kernel.settings import Settings
 from domain.kernel.traces import no_tracer
 from domain.store import schema_version, storage
 from domain.store.db import Database
+from domain.webhooks.sender import Sender
 
 log = logging.getLogger("deskfleet")
 
@@ -243,10 +244,13 @@ def create_app(
             if settings.dispatcher_enabled
             else None
         )
+        sender = Sender(domain) if settings.webhooks_enabled else None  # R43
         try:
             async with websocket.running(domain):  # the event bus's listener, R9's presence watcher
                 if dispatcher is not None:
                     await dispatcher.start()  # R25-R30: queued runs go to bots
+                if sender is not None:
+                    await sender.start()
                 await graphql.connections.start(graphql.credential_still_valid)
                 if graphql.trusted is not None:
                     await graphql.trusted.start()
@@ -258,6 +262,8 @@ def create_app(
                         await graphql.trusted.stop()
                     if dispatcher is not None:
                         await dispatcher.stop()
+                    if sender is not None:
+                        await sender.stop()
         finally:
             await graphql.buckets.close()
             await graphql.persisted_queries.close()

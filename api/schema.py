@@ -40,6 +40,7 @@ from api.transport.shared_execution import SharedEventExecution
 from api.transport.strawberry_adapter import graphql_schema
 from api.transport.throttle import Buckets
 from api.transport.trusted_documents import TrustedDocuments, untrusted
+from api.webhooks.webhooks import WebhookMutation, WebhookQuery
 from domain.kernel.settings import Settings
 
 Query = merge_types(
@@ -56,6 +57,7 @@ Query = merge_types(
         RunQuery,
         RecommendationQuery,
         AuditQuery,
+        WebhookQuery,
     ),
 )
 Mutation = merge_types(
@@ -73,6 +75,7 @@ Mutation = merge_types(
         FlowMutation,
         RunMutation,
         RecommendationMutation,
+        WebhookMutation,
     ),
 )
 Subscriptions = merge_types("Subscription", (Subscription, RecommendationSubscription))

@@ -53,6 +53,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         database_url=database_url,
         secret_key_file=tmp_path / "deskfleet.secret",
         dispatcher_enabled=False,
+        webhooks_enabled=False,  # tests send webhooks themselves (domain/webhooks/sender.py)
         cost_bucket_size=1_000_000_000,
     )
 

@@ -26,6 +26,7 @@ from domain.bus.events import (
 from domain.context import DomainContext
 from domain.store.models import Connection, FlowRun, RunStatus
 from domain.store.queue_lock import lock_environment_queue
+from domain.webhooks import outbox
 
 # The error code a run ends with when its connection goes away before the run started (R6).
 CONNECTION_REMOVED = "CONNECTION_REMOVED"
@@ -142,6 +143,8 @@ async def remove_connections_for(
                 )
             ).all()
         )
+    for run in cancelled:
+        outbox.run_finished(session, run, now)  # R43
     for connection in connections:
         await session.delete(connection)
     await session.flush()

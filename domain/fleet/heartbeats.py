@@ -31,6 +31,7 @@ from domain.store.models import Environment, Machine, MachineStatus, UserSession
 from domain.store.models.columns import new_id
 from domain.store.models.tables import table_of
 from domain.store.prepared import Execute, Fetch, Prepared, Script
+from domain.webhooks import outbox
 
 
 class _Seen(NamedTuple):
@@ -147,12 +148,33 @@ def _beat(
                     "reported_at": now,
                 },
             )
+    if was is not MachineStatus.CONNECTED:  # R43: recorded with the heartbeat that did it
+        yield from outbox.steps(
+            outbox.Happened(
+                row["environment_id"],
+                outbox.MACHINE_STATUS_CHANGED,
+                machine_status_data(row["id"], row["name"], MachineStatus.CONNECTED, now),
+                now,
+            )
+        )
     yield Execute(
         _BEAT, {"machine_id": machine_id, "now": now, "os_edition": os_edition}, last=True
     )
     # Every value read back as SQLAlchemy would give it: nothing to validate again.
     machine = Machine.model_construct(**{**row, "last_heartbeat_at": now, "os_edition": os_edition})
     return machine, was is not MachineStatus.CONNECTED or sessions_changed or updated is not None
+
+
+def machine_status_data(
+    machine_id: str, name: str, status: MachineStatus, last_heartbeat_at: datetime | None
+) -> dict[str, Any]:
+    """A machine.status.changed event's data (R43)."""
+    return {
+        "machineId": machine_id,
+        "machineName": name,
+        "status": status.value,
+        "lastHeartbeatAt": last_heartbeat_at.isoformat() if last_heartbeat_at else None,
+    }
 
 
 def _updated_runtime(minimum: str | None, recorded: str, reported: Version) -> str | None:

@@ -29,6 +29,7 @@ from domain.kernel.errors import ErrorCode, RuleViolation
 from domain.kernel.permissions import Action
 from domain.kernel.principals import Principal
 from domain.store.models import Machine, MachineGroup
+from domain.webhooks import outbox
 
 if TYPE_CHECKING:
     from domain.fleet.machine_views import GroupRecord, MachineRecord
@@ -238,6 +239,7 @@ async def set_machine_maintenance(
                 ctx, session, user, "MAINTENANCE", machine, "on" if enabled else "off"
             )
             emit(ctx.events, session, MachineChanged(machine.id, machine.environment_id))
+            _maintenance_changed(session, machine.environment_id, machine.id, enabled, now)
     return machine
 
 
@@ -267,4 +269,25 @@ async def set_group_maintenance(
             members = await session.exec(select(Machine.id).where(Machine.group_id == group.id))
             for member_id in members.all():
                 emit(ctx.events, session, MachineChanged(member_id, group.environment_id))
+                _maintenance_changed(
+                    session, group.environment_id, member_id, enabled, now, group_id=group.id
+                )
     return group
+
+
+def _maintenance_changed(
+    session: AsyncSession,
+    environment_id: str,
+    machine_id: str,
+    maintenance: bool,
+    now: datetime,
+    *,
+    group_id: str | None = None,
+) -> None:
+    """R43: a machine.maintenance.changed event, recorded with the change (``groupId``: its
+    group's maintenance changed it, R18)."""
+    data = {"machineId": machine_id, "maintenance": maintenance, "groupId": group_id}
+    outbox.record(
+        session,
+        outbox.Happened(environment_id, outbox.MACHINE_MAINTENANCE_CHANGED, data, now),
+    )

@@ -62,6 +62,10 @@ class ErrorCode(str, Enum):
     # connections, gateways and desktop flows (R20-R22)
     INVALID_PASSWORD = "INVALID_PASSWORD"
     FLOW_IN_USE = "FLOW_IN_USE"
+    # webhooks (R43)
+    INVALID_URL = "INVALID_URL"
+    INVALID_EVENT_TYPE = "INVALID_EVENT_TYPE"
+    ENDPOINT_DISABLED = "ENDPOINT_DISABLED"
     # session-lock recommendations (R31-R34)
     RECOMMENDATION_RESOLVED = "RECOMMENDATION_RESOLVED"
     RUN_NOT_BLOCKED = "RUN_NOT_BLOCKED"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -99,6 +100,21 @@ class Settings(BaseSettings):
     # An unknown key id refetches the JWKS (a rotation), at most once in this many seconds.
     oidc_unknown_key_refetch_seconds: float = Field(default=30.0, ge=0)
     oidc_timeout_seconds: float = Field(default=10.0, gt=0)  # each request to the provider
+    # Webhooks (R43): the sender runs in every instance's lifespan unless turned off (tests
+    # drive it); each delivery is claimed by one instance at a time.
+    webhooks_enabled: bool = True
+    webhook_poll_seconds: float = Field(
+        default=1.0, gt=0
+    )  # how often due deliveries are looked for
+    webhook_check_seconds: float = Field(
+        default=15.0, gt=0
+    )  # machine offline, run waiting, queue depth
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)  # one attempt, connect to answer
+    webhook_concurrency: int = Field(default=8, gt=0)  # attempts in flight per instance
+    webhook_retention_days: int = Field(default=30, gt=0)  # finished deliveries and their attempts
+    # Targets in these networks are allowed although private, loopback or link-local (none by
+    # default). Env: DESKFLEET_WEBHOOK_ALLOWED_NETWORKS='["10.0.0.0/8"]'.
+    webhook_allowed_networks: list[str] = Field(default_factory=list)
 
     max_page_size: int = Field(default=100, gt=0)
     max_query_depth: int = Field(default=10, gt=0)
@@ -166,6 +182,16 @@ class Settings(BaseSettings):
         if not algorithms:
             raise ValueError("name at least one signature algorithm")
         return algorithms
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _networks(cls, cidrs: list[str]) -> list[str]:
+        for cidr in cidrs:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"{cidr!r} is not a network: give one like 10.0.0.0/8") from None
+        return cidrs
 
     @field_validator("cors_allowed_origins")
     @classmethod

@@ -63,6 +63,7 @@ from domain.store.models import (
 )
 from domain.store.models.tables import table_of
 from domain.store.queue_lock import lock_environment_queue
+from domain.webhooks import outbox
 
 TITLE = "Desktop flows not running"
 SESSION_EXISTS_FOR_USER = "SESSION_EXISTS_FOR_USER"  # the error code a run ends with (R33)
@@ -389,6 +390,7 @@ async def _apply(
         rec.resolved_at = now
         done.resolved.append(rec.id)
         touched.add(rec.id)
+        _webhook(session, outbox.RECOMMENDATION_RESOLVED, rec, now)
     await session.flush()  # a resolved one frees its recipient's slot before a new one is raised
     for rec_id in sorted(touched):
         rec = actions.open_by_id[rec_id]
@@ -412,6 +414,28 @@ async def _apply(
             session.add(_new_item(rec, hit, now))
         done.raised.append(rec.id)
         emit(ctx.events, session, RecommendationChanged(rec.environment_id, recipient_id))
+        _webhook(session, outbox.RECOMMENDATION_RAISED, rec, now, runs=[h.run_id for h in hits])
+
+
+def _webhook(
+    session: AsyncSession,
+    event_type: str,
+    rec: SessionRecommendation,
+    now: datetime,
+    *,
+    runs: list[str] | None = None,
+) -> None:
+    """R43: a recommendation raised or resolved, recorded with the change."""
+    data: dict[str, object] = {
+        "recommendationId": rec.id,
+        "recipientId": rec.recipient_id,
+        "raisedAt": rec.raised_at.isoformat(),
+        "windowEndsAt": rec.window_ends_at.isoformat(),
+        "resolvedAt": rec.resolved_at.isoformat() if rec.resolved_at else None,
+    }
+    if runs is not None:
+        data["runIds"] = sorted(runs)
+    outbox.record(session, outbox.Happened(rec.environment_id, event_type, data, now))
 
 
 async def review(

@@ -70,6 +70,7 @@ from domain.store.models.tables import table_of
 from domain.store.pagination import Page, cursor_instant, decode_cursor, encode_cursor, page_size
 from domain.store.prepared import DriverTransaction, Execute, Prepared, Script
 from domain.store.queue_lock import lock_environment_queue
+from domain.webhooks import outbox
 
 # Error codes a run ends with (R27, R28, R6); the runtime may report its own.
 NO_CANDIDATE_MACHINE = "NO_CANDIDATE_MACHINE"
@@ -130,6 +131,8 @@ def run_events(
     machines = {m for m in (run.target_machine_id, *machine_ids) if m is not None}
     for machine_id in sorted(machines):
         emit(ctx.events, session, MachineChanged(machine_id, run.environment_id))
+    if isinstance(run, FlowRun) and run.status in TERMINAL_STATUSES:
+        outbox.run_finished(session, run, ctx.clock.now())  # R43
 
 
 # --- authority (visibility: domain/runs/visibility.py) ------------------------------------------------------------------

@@ -157,7 +157,9 @@ class Database:
             try:
                 async with session.begin():
                     yield session
+                    await _before_commit(session)
             except BaseException as exc:
+                session.info.pop("before_commit", None)
                 session.info.pop("after_commit", None)
                 session.info.pop("emitted", None)
                 self.storage_faults.failed(exc)
@@ -189,6 +191,9 @@ class Database:
                 try:
                     await transaction.begin()
                     yield transaction
+                    if transaction.committed and transaction.info.get("before_commit"):
+                        raise RuntimeError("a script committed before what must commit with it")
+                    await _before_commit(transaction)
                     if not transaction.committed:
                         await transaction.commit()
                 except BaseException as exc:
@@ -282,6 +287,18 @@ def _lost(pooled: PoolProxiedConnection) -> bool:
     PostgreSQL restart would otherwise fail every direct write after it)."""
     is_closed = getattr(pooled.driver_connection, "is_closed", None)
     return bool(is_closed is not None and is_closed())
+
+
+def before_commit(session: AsyncSession | DriverTransaction, callback: AfterCommit) -> None:
+    """Run ``callback`` in the session's transaction, just before it commits: what must be
+    written with the change, whatever else the transaction does after registering it (the
+    webhooks' outbox, domain/webhooks/outbox.py)."""
+    session.info.setdefault("before_commit", []).append(callback)
+
+
+async def _before_commit(session: AsyncSession | DriverTransaction) -> None:
+    for callback in session.info.pop("before_commit", []):
+        await callback()
 
 
 def after_commit(session: AsyncSession | DriverTransaction, callback: AfterCommit) -> None:

@@ -94,6 +94,8 @@ KIND_BY_SLOT = {
     "targetId": "machine",
 }
 KIND_BY_FIELD = (  # the first word found in the field's name, in this order
+    ("WebhookEndpoint", "webhook endpoint"),
+    ("WebhookDelivery", "webhook delivery"),
     ("ApiToken", "token"),
     ("MachineGroup", "group"),
     ("Machine", "machine"),
@@ -304,6 +306,25 @@ async def _seed(fleet: Fleet, runs: Runs, admin: Person, domain: DomainContext) 
     )
     (recommendation,) = recommendations["sessionRecommendations"]
     me = await api.data("{ me { tokens { id } } }", token=admin.token)
+    endpoint = await api.data(
+        "mutation($input: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $input) "
+        "{ ... on WebhookEndpointSecretPayload { endpoint { id } } } }",
+        {
+            "input": {
+                "environmentId": fleet.environment_id,
+                "url": "https://93.184.215.14/hooks",  # public; nothing is sent in these tests
+                "eventTypes": ["RUN_FINISHED"],
+            }
+        },
+        token=admin.token,
+    )
+    endpoint_id = endpoint["createWebhookEndpoint"]["endpoint"]["id"]
+    ping = await api.data(
+        "mutation($id: ID!) { pingWebhookEndpoint(id: $id) "
+        "{ ... on WebhookDeliveryPayload { deliveryId } } }",
+        {"id": endpoint_id},
+        token=admin.token,
+    )
     return Seeded(
         ids={
             "machine": machine.id,
@@ -315,6 +336,8 @@ async def _seed(fleet: Fleet, runs: Runs, admin: Person, domain: DomainContext) 
             "environment": fleet.environment_id,
             "user": admin.id,
             "token": me["me"]["tokens"][0]["id"],
+            "webhook endpoint": endpoint_id,
+            "webhook delivery": ping["pingWebhookEndpoint"]["deliveryId"],
         }
     )
 

@@ -25,6 +25,8 @@ ESTIMATE = """
 query($id: ID!) {
   run(id: $id) { id status queuePosition waitReason estimatedStartAt estimatedStartUnknown }
 }"""
+
+
 def at(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from domain.kernel.settings import Settings
-from tests.e2e.server import ROOT, Served, first_run_token
+from tests.e2e.server import ROOT, Served, first_run_token, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -119,3 +119,26 @@ def test_retry_policy(served: Served) -> None:
     assert any("(attempt 2): SUCCEEDED" in line for line in lines)
     assert any("RUN_ALREADY_RETRIED" in line for line in lines)
     assert any("by hand: run" in line and "(attempt 3)" in line for line in lines)
+
+
+@pytest.mark.rule("R43")
+def test_webhook_receiver(tmp_path: Path) -> None:
+    """The receiver subscribes itself, verifies the ping's signature and prints it."""
+    server = Served(tmp_path, env={"DESKFLEET_WEBHOOK_ALLOWED_NETWORKS": '["127.0.0.1/32"]'})
+    try:
+        server.wait_ready()
+        port = str(free_port())
+        result = run_example(
+            "webhook_receiver.py",
+            server,
+            *("--port", port, "--subscribe", "RUN_FINISHED", "--count", "1"),
+        )
+    finally:
+        server.stop()
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"listening on http://127.0.0.1:{port}/hooks"
+    assert lines[1].startswith("endpoint ") and lines[1].endswith(" for RUN_FINISHED")
+    assert lines[2].startswith("webhook.ping  ")
+    assert "refused" not in result.stdout

@@ -31,6 +31,14 @@ from domain.store.models.runs import (
     SessionState,
     UserSession,
 )
+from domain.store.models.webhooks import (
+    DeliveryStatus,
+    WebhookAlert,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 
 __all__ = [
     "PRIORITY_RANK",
@@ -41,6 +49,7 @@ __all__ = [
     "AuditTargetKind",
     "Connection",
     "Connectivity",
+    "DeliveryStatus",
     "DesktopFlow",
     "Environment",
     "EnvironmentKind",
@@ -67,4 +76,9 @@ __all__ = [
     "TrustedDocument",
     "User",
     "UserSession",
+    "WebhookAlert",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
 ]

@@ -2,7 +2,7 @@
 subject, group -> role mappings per environment, and which role assignments sign-in made
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 Create Date: 2026-12-07 23:50:00.000000
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from domain.store.models.columns import UTCDateTime
 
 revision = "0015"
-down_revision = "0013"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

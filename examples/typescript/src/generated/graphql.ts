@@ -59,7 +59,13 @@ export type AuditAction =
   | 'SIGN_IN_GROUP_MAPPED'
   | 'SIGN_IN_GROUP_UNMAPPED'
   | 'USER_DEACTIVATED'
-  | 'USER_REACTIVATED';
+  | 'USER_REACTIVATED'
+  | 'WEBHOOK_ENDPOINT_CREATED'
+  | 'WEBHOOK_ENDPOINT_DELETED'
+  | 'WEBHOOK_ENDPOINT_PAUSED'
+  | 'WEBHOOK_ENDPOINT_RESUMED'
+  | 'WEBHOOK_ENDPOINT_SECRET_ROTATED'
+  | 'WEBHOOK_ENDPOINT_UPDATED';
 
 export type AuditFilterInput = {
   actions?: InputMaybe<Array<AuditAction>>;
@@ -72,7 +78,8 @@ export type AuditTargetKind =
   | 'GROUP'
   | 'MACHINE'
   | 'SIGN_IN_GROUP'
-  | 'USER';
+  | 'USER'
+  | 'WEBHOOK_ENDPOINT';
 
 export type ConnectionFilterInput = {
   connectivity?: InputMaybe<Connectivity>;
@@ -129,6 +136,17 @@ export type CreateUserInput = {
   isAdmin?: Scalars['Boolean']['input'];
 };
 
+export type CreateWebhookEndpointInput = {
+  description?: Scalars['String']['input'];
+  environmentId: Scalars['ID']['input'];
+  eventTypes: Array<WebhookEventType>;
+  offlineMinutes?: Scalars['Int']['input'];
+  queueDepth?: Scalars['Int']['input'];
+  /** http(s); private, loopback and link-local targets are refused unless the operator allows their network. */
+  url: Scalars['String']['input'];
+  waitingMinutes?: Scalars['Int']['input'];
+};
+
 export type DesktopFlowFilterInput = {
   environmentId?: InputMaybe<Scalars['ID']['input']>;
   /** Matches the name. */
@@ -147,6 +165,7 @@ export type ErrorCode =
   | 'CAPACITY_EXCEEDED'
   | 'CROSS_ENVIRONMENT'
   | 'EMAIL_TAKEN'
+  | 'ENDPOINT_DISABLED'
   | 'FLOW_EXTENSIONS_TOO_OLD'
   | 'FLOW_IN_USE'
   | 'GATEWAY_NOT_SUPPORTED'
@@ -156,11 +175,13 @@ export type ErrorCode =
   | 'IDEMPOTENCY_KEY_REUSED'
   | 'INVALID_CURSOR'
   | 'INVALID_EMAIL'
+  | 'INVALID_EVENT_TYPE'
   | 'INVALID_ID'
   | 'INVALID_IDEMPOTENCY_KEY'
   | 'INVALID_NAME'
   | 'INVALID_PASSWORD'
   | 'INVALID_TEXT'
+  | 'INVALID_URL'
   | 'INVALID_VALUE'
   | 'INVALID_VERSION'
   | 'KEY_ACTION_REQUIRED'
@@ -423,6 +444,17 @@ export type UpdateUserInput = {
   id: Scalars['ID']['input'];
 };
 
+/** What to change; a field left out keeps its value. */
+export type UpdateWebhookEndpointInput = {
+  description?: InputMaybe<Scalars['String']['input']>;
+  eventTypes?: InputMaybe<Array<WebhookEventType>>;
+  id: Scalars['ID']['input'];
+  offlineMinutes?: InputMaybe<Scalars['Int']['input']>;
+  queueDepth?: InputMaybe<Scalars['Int']['input']>;
+  url?: InputMaybe<Scalars['String']['input']>;
+  waitingMinutes?: InputMaybe<Scalars['Int']['input']>;
+};
+
 export type UserSessionInput = {
   state: SessionState;
   username: Scalars['String']['input'];
@@ -440,6 +472,22 @@ export type WaitReason =
   | 'RUNTIME_OUTDATED'
   | 'SESSION_BUSY'
   | 'USER_SESSION_EXISTS';
+
+export type WebhookDeliveryStatus =
+  | 'FAILED'
+  | 'PENDING'
+  | 'SUCCEEDED';
+
+/** What an endpoint can subscribe to (R43; docs/api.md#webhooks lists each one's data). MACHINE_OFFLINE, RUN_WAITING and QUEUE_DEPTH_EXCEEDED use the endpoint's thresholds. */
+export type WebhookEventType =
+  | 'MACHINE_MAINTENANCE_CHANGED'
+  | 'MACHINE_OFFLINE'
+  | 'MACHINE_STATUS_CHANGED'
+  | 'QUEUE_DEPTH_EXCEEDED'
+  | 'RECOMMENDATION_RAISED'
+  | 'RECOMMENDATION_RESOLVED'
+  | 'RUN_FINISHED'
+  | 'RUN_WAITING';
 
 export type MachinesQueryVariables = Exact<{
   first?: Scalars['Int']['input'];
