@@ -10,7 +10,7 @@ import strawberry
 from strawberry.types import Info
 
 from api.context import Context
-from api.errors import UserErrors, lookup, read, typed_errors
+from api.errors import UserErrors, idempotency_key_field, lookup, read, typed_errors
 from api.pagination import PageInfo
 from domain.store.models import DeliveryStatus, WebhookAttempt, WebhookEndpoint
 from domain.webhooks import endpoints, outbox
@@ -198,6 +198,7 @@ class CreateWebhookEndpointInput:
     offline_minutes: int = 30
     waiting_minutes: int = 30
     queue_depth: int = 100
+    idempotency_key: str | None = idempotency_key_field()
 
 
 @strawberry.input(description="What to change; a field left out keeps its value.")
@@ -308,6 +309,7 @@ class WebhookMutation:
             offline_minutes=input.offline_minutes,
             waiting_minutes=input.waiting_minutes,
             queue_depth=input.queue_depth,
+            idempotency_key=input.idempotency_key,
         )
         return WebhookEndpointSecretPayload(
             endpoint=WebhookEndpointType.from_model(created.endpoint), secret=created.secret

@@ -15,13 +15,14 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.audit import journal
-from domain.connections.credentials import vault_for
 from domain.context import DomainContext
 from domain.identity.authorization import require_environment_admin, require_user, roles_in
 from domain.kernel import validation
 from domain.kernel.errors import Conflict, ErrorCode, NotFound, ValidationFailed
 from domain.kernel.permissions import Role
 from domain.kernel.principals import Principal, UserPrincipal
+from domain.kernel.vault import vault_for
+from domain.store import idempotency
 from domain.store.models import (
     AuditAction,
     AuditTargetKind,
@@ -128,7 +129,10 @@ async def create_endpoint(
     offline_minutes: int = 30,
     waiting_minutes: int = 30,
     queue_depth: int = 100,
+    idempotency_key: str | None = None,
 ) -> CreatedEndpoint:
+    """R43. R46: with ``idempotency_key``, a retry within a day answers the endpoint created
+    first, with its signing secret as it is now, and creates nothing."""
     user = require_user(principal)
     environment_id = validation.ident(environment_id, field="environmentId")
     types = _event_types(event_types)
@@ -141,25 +145,51 @@ async def create_endpoint(
     async with ctx.db.read() as session:  # who may, before resolving anything for them
         await require_environment_admin(session, user, environment_id)
     url = await _url(ctx, url)
-    secret = signing.new_secret()
     now = ctx.clock.now()
-    async with ctx.db.write() as session:
-        await require_environment_admin(session, user, environment_id)
-        endpoint = WebhookEndpoint(
-            environment_id=environment_id,
-            url=url,
-            description=description,
-            event_types=types,
-            secret_sealed=vault_for(ctx.settings).seal(secret),
-            offline_minutes=offline_minutes,
-            waiting_minutes=waiting_minutes,
-            queue_depth=queue_depth,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(endpoint)
-        _audited(ctx, session, user, AuditAction.WEBHOOK_ENDPOINT_CREATED, endpoint)
-    return CreatedEndpoint(endpoint, secret)
+    request = idempotency.request(
+        user.user_id,
+        "createWebhookEndpoint",
+        idempotency_key,
+        {
+            "environmentId": environment_id,
+            "url": url,
+            "eventTypes": types,
+            "description": description,
+            "offlineMinutes": offline_minutes,
+            "waitingMinutes": waiting_minutes,
+            "queueDepth": queue_depth,
+        },
+    )
+
+    async def create() -> CreatedEndpoint:
+        secret = signing.new_secret()
+        async with ctx.db.write() as session:
+            await require_environment_admin(session, user, environment_id)
+            endpoint = WebhookEndpoint(
+                environment_id=environment_id,
+                url=url,
+                description=description,
+                event_types=types,
+                secret_sealed=vault_for(ctx.settings).seal(secret),
+                offline_minutes=offline_minutes,
+                waiting_minutes=waiting_minutes,
+                queue_depth=queue_depth,
+                created_at=now,
+                updated_at=now,
+            )
+            await idempotency.remember(session, request, endpoint.id, now)
+            session.add(endpoint)
+            _audited(ctx, session, user, AuditAction.WEBHOOK_ENDPOINT_CREATED, endpoint)
+        return CreatedEndpoint(endpoint, secret)
+
+    async def replay(earlier: idempotency.Earlier) -> CreatedEndpoint:
+        # The secret is the endpoint's own, sealed with it: an admin of its environment (checked
+        # again) could rotate it anyway, and the first answer may never have arrived.
+        async with ctx.db.read() as session:
+            endpoint = await _administered(session, user, earlier.result_id)
+        return CreatedEndpoint(endpoint, vault_for(ctx.settings).reveal(endpoint.secret_sealed))
+
+    return await idempotency.once(ctx.db, request, now, create=create, replay=replay)
 
 
 async def update_endpoint(

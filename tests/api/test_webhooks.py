@@ -478,6 +478,24 @@ async def test_endpoints_are_listed_a_page_at_a_time(hooks: Hooks) -> None:
     assert seen == sorted(ids)  # oldest first; made at one instant here, so by id
 
 
+@pytest.mark.rule("R46")
+async def test_a_retried_creation_with_its_key_answers_the_first_endpoint(hooks: Hooks) -> None:
+    first = await hooks.create_raw(idempotencyKey="hook-1", description="tickets")
+    again = await hooks.create_raw(idempotencyKey="hook-1", description="tickets")
+    other = await hooks.create_raw(idempotencyKey="hook-1", description="chat")
+    listed = await hooks.api.data(
+        ENDPOINTS,
+        {"env": hooks.fleet.environment_id, "first": 10, "after": None},
+        token=hooks.fleet.admin_token,
+    )
+
+    assert first["__typename"] == again["__typename"] == "WebhookEndpointSecretPayload"
+    assert again["endpoint"]["id"] == first["endpoint"]["id"]
+    assert again["secret"] == first["secret"]  # the first answer may never have arrived
+    assert (other["__typename"], other["code"]) == ("ConflictError", "IDEMPOTENCY_KEY_REUSED")
+    assert listed["webhookEndpoints"]["totalCount"] == 1
+
+
 async def test_the_audit_trail_says_who_pointed_events_where(hooks: Hooks) -> None:
     endpoint_id = await hooks.endpoint(eventTypes=["RUN_FINISHED"])
     await hooks.change(PAUSE, endpoint_id)

@@ -140,6 +140,8 @@ export type CreateWebhookEndpointInput = {
   description?: Scalars['String']['input'];
   environmentId: Scalars['ID']['input'];
   eventTypes: Array<WebhookEventType>;
+  /** R46: the same key from you within 24 hours answers what the first request created, as it is now, and creates nothing new; with another input it is refused (IDEMPOTENCY_KEY_REUSED). 1 to 255 visible ASCII characters: a new UUID per operation, sent again with each retry of it. */
+  idempotencyKey?: InputMaybe<Scalars['String']['input']>;
   offlineMinutes?: Scalars['Int']['input'];
   queueDepth?: Scalars['Int']['input'];
   /** http(s); private, loopback and link-local targets are refused unless the operator allows their network. */
