@@ -33,6 +33,7 @@ from api.recommendations.recommendations import (
 from api.runs.agent import AgentMutation, AgentQuery
 from api.runs.flows import FlowMutation, FlowQuery
 from api.runs.runs import RunMutation, RunQuery
+from api.statistics.statistics import StatisticsQuery
 from api.traces import OperationSpans
 from api.transport.limits import extensions
 from api.transport.shared_execution import SharedEventExecution
@@ -52,6 +53,7 @@ Query = merge_types(
         ConnectionQuery,
         FlowQuery,
         RunQuery,
+        StatisticsQuery,
         RecommendationQuery,
         AuditQuery,
     ),

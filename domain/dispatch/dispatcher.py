@@ -47,6 +47,7 @@ from domain.runs.runs import (
     TARGET_REMOVED,
     run_events,
 )
+from domain.statistics import rollups
 from domain.store.db import Database
 from domain.store.models import Environment, FlowRun, Machine, RunStatus
 from domain.store.models.columns import UTCDateTime
@@ -472,6 +473,7 @@ class Dispatcher:
                 if loop.time() >= next_sweep:
                     next_sweep = loop.time() + interval
                     await sweep_once(self.ctx)
+                    await self._fold()
                 self._woken()  # what came until now, this pass covers
                 started = loop.time()
                 # While runs keep coming the queue is busy: claim at once, without planning
@@ -500,6 +502,15 @@ class Dispatcher:
             # passes, not half; a lone trigger after a quiet spell still goes out at once.
             window = STREAM_COALESCE_PASSES * took if busy else 0.0
             await self._gather(min(max(MIN_COALESCE, window), MAX_COALESCE))
+
+    async def _fold(self) -> None:
+        """The fleet's statistics since the last sweep; a failure there never holds up runs."""
+        try:
+            await rollups.fold(self.ctx)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("statistics fold failed; the next sweep folds the same interval")
 
     async def _gather(self, window: float) -> None:
         """Wait up to ``window`` while events keep coming, and no longer than MIN_COALESCE of

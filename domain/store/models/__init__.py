@@ -23,6 +23,12 @@ from domain.store.models.runs import (
     SessionState,
     UserSession,
 )
+from domain.store.models.statistics import (
+    FleetRollup,
+    FoldSamples,
+    MachineHour,
+    StatisticsFold,
+)
 
 __all__ = [
     "PRIORITY_RANK",
@@ -36,12 +42,15 @@ __all__ = [
     "DesktopFlow",
     "Environment",
     "EnvironmentKind",
+    "FleetRollup",
     "FlowRun",
+    "FoldSamples",
     "Gateway",
     "ItemOutcome",
     "Machine",
     "MachineCommand",
     "MachineGroup",
+    "MachineHour",
     "MachineStatus",
     "RecommendationStatus",
     "RoleAssignment",
@@ -52,6 +61,7 @@ __all__ = [
     "SessionRecommendationItem",
     "SessionState",
     "Share",
+    "StatisticsFold",
     "TrustedDocument",
     "User",
     "UserSession",

@@ -59,6 +59,9 @@ class FlowRun(SQLModel, table=True):
         # An environment's queued runs (every dispatcher pass reads them) without walking its
         # whole run history; the foreign key's cascade uses it as well.
         Index("ix_flow_runs_environment_status", "environment_id", "status"),
+        # The statistics' fold reads the runs that started or ended since its last pass.
+        Index("ix_flow_runs_started_at", "started_at"),
+        Index("ix_flow_runs_ended_at", "ended_at"),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
