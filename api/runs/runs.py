@@ -206,6 +206,28 @@ class FlowRunFilterInput:
     )
     group_id: strawberry.ID | None = None
     status: RunStatus | None = None
+    triggered_by_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Runs this user triggered."
+    )
+    queued_after: datetime | None = strawberry.field(
+        default=None, description="Runs queued at or after this instant."
+    )
+    queued_before: datetime | None = strawberry.field(
+        default=None, description="Runs queued before this instant."
+    )
+
+    def to_filter(self) -> runs.RunFilter:
+        return runs.RunFilter(
+            environment_id=self.environment_id,
+            flow_id=self.flow_id,
+            connection_id=self.connection_id,
+            machine_id=self.machine_id,
+            group_id=self.group_id,
+            status=self.status,
+            triggered_by_id=self.triggered_by_id,
+            queued_after=self.queued_after,
+            queued_before=self.queued_before,
+        )
 
 
 @strawberry.input
@@ -260,15 +282,7 @@ class RunQuery:
         filter: FlowRunFilterInput | None = None,
     ) -> FlowRunConnection:
         ctx = info.context
-        f = filter or FlowRunFilterInput()
-        flt = runs.RunFilter(
-            environment_id=f.environment_id,
-            flow_id=f.flow_id,
-            connection_id=f.connection_id,
-            machine_id=f.machine_id,
-            group_id=f.group_id,
-            status=f.status,
-        )
+        flt = (filter or FlowRunFilterInput()).to_filter()
         page = await read(
             lambda: runs.list_runs(ctx.domain, ctx.principal, flt, first=first, after=after)
         )

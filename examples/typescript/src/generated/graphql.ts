@@ -189,7 +189,13 @@ export type FlowRunFilterInput = {
   groupId?: InputMaybe<Scalars['ID']['input']>;
   /** Runs queued for the machine or dispatched to it. */
   machineId?: InputMaybe<Scalars['ID']['input']>;
+  /** Runs queued at or after this instant. */
+  queuedAfter?: InputMaybe<Scalars['DateTime']['input']>;
+  /** Runs queued before this instant. */
+  queuedBefore?: InputMaybe<Scalars['DateTime']['input']>;
   status?: InputMaybe<RunStatus>;
+  /** Runs this user triggered. */
+  triggeredById?: InputMaybe<Scalars['ID']['input']>;
 };
 
 export type HeartbeatInput = {
