@@ -4,6 +4,8 @@ import { fill, h } from "./dom.js";
 import { groupsView, machinesView } from "./lists.js";
 import { groupView, machineView } from "./detail.js";
 import { recommendationsView } from "./recommendations.js";
+import { runView, runsView } from "./runs.js";
+import { trendsView } from "./trends.js";
 import * as ops from "./operations.js";
 import { session, showError } from "./ui.js";
 
@@ -135,6 +137,9 @@ const ROUTES = [
   [/^#\/groups$/, () => groupsView(main), "groups"],
   [/^#\/groups\/([^/]+)$/, (id) => groupView(main, decodeURIComponent(id)), "groups"],
   [/^#\/recommendations$/, () => recommendationsView(main), "recommendations"],
+  [/^#\/runs$/, () => runsView(main), "runs"],
+  [/^#\/runs\/([^/]+)$/, (id) => runView(main, decodeURIComponent(id)), "runs"],
+  [/^#\/trends$/, () => trendsView(main), "trends"],
 ];
 
 let leaveView = () => {};

@@ -3,7 +3,7 @@ import { mutate, request, subscribe } from "./api.js";
 import { debounce, duration, fill, h, maintenanceIcon, timeAgo } from "./dom.js";
 import { nameCell, statusBadge } from "./lists.js";
 import * as ops from "./operations.js";
-import { accessText, announce, showError, waitReasonText } from "./ui.js";
+import { accessText, announce, estimateText, showError, waitReasonText } from "./ui.js";
 
 const LOCKS = {
   KEY_ACTION_REQUIRED: "Unavailable while the machine needs a key action (R10).",
@@ -89,7 +89,7 @@ function queueSection(entries, refresh) {
       "tr",
       { "data-run": run.id, "data-position": position },
       h("td", { class: "num" }, position),
-      h("th", { scope: "row" }, flow),
+      h("th", { scope: "row" }, h("a", { href: `#/runs/${encodeURIComponent(run.id)}` }, flow)),
       h("td", {}, run.runAs),
       h("td", {}, run.mode === "ATTENDED" ? "Attended" : "Unattended"),
       h(
@@ -113,6 +113,7 @@ function queueSection(entries, refresh) {
       ),
       h("td", {}, duration(run.waitSeconds)),
       h("td", { class: "reason", "data-reason": waitReason ?? "" }, waitReasonText(waitReason)),
+      h("td", { class: "estimate", "data-unknown": run.estimatedStartUnknown ?? "" }, estimateText(run)),
       h(
         "td",
         { class: "actions" },
@@ -158,7 +159,7 @@ function queueSection(entries, refresh) {
                 "tr",
                 {},
                 h("th", { scope: "col", class: "num" }, "Position"),
-                ["Flow", "Runs as", "Mode", "Priority", "Waiting", "Why it waits", "Actions"].map((t) =>
+                ["Flow", "Runs as", "Mode", "Priority", "Waiting", "Why it waits", "Starts", "Actions"].map((t) =>
                   h("th", { scope: "col" }, t),
                 ),
               ),

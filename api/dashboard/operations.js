@@ -6,12 +6,13 @@ const ERRORS = "... on UserError { code message }";
 export const SIGN_IN = `
 query SignIn {
   me { id user { id displayName email isAdmin } roles { environmentId role } }
-  environments { id name }
+  environments { id name sessionRecommendations }
 }`;
 
 const MACHINE_ROW = `
   id name description version status maintenance maintenanceInherited drained
-  runningCount queuedCount accessType hasDeactivatedShares
+  runningCount queuedCount accessType hasDeactivatedShares runtimeOutdated
+  environment { id name }
   group { id name }
   owner { id displayName }`;
 
@@ -80,6 +81,7 @@ const QUEUE_ENTRY = `
   position waitReason
   run {
     id mode priority status runAs queuedAt waitSeconds attempt
+    estimatedStartAt estimatedStartUnknown
     flow { id name }
     connectionOwner { id displayName }
   }`;
@@ -153,6 +155,62 @@ mutation RefreshSessionRecommendation($id: ID!) {
   }
 }`;
 
+// --- run history and trends ---------------------------------------------------------------
+
+const RUN_ROW = `
+  id status mode priority queuedAt dispatchedAt startedAt endedAt waitSeconds runSeconds
+  attempt errorCode queuePosition waitReason estimatedStartAt estimatedStartUnknown
+  flow { id name }
+  machine { id name }
+  targetMachine { id name }
+  targetGroup { id name }
+  environment { id name }
+  triggeredBy { id displayName }`;
+
+export const RUNS = `
+query Runs($first: Int!, $after: String, $filter: FlowRunFilterInput) {
+  flowRuns(first: $first, after: $after, filter: $filter) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    edges { cursor node { ${RUN_ROW} } }
+  }
+}`;
+
+export const RUN = `
+query Run($id: ID!) {
+  run(id: $id) {
+    ${RUN_ROW}
+    runAs errorMessage reportedRuntimeVersion
+    connection { id name }
+    connectionOwner { id displayName }
+  }
+}`;
+
+export const RUN_FILTER_CHOICES = `
+query RunFilterChoices {
+  desktopFlows(first: 100) { nodes { id name environment { id name } } }
+  machines(first: 100) { nodes { id name environment { id name } } }
+  machineGroups(first: 100) { nodes { id name } }
+}`;
+
+export const FLEET_STATISTICS = `
+query FleetStatistics($environmentId: ID!, $from: DateTime!, $to: DateTime!, $bucket: StatisticsBucket!) {
+  fleetStatistics(environmentId: $environmentId, from: $from, to: $to, bucket: $bucket, machines: 25) {
+    __typename
+    ... on FleetStatistics {
+      from to bucket utilisationBucket utilisationStarts
+      buckets {
+        start end runsStarted runsSucceeded runsFailed runsTimedOut runsCancelled
+        waitSecondsP50 waitSecondsP90 queueDepthMean queueDepthPeak runningMean runningPeak
+        machinesConnectedMean
+      }
+      machines { id name unattendedBots busyShare }
+      groups { id name busyShare }
+    }
+    ${ERRORS}
+  }
+}`;
+
 // --- subscriptions (graphql-transport-ws) ---------------------------------------------------
 
 export const WATCH_MACHINES = `
@@ -169,6 +227,11 @@ subscription WatchMachines($filter: MachineStatusFilterInput) {
 export const WATCH_RUNS = `
 subscription WatchRuns($filter: FlowRunFilterInput) {
   runUpdates(filter: $filter) { snapshot removedIds runs { id status priority queuePosition } }
+}`;
+
+export const WATCH_RUN = `
+subscription WatchRun($runId: ID!) {
+  runUpdates(runId: $runId) { snapshot removedIds runs { id status queuePosition waitReason } }
 }`;
 
 export const WATCH_RECOMMENDATIONS = `
