@@ -6,6 +6,7 @@ import { groupView, machineView } from "./detail.js";
 import { recommendationsView } from "./recommendations.js";
 import { runView, runsView } from "./runs.js";
 import { trendsView } from "./trends.js";
+import { settingsView } from "./manage.js";
 import * as ops from "./operations.js";
 import { session, showError } from "./ui.js";
 
@@ -92,6 +93,10 @@ function startShell() {
   stopShell();
   header.hidden = false;
   fill(document.getElementById("who"), session.me.user.displayName);
+  // Environment settings: only for who administers an environment.
+  document.getElementById("settings-link").hidden = !(
+    session.me.user.isAdmin || session.me.roles.some((r) => r.role === "ENVIRONMENT_ADMIN")
+  );
   const live = document.getElementById("live-state");
   shellStops.push(
     onLiveState((state) => {
@@ -140,6 +145,7 @@ const ROUTES = [
   [/^#\/runs$/, () => runsView(main), "runs"],
   [/^#\/runs\/([^/]+)$/, (id) => runView(main, decodeURIComponent(id)), "runs"],
   [/^#\/trends$/, () => trendsView(main), "trends"],
+  [/^#\/settings$/, () => settingsView(main), "settings"],
 ];
 
 let leaveView = () => {};

@@ -1,6 +1,7 @@
 // The Machines list (R8) and the Machine groups list, both kept current by `machineStatus`.
 import { allPages, subscribe } from "./api.js";
 import { debounce, fill, h, maintenanceIcon } from "./dom.js";
+import { createGroupSection, registerSection } from "./manage.js";
 import * as ops from "./operations.js";
 import { accessText, session, severalEnvironments, showError, statusText } from "./ui.js";
 
@@ -188,6 +189,7 @@ export function machinesView(main) {
   fill(
     main,
     h("div", { class: "title-row" }, h("h1", {}, "Machines"), count),
+    registerSection(() => fetchRows()),
     h(
       "form",
       { class: "filters", role: "search", "aria-label": "Filter machines", onsubmit: (e) => e.preventDefault() },
@@ -319,7 +321,10 @@ export function groupsView(main) {
         ),
       );
       if (!nodes.length) {
-        tbody.append(h("tr", {}, h("td", { colspan: 7, class: "empty" }, "No machine group yet.")));
+        const why = session.environments.length
+          ? "No machine group you can see yet: groups appear here once created, shared with you, or in an environment you administer."
+          : "You hold no role in any environment, so there are no groups to show.";
+        tbody.append(h("tr", {}, h("td", { colspan: 7, class: "empty", id: "groups-empty" }, why)));
       }
       count.textContent = `${nodes.length} group${nodes.length === 1 ? "" : "s"}`;
     } catch (error) {
@@ -331,6 +336,9 @@ export function groupsView(main) {
   fill(
     main,
     h("div", { class: "title-row" }, h("h1", {}, "Machine groups"), count),
+    createGroupSection((group) => {
+      window.location.hash = `#/groups/${encodeURIComponent(group.id)}`;
+    }),
     h(
       "div",
       { class: "table-wrap" },

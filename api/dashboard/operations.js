@@ -11,7 +11,7 @@ query SignIn {
 
 const MACHINE_ROW = `
   id name description version status maintenance maintenanceInherited drained
-  runningCount queuedCount accessType hasDeactivatedShares runtimeOutdated
+  runningCount queuedCount accessType hasDeactivatedShares runtimeOutdated allowedActions
   environment { id name }
   group { id name }
   owner { id displayName }`;
@@ -58,7 +58,7 @@ query Machine($id: ID!) {
   machine(id: $id) {
     ${MACHINE_ROW}
     osEdition keyActionRequired unattendedBots lastHeartbeatAt createdAt
-    maintenanceLock allowedActions
+    maintenanceLock
     environment { id name }
     ${ACCESS_LIST}
   }
@@ -152,6 +152,100 @@ export const REFRESH_RECOMMENDATION = `
 mutation RefreshSessionRecommendation($id: ID!) {
   refreshSessionRecommendation(id: $id) {
     __typename ... on SessionRecommendationPayload { recommendation { ${RECOMMENDATION} } } ${ERRORS}
+  }
+}`;
+
+// --- management: every change through the public API --------------------------------------
+
+const MACHINE_DONE = `__typename ... on MachinePayload { machine { id name } } ${ERRORS}`;
+const GROUP_DONE = `__typename ... on MachineGroupPayload { group { id name } } ${ERRORS}`;
+
+export const REGISTER_MACHINE = `
+mutation RegisterMachine($input: RegisterMachineInput!) {
+  registerMachine(input: $input) {
+    __typename ... on RegisteredMachinePayload { machine { id name } machineKey } ${ERRORS}
+  }
+}`;
+
+export const UPDATE_MACHINE = `
+mutation UpdateMachine($input: UpdateMachineInput!) { updateMachine(input: $input) { ${MACHINE_DONE} } }`;
+
+export const DELETE_MACHINE = `
+mutation DeleteMachine($id: ID!) {
+  deleteMachine(id: $id) { __typename ... on DeletedMachinePayload { id } ${ERRORS} }
+}`;
+
+export const MOVE_MACHINE = `
+mutation ChangeMachineEnvironment($id: ID!, $environmentId: ID!) {
+  changeMachineEnvironment(id: $id, environmentId: $environmentId) { ${MACHINE_DONE} }
+}`;
+
+export const ROTATE_KEY = `
+mutation RotateMachineKey($id: ID!) {
+  rotateMachineKey(id: $id) {
+    __typename ... on MachinePayload { machine { id name keyActionRequired } } ${ERRORS}
+  }
+}`;
+
+export const ALLOCATE_BOTS = `
+mutation AllocateUnattendedBots($machineId: ID!, $count: Int!) {
+  allocateUnattendedBots(machineId: $machineId, count: $count) { ${MACHINE_DONE} }
+}`;
+
+export const SHARE_MACHINE = `
+mutation ShareMachine($input: ShareMachineInput!) { shareMachine(input: $input) { ${MACHINE_DONE} } }`;
+
+export const SHARE_GROUP = `
+mutation ShareMachineGroup($input: ShareMachineGroupInput!) {
+  shareMachineGroup(input: $input) { ${GROUP_DONE} }
+}`;
+
+export const MEMBERS = `
+query EnvironmentMembers($environmentId: ID!) {
+  environmentMembers(environmentId: $environmentId) { id displayName email }
+}`;
+
+export const CREATE_GROUP = `
+mutation CreateMachineGroup($input: CreateMachineGroupInput!) {
+  createMachineGroup(input: $input) { ${GROUP_DONE} }
+}`;
+
+export const UPDATE_GROUP = `
+mutation UpdateMachineGroup($input: UpdateMachineGroupInput!) {
+  updateMachineGroup(input: $input) { ${GROUP_DONE} }
+}`;
+
+export const DELETE_GROUP = `
+mutation DeleteMachineGroup($id: ID!) {
+  deleteMachineGroup(id: $id) { __typename ... on DeletedMachineGroupPayload { id } ${ERRORS} }
+}`;
+
+export const ADD_TO_GROUP = `
+mutation AddMachineToGroup($groupId: ID!, $machineId: ID!) {
+  addMachineToGroup(groupId: $groupId, machineId: $machineId) {
+    __typename ... on MachineGroupMembershipPayload { machine { id } } ${ERRORS}
+  }
+}`;
+
+export const REMOVE_FROM_GROUP = `
+mutation RemoveMachineFromGroup($machineId: ID!) {
+  removeMachineFromGroup(machineId: $machineId) {
+    __typename ... on MachineGroupMembershipPayload { machine { id } } ${ERRORS}
+  }
+}`;
+
+export const ENVIRONMENT_SETTINGS = `
+query EnvironmentSettings {
+  environments {
+    id name kind restrictRegistration maxQueueSeconds sessionRecommendations
+    unattendedCapacity recommendationWindowSeconds minRuntimeVersion
+  }
+}`;
+
+export const UPDATE_ENVIRONMENT = `
+mutation UpdateEnvironment($input: UpdateEnvironmentInput!) {
+  updateEnvironment(input: $input) {
+    __typename ... on EnvironmentPayload { environment { id name } } ${ERRORS}
   }
 }`;
 

@@ -184,14 +184,14 @@ def test_several_environments_get_a_picker_a_column_and_honest_empty_states(
     assert headers[:2] == ["Name", "Environment"]
     row = p.locator('#machines tr[data-machine="hr-01"]')
     assert "Default" in row.inner_text() and "Must update" in row.inner_text()
-    p.get_by_label("Runtime").select_option("no")
+    p.locator("#filter-runtime").select_option("no")
     p.locator("#machines-empty").wait_for()
     assert "No machine matches these filters" in p.locator("#machines-empty").inner_text()
-    p.get_by_label("Runtime").select_option("")
-    p.get_by_label("Environment").select_option(label="Lab")
+    p.locator("#filter-runtime").select_option("")
+    p.locator("#filter-environment").select_option(label="Lab")
     p.locator("#machines-empty").wait_for()
     clean(page, "machines-environments")
-    p.get_by_label("Environment").select_option("")
+    p.locator("#filter-environment").select_option("")
 
     # Someone who holds a role only in Lab, where session-lock detection is off (R31).
     newcomer = person(fleet, "Lena Lab", "ENVIRONMENT_MAKER", lab)
