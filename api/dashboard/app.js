@@ -7,6 +7,7 @@ import { recommendationsView } from "./recommendations.js";
 import { runView, runsView } from "./runs.js";
 import { trendsView } from "./trends.js";
 import { settingsView } from "./manage.js";
+import { connectionsView } from "./connections.js";
 import * as ops from "./operations.js";
 import { session, showError } from "./ui.js";
 
@@ -146,6 +147,7 @@ const ROUTES = [
   [/^#\/runs\/([^/]+)$/, (id) => runView(main, decodeURIComponent(id)), "runs"],
   [/^#\/trends$/, () => trendsView(main), "trends"],
   [/^#\/settings$/, () => settingsView(main), "settings"],
+  [/^#\/connections$/, () => connectionsView(main), "connections"],
 ];
 
 let leaveView = () => {};

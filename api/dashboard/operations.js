@@ -249,6 +249,42 @@ mutation UpdateEnvironment($input: UpdateEnvironmentInput!) {
   }
 }`;
 
+const CONNECTION = `
+  id name connectivity windowsUsername hasPassword updatedAt
+  owner { id displayName }
+  environment { id name }
+  machine { id name }
+  group { id name }
+  gateway { id name }`;
+
+export const CONNECTIONS = `
+query Connections($after: String) {
+  connections(first: 100, after: $after) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    nodes { ${CONNECTION} }
+  }
+}`;
+
+const CONNECTION_DONE = `__typename ... on ConnectionPayload { connection { id name } } ${ERRORS}`;
+
+export const CREATE_CONNECTION = `
+mutation CreateConnection($input: CreateConnectionInput!) {
+  createConnection(input: $input) { ${CONNECTION_DONE} }
+}`;
+
+export const UPDATE_CONNECTION = `
+mutation UpdateConnection($input: UpdateConnectionInput!) {
+  updateConnection(input: $input) { ${CONNECTION_DONE} }
+}`;
+
+export const SWITCH_TO_DIRECT = `
+mutation SwitchConnectionToDirect($input: SwitchConnectionToDirectInput!) {
+  switchConnectionToDirect(input: $input) {
+    __typename ... on SwitchedConnectionPayload { connection { id name } } ${ERRORS}
+  }
+}`;
+
 // --- run history and trends ---------------------------------------------------------------
 
 const RUN_ROW = `
