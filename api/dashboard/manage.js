@@ -172,7 +172,7 @@ function same(id, facts, make) {
 
 /** A machine's own page: edit, move, rotate its key, allocate bots, share, delete. */
 export function machineManagement(machine, reload) {
-  const facts = [machine.allowedActions, machine.name, machine.description, machine.unattendedBots, machine.environment?.id, machine.accessType, (machine.accessList ?? []).map((e) => e.user.id)];
+  const facts = [machine.allowedActions, machine.name, machine.description, machine.unattendedBots, machine.environment?.id, machine.accessType, (machine.accessList ?? []).map((e) => [e.user.id, e.access])];
   return same(`machine:${machine.id}`, facts, () => buildMachineManagement(machine, reload));
 }
 
@@ -285,7 +285,7 @@ export function shareForm(kind, item, reload) {
   const pickerId = `share-user-${kind}`;
   const form = actionForm({
     id: `share-${kind}`,
-    legend: "Share",
+    legend: "Share, or change someone's access",
     submit: "Share",
     fields: [
       choose("User", pickerId, [["", "Loading people…"]]),
@@ -304,12 +304,15 @@ export function shareForm(kind, item, reload) {
   request(ops.MEMBERS, { environmentId: item.environment.id })
     .then(({ environmentMembers }) => {
       const picker = form.querySelector(`#${pickerId}`);
-      const holders = new Set((item.accessList ?? []).map((e) => e.user.id));
-      const people = environmentMembers.filter((u) => !holders.has(u.id));
+      // Someone who holds a share already: sharing again changes their access (R14).
+      const held = new Map((item.accessList ?? []).map((e) => [e.user.id, e.access]));
+      const people = environmentMembers.filter((u) => held.get(u.id) !== "OWNER" && u.id !== session.me.user.id);
       fill(
         picker,
         people.length
-          ? people.map((u) => h("option", { value: u.id }, `${u.displayName} (${u.email})`))
+          ? people.map((u) =>
+              h("option", { value: u.id }, `${u.displayName} (${u.email})${held.has(u.id) ? `, now ${held.get(u.id).toLowerCase().replace("_", "-")}` : ""}`),
+            )
           : h("option", { value: "" }, "Nobody else holds a role in this environment"),
       );
     })
@@ -353,7 +356,7 @@ export function createGroupSection(onCreated) {
 
 /** A group's page: edit, add and remove machines, share, delete. */
 export function groupManagement(group, candidates, reload) {
-  const facts = [group.allowedActions, group.name, group.description, group.environment?.id, candidates.map((m) => [m.id, m.group?.id]), (group.accessList ?? []).map((e) => e.user.id)];
+  const facts = [group.allowedActions, group.name, group.description, group.environment?.id, candidates.map((m) => [m.id, m.group?.id]), (group.accessList ?? []).map((e) => [e.user.id, e.access])];
   return same(`group:${group.id}`, facts, () => buildGroupManagement(group, candidates, reload));
 }
 

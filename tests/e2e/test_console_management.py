@@ -102,6 +102,11 @@ def test_register_edit_share_rotate_allocate_move_and_delete_a_machine(
     p.locator("#share-access-machine").select_option("USER")
     p.locator("#share-machine").get_by_role("button", name="Share").click()
     p.locator('#access-table tr[data-user="Sam Sharer"]').wait_for()
+    # Shared again: the share changes (R14), from user to co-owner.
+    p.locator("#share-user-machine").select_option(label="Sam Sharer (sam@x.test), now user")
+    p.locator("#share-access-machine").select_option("CO_OWNER")
+    p.locator("#share-machine").get_by_role("button", name="Share").click()
+    p.locator('#access-table tr[data-user="Sam Sharer"]', has_text="Co-owner").wait_for()
     p.get_by_role("button", name="Rotate key").click()
     p.get_by_role("button", name="Yes, rotate key").click()
     p.get_by_text("Rotation requested").wait_for()
@@ -109,7 +114,7 @@ def test_register_edit_share_rotate_allocate_move_and_delete_a_machine(
     after = machine(fleet, new_id)
     assert after["description"] == "Edited on the page" and after["unattendedBots"] == 1
     assert after["keyActionRequired"] is True  # R10: the runtime is asked for a new key
-    assert ("USER", "Sam Sharer") in {
+    assert ("CO_OWNER", "Sam Sharer") in {
         (e["access"], e["user"]["displayName"]) for e in after["accessList"]
     }
 
