@@ -485,12 +485,104 @@ function checkbox(label, id, checked, help) {
   );
 }
 
+const ROLE_NAMES = {
+  ENVIRONMENT_ADMIN: "Environment admin",
+  ENVIRONMENT_MAKER: "Environment maker",
+  MACHINE_OWNER: "Machine owner",
+  MACHINE_USER: "Machine user",
+  MACHINE_USER_CAN_SHARE: "Machine user who can share",
+};
+
+/** R13: who holds which role; grant one to a member, revoke one. */
+function rolesPart(environment) {
+  const key = environment.id;
+  const area = h("div", { class: "roles", id: `roles-${key}` }, h("p", { class: "muted" }, "Loading roles…"));
+  async function load() {
+    try {
+      const { environmentRoles, environmentMembers } = await request(ops.ENVIRONMENT_ROLES, { environmentId: key });
+      const change = (document, variables, text) => async () => {
+        try {
+          await mutate(document, { input: { environmentId: key, ...variables } });
+          await load();
+          announce(text);
+        } catch (error) {
+          showError(error);
+        }
+      };
+      fill(
+        area,
+        h("h3", {}, "Security roles (R13)"),
+        h(
+          "table",
+          { class: "grid" },
+          h("caption", { class: "visually-hidden" }, `Security roles in ${environment.name}`),
+          h("thead", {}, h("tr", {}, ["User", "Role", ""].map((t) => h("th", { scope: "col" }, t ? t : h("span", { class: "visually-hidden" }, "Actions"))))),
+          h(
+            "tbody",
+            {},
+            environmentRoles.map(({ user, role }) =>
+              h(
+                "tr",
+                { "data-user": user.displayName, "data-role": role },
+                h("th", { scope: "row" }, user.displayName, " ", h("span", { class: "muted" }, user.email)),
+                h("td", {}, ROLE_NAMES[role] ?? role),
+                h(
+                  "td",
+                  { class: "actions" },
+                  user.id === session.me.user.id
+                    ? null
+                    : h(
+                        "button",
+                        {
+                          type: "button",
+                          class: "secondary",
+                          "aria-label": `Revoke ${ROLE_NAMES[role] ?? role} from ${user.displayName}`,
+                          onclick: change(ops.REVOKE_ROLE, { userId: user.id, role }, `${user.displayName} no longer holds ${ROLE_NAMES[role]}`),
+                        },
+                        "Revoke",
+                      ),
+                ),
+              ),
+            ),
+          ),
+        ),
+        actionForm({
+          id: `grant-${key}`,
+          legend: "Grant a role to a member",
+          submit: "Grant",
+          fields: [
+            choose("User", `grant-user-${key}`, environmentMembers.map((u) => [u.id, `${u.displayName} (${u.email})`])),
+            choose("Role", `grant-role-${key}`, Object.entries(ROLE_NAMES)),
+          ],
+          document: ops.ASSIGN_ROLE,
+          collect: (form) => ({
+            input: {
+              environmentId: key,
+              userId: form.querySelector(`#grant-user-${key}`).value,
+              role: form.querySelector(`#grant-role-${key}`).value,
+            },
+          }),
+          done: async () => {
+            await load();
+            announce("Role granted");
+          },
+        }),
+      );
+    } catch (error) {
+      showError(error);
+    }
+  }
+  load();
+  return area;
+}
+
 function settingsForm(environment, reload) {
   const key = environment.id;
   return h(
     "section",
     { class: "card", "aria-labelledby": `settings-${key}`, "data-environment": environment.name },
     h("h2", { id: `settings-${key}` }, environment.name),
+    rolesPart(environment),
     actionForm({
       id: `settings-form-${key}`,
       legend: `Settings of ${environment.name}`,

@@ -249,6 +249,22 @@ mutation UpdateEnvironment($input: UpdateEnvironmentInput!) {
   }
 }`;
 
+export const ENVIRONMENT_ROLES = `
+query EnvironmentRoles($environmentId: ID!) {
+  environmentRoles(environmentId: $environmentId) { role user { id displayName email } }
+  environmentMembers(environmentId: $environmentId) { id displayName email }
+}`;
+
+export const ASSIGN_ROLE = `
+mutation AssignRole($input: RoleInput!) {
+  assignRole(input: $input) { __typename ... on RoleGrantPayload { userId } ${ERRORS} }
+}`;
+
+export const REVOKE_ROLE = `
+mutation RevokeRole($input: RoleInput!) {
+  revokeRole(input: $input) { __typename ... on RoleGrantPayload { userId } ${ERRORS} }
+}`;
+
 const CONNECTION = `
   id name connectivity windowsUsername hasPassword updatedAt
   owner { id displayName }

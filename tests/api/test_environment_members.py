@@ -29,3 +29,19 @@ async def test_an_environment_the_caller_cannot_see_is_not_found(fleet: Fleet) -
     elsewhere = await fleet.environment("Elsewhere")
     answer = await fleet.api.execute(MEMBERS, {"env": elsewhere}, token=maker.token)
     assert answer["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
+ROLES = "query($env: ID!) { environmentRoles(environmentId: $env) { role user { displayName } } }"
+
+
+@pytest.mark.rule("R13")
+async def test_admins_see_who_holds_which_role(fleet: Fleet) -> None:
+    admin = await fleet.person("ENVIRONMENT_ADMIN", name="Ada")
+    await fleet.person("ENVIRONMENT_MAKER", "MACHINE_OWNER", name="Max")
+    answer = await fleet.api.execute(ROLES, {"env": fleet.environment_id}, token=admin.token)
+    held = [(r["user"]["displayName"], r["role"]) for r in answer["data"]["environmentRoles"]]
+    assert ("Ada", "ENVIRONMENT_ADMIN") in held
+    assert [r for n, r in held if n == "Max"] == ["ENVIRONMENT_MAKER", "MACHINE_OWNER"]
+    maker = await fleet.person("ENVIRONMENT_MAKER")
+    refused = await fleet.api.execute(ROLES, {"env": fleet.environment_id}, token=maker.token)
+    assert refused["errors"][0]["extensions"]["code"] == "NOT_ADMIN"

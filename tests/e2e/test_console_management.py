@@ -36,6 +36,9 @@ MACHINE = """query($id: ID!) { machine(id: $id) {
   accessList { access user { displayName } } } }"""
 GROUP = "query($id: ID!) { machineGroup(id: $id) { name machines { name } } }"
 SETTINGS = "{ environments { name sessionRecommendations maxQueueSeconds } }"
+ROLES = (
+    "query($env: ID!) { environmentRoles(environmentId: $env) { role user { id displayName } } }"
+)
 
 
 def clean(page: Page, name: str) -> None:
@@ -198,4 +201,17 @@ def test_controls_show_only_where_allowed_and_admins_change_settings(
     settings = {e["name"]: e for e in server.graphql(SETTINGS)["environments"]}
     assert settings["Default"]["sessionRecommendations"] is False
     assert settings["Default"]["maxQueueSeconds"] == 600
+
+    # Roles (R13): Uma is made a machine owner too, then loses it again.
+    form.get_by_label("User", exact=True).select_option(label="Uma User (uma@x.test)")
+    form.get_by_label("Role", exact=True).select_option("MACHINE_OWNER")
+    form.get_by_role("button", name="Grant").click()
+    granted = form.locator('tr[data-user="Uma User"][data-role="MACHINE_OWNER"]')
+    granted.wait_for()
     clean(page, "settings")
+    form.get_by_role("button", name="Revoke Machine owner from Uma User").click()
+    granted.wait_for(state="detached")
+    roles = server.graphql(ROLES, variables={"env": fleet.environment_id})["environmentRoles"]
+    assert {(r["user"]["displayName"], r["role"]) for r in roles if r["user"]["id"] == user_id} == {
+        ("Uma User", "MACHINE_USER")
+    }
