@@ -296,6 +296,7 @@ export function machinesView(main) {
 }
 
 export function groupsView(main) {
+  const several = severalEnvironments();
   let stopped = false;
   const tbody = h("tbody");
   const count = h("p", { class: "count", "aria-live": "polite" });
@@ -311,6 +312,7 @@ export function groupsView(main) {
             "tr",
             { "data-group": g.name, "data-maintenance": String(g.maintenance) },
             nameCell(`#/groups/${encodeURIComponent(g.id)}`, g),
+            several ? h("td", {}, g.environment?.name ?? "—") : null,
             h("td", {}, g.description || h("span", { class: "muted" }, "—")),
             h("td", { class: "num" }, `${g.connectedCount} of ${g.machineCount}`),
             h("td", { class: "num" }, g.runningCount),
@@ -324,7 +326,7 @@ export function groupsView(main) {
         const why = session.environments.length
           ? "No machine group you can see yet: groups appear here once created, shared with you, or in an environment you administer."
           : "You hold no role in any environment, so there are no groups to show.";
-        tbody.append(h("tr", {}, h("td", { colspan: 7, class: "empty", id: "groups-empty" }, why)));
+        tbody.append(h("tr", {}, h("td", { colspan: several ? 8 : 7, class: "empty", id: "groups-empty" }, why)));
       }
       count.textContent = `${nodes.length} group${nodes.length === 1 ? "" : "s"}`;
     } catch (error) {
@@ -353,6 +355,7 @@ export function groupsView(main) {
             "tr",
             {},
             h("th", { scope: "col" }, "Name"),
+            several ? h("th", { scope: "col" }, "Environment") : null,
             h("th", { scope: "col" }, "Description"),
             h("th", { scope: "col", class: "num" }, "Machines connected"),
             h("th", { scope: "col", class: "num" }, "Flows running"),

@@ -42,6 +42,7 @@ query Groups($after: String, $filter: MachineGroupFilterInput) {
       id name description maintenance drained machineCount connectedCount
       runningCount queuedCount accessType hasDeactivatedShares
       owner { id displayName }
+      environment { id name }
     }
   }
 }`;

@@ -143,7 +143,8 @@ def test_trends_chart_the_fleet_with_a_table_for_each_chart(
         timeout=SLOW,
     )
     assert summary.inner_text() == "2 runs ended in this range."
-    for chart in ("chart-queue", "chart-outcomes", "chart-utilisation"):
+    assert "Half the runs" in p.locator("#chart-waits-summary").inner_text()
+    for chart in ("chart-queue", "chart-waits", "chart-outcomes", "chart-utilisation"):
         figure = p.locator(f"#{chart}")
         assert figure.locator("svg[role=img]").count() == 1
         assert figure.locator("details table").count() == 1  # the figures, for screen readers
@@ -192,6 +193,11 @@ def test_several_environments_get_a_picker_a_column_and_honest_empty_states(
     p.locator("#machines-empty").wait_for()
     clean(page, "machines-environments")
     p.locator("#filter-environment").select_option("")
+    p.get_by_role("link", name="Machine groups").click()
+    p.locator('#groups tr[data-group="Finance"]').wait_for()
+    assert p.locator("#groups thead th").all_inner_texts()[:2] == ["Name", "Environment"]
+    p.get_by_role("link", name="Machines", exact=True).click()
+    p.get_by_role("heading", name="Machines", level=1).wait_for()
 
     # Someone who holds a role only in Lab, where session-lock detection is off (R31).
     newcomer = person(fleet, "Lena Lab", "ENVIRONMENT_MAKER", lab)
