@@ -60,7 +60,18 @@ export function confirmButton(label, question, onConfirm) {
       h(
         "div",
         { class: "button-row" },
-        h("button", { type: "button", class: "danger", onclick: onConfirm }, `Yes, ${label.toLowerCase()}`),
+        h(
+          "button",
+          {
+            type: "button",
+            class: "danger",
+            onclick: async () => {
+              await onConfirm();
+              fill(area, start());
+            },
+          },
+          `Yes, ${label.toLowerCase()}`,
+        ),
         h("button", { type: "button", class: "secondary", onclick: () => fill(area, start()) }, "Keep it"),
       ),
     );
