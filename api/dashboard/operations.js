@@ -276,7 +276,7 @@ const CONNECTION = `
 
 export const CONNECTIONS = `
 query Connections($after: String) {
-  connections(first: 100, after: $after) {
+  connections(first: 50, after: $after) {
     totalCount
     pageInfo { hasNextPage endCursor }
     nodes { ${CONNECTION} }
@@ -315,8 +315,8 @@ const RUN_ROW = `
   triggeredBy { id displayName }`;
 
 export const RUNS = `
-query Runs($first: Int!, $after: String, $filter: FlowRunFilterInput) {
-  flowRuns(first: $first, after: $after, filter: $filter) {
+query Runs($after: String, $filter: FlowRunFilterInput) {
+  flowRuns(first: 25, after: $after, filter: $filter) {
     totalCount
     pageInfo { hasNextPage endCursor }
     edges { cursor node { ${RUN_ROW} } }

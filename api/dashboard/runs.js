@@ -12,7 +12,6 @@ import {
   waitReasonText,
 } from "./ui.js";
 
-const PAGE = 25;
 // The filters survive going to a run and back.
 const filters = { environmentId: "", status: "", flowId: "", machineId: "", groupId: "", mine: "", from: "", to: "" };
 
@@ -89,7 +88,7 @@ export function runsView(main) {
   async function load() {
     const mine = ++generation;
     try {
-      const { flowRuns } = await request(ops.RUNS, { first: PAGE, after: cursors[pageIndex], filter: filterInput() });
+      const { flowRuns } = await request(ops.RUNS, { after: cursors[pageIndex], filter: filterInput() }); // 25 a page
       if (stopped || mine !== generation) return;
       render(flowRuns);
     } catch (error) {

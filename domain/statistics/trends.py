@@ -135,7 +135,12 @@ def _check_range(
         raise ValidationFailed(ErrorCode.INVALID_VALUE, "`to` must be after `from`", field="to")
     start = floor(start, bucket)
     aligned = floor(end, bucket)
-    end = aligned if aligned == end else aligned + _LENGTH[bucket]
+    try:
+        end = aligned if aligned == end else aligned + _LENGTH[bucket]
+    except OverflowError:  # the end of year 9999: no bucket ends after it
+        raise ValidationFailed(
+            ErrorCode.INVALID_VALUE, "`to` is beyond the last instant a bucket can end", field="to"
+        ) from None
     count = round((end - start) / _LENGTH[bucket])
     if count > MAX_BUCKETS:
         raise ValidationFailed(

@@ -248,6 +248,7 @@ async def test_an_environment_the_caller_cannot_see_is_not_found(story: Story, r
     ("variables", "field"),
     [
         ({"to": "2025-12-31T00:00:00+00:00"}, "to"),
+        ({"to": "9999-12-31T23:59:30+00:00", "bucket": "DAY"}, "to"),
         ({"to": "2026-01-02T00:00:00+00:00"}, "bucket"),  # 1440 minutes
         ({"to": "2026-01-01T01:00:00+00:00", "machines": 501}, "machines"),
         ({"env": "not an id", "to": "2026-01-01T01:00:00+00:00"}, "environmentId"),
