@@ -157,7 +157,7 @@ export function barChart({ id, title, summary, labels, series }) {
 }
 
 /** Rows of cells shaded by a share from 0 to 1 (a machine's busy bots per hour). */
-export function heatMap({ id, title, summary, labels, rows }) {
+export function heatMap({ id, title, summary, labels, rows, rowHeading = "Machine" }) {
   const cell = Math.max(6, Math.min(28, (WIDTH - 160) / Math.max(1, labels.length)));
   const height = 20 * rows.length + 30;
   const parts = [];
@@ -187,5 +187,5 @@ export function heatMap({ id, title, summary, labels, rows }) {
     h("p", { class: "muted legend-note" }, "Darker: a larger share of the machine's bots busy running flows. Grey: idle."),
   );
   const tableRows = rows.map((row) => [row.name, ...row.shares.map((s) => `${Math.round(s * 100)} %`)]);
-  return figure(id, title, summary, graphic, dataTable(title, ["Machine", ...labels], tableRows));
+  return figure(id, title, summary, graphic, dataTable(title, [rowHeading, ...labels], tableRows));
 }

@@ -110,6 +110,16 @@ function charts(stats, range) {
       labels: cellLabels,
       rows: stats.machines.map((m) => ({ name: m.name, shares: m.busyShare })),
     }),
+    stats.groups.length
+      ? heatMap({
+          id: "chart-group-utilisation",
+          title: `Group utilisation by ${stats.utilisationBucket === "DAY" ? "day" : "hour"}`,
+          summary: "The share of the bots of each group's current machines busy running flows.",
+          labels: cellLabels,
+          rows: stats.groups.map((g) => ({ name: g.name, shares: g.busyShare })),
+          rowHeading: "Group",
+        })
+      : null,
   ];
 }
 

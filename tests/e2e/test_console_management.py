@@ -146,6 +146,8 @@ def test_groups_are_created_filled_emptied_and_deleted(
     p = page.page
     sign_in(p, server, server.admin_token)
     p.get_by_role("link", name="Machine groups").click()
+    p.locator('#groups tr[data-group="Finance"]').wait_for()
+    clean(page, "groups")
     p.get_by_text("Create a group").click()
     p.locator("#group-name").fill("Night shift")
     p.locator("#group-description").fill("Runs after hours")

@@ -152,6 +152,7 @@ def test_trends_chart_the_fleet_with_a_table_for_each_chart(
     p.locator("#chart-utilisation summary").click()
     names = p.locator("#chart-utilisation tbody th").all_inner_texts()
     assert "runner-01" in names
+    assert "Finance" in p.locator("#chart-group-utilisation").inner_text()
     p.locator("#chart-outcomes summary").click()
     cells = p.locator("#chart-outcomes tbody tr").all()
     failed = sum(int(row.locator("td").nth(1).inner_text()) for row in cells)
