@@ -17,6 +17,7 @@ from domain.identity import identity
 from domain.kernel.permissions import AccessLevel, Action
 from domain.kernel.principals import Principal, UserPrincipal
 from domain.runs import flows, runs
+from domain.statistics import waits
 from domain.store.models import (
     Connection,
     DesktopFlow,
@@ -25,6 +26,7 @@ from domain.store.models import (
     Gateway,
     Machine,
     MachineGroup,
+    RunWait,
     User,
 )
 
@@ -153,6 +155,10 @@ class Loaders:
             load_fn=lambda rs: runs.people_visible(self.ctx, self.user, rs),
             cache_key_fn=lambda r: r.id,
         )
+
+    @cached_property
+    def wait_histories(self) -> DataLoader[str, list[RunWait]]:
+        return DataLoader(load_fn=lambda ids: waits.histories(self.ctx, ids))
 
     # Runs and queues (R25, R29): one snapshot per environment for a page of runs.
     @cached_property

@@ -328,6 +328,7 @@ query Run($id: ID!) {
   run(id: $id) {
     ${RUN_ROW}
     runAs errorMessage reportedRuntimeVersion
+    waitHistory { reason since until }
     connection { id name }
     connectionOwner { id displayName }
   }

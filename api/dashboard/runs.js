@@ -243,6 +243,11 @@ function at(iso) {
 /** The timeline, from what the run records: queued, waiting (now: why), dispatched, started, ended. */
 function timeline(run) {
   const steps = [["Queued", at(run.queuedAt), run.triggeredBy ? `by ${run.triggeredBy.displayName}` : null]];
+  for (const stretch of run.waitHistory ?? []) {
+    if (!stretch.until) continue; // the current one: "Waiting" below says it
+    const seconds = (new Date(stretch.until) - new Date(stretch.since)) / 1000;
+    steps.push(["Waited", `for ${duration(seconds)}`, `${waitReasonText(stretch.reason)} (from ${new Date(stretch.since).toLocaleTimeString()})`]);
+  }
   if (run.status === "QUEUED") {
     steps.push([
       "Waiting",
@@ -331,7 +336,7 @@ export function runView(main, id) {
         h(
           "p",
           { class: "muted" },
-          "The timeline shows what the run records: when it was queued, dispatched, started and ended. While it waits, the reason shown is the current one.",
+          "Why it waited is read every few seconds while it is queued; the other times are the run's own.",
         ),
       ),
     );

@@ -37,6 +37,13 @@ EstimateUnknownEnum = strawberry.enum(
 )
 
 
+@strawberry.type(description="R29: one stretch of a run's wait, and why it waited.")
+class RunWaitStretch:
+    reason: WaitReason
+    since: datetime
+    until: datetime | None = strawberry.field(description="Null while it still waits so.")
+
+
 @strawberry.type(name="FlowRun", description="One run of a desktop flow through a connection.")
 class FlowRunType:
     id: strawberry.ID
@@ -103,6 +110,16 @@ class FlowRunType:
     async def estimated_start_at(self, info: Info[Context, None]) -> datetime | None:
         wait = await info.context.loaders.run_waits.load(self.model)
         return wait.estimate.at if wait else None
+
+    @strawberry.field(
+        description="R29: why it waited and how long, stretch by stretch, as read at each sweep "
+        "(every few seconds) while it was queued; empty if it never waited that long."
+    )
+    async def wait_history(self, info: Info[Context, None]) -> list[RunWaitStretch]:
+        found = await info.context.loaders.wait_histories.load(self.model.id)
+        return [
+            RunWaitStretch(reason=WaitReason(w.reason), since=w.since, until=w.until) for w in found
+        ]
 
     @strawberry.field(description="R42: why a queued run has no `estimatedStartAt`.")
     async def estimated_start_unknown(self, info: Info[Context, None]) -> EstimateUnknown | None:

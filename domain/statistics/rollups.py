@@ -20,6 +20,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.context import DomainContext
+from domain.statistics import waits
 from domain.store.models import (
     FleetRollup,
     FlowRun,
@@ -129,6 +130,7 @@ async def _fold_once(ctx: DomainContext) -> Fold | None:
         await _read_runs(session, result)
         if until == now - LAG:  # caught up: the gauges read now belong to this minute
             await _read_gauges(session, result, now, ctx.settings.heartbeat_timeout_seconds)
+            await waits.record(session, now, ctx.settings)
         await _write(session, result)
     return result
 

@@ -11,6 +11,7 @@ from domain.context import DomainContext
 from domain.kernel.clock import ManualClock
 from domain.realtime.watch import run_matches
 from domain.runs.runs import RunFilter, runs_by_ids
+from domain.statistics import rollups
 from tests.runs_given import FLOW_RUNS, Runs
 
 pytestmark = pytest.mark.asyncio
@@ -69,3 +70,28 @@ async def test_run_updates_match_the_same_filter(
     assert run_matches(run, RunFilter(triggered_by_id=owner.id, queued_after=now))
     assert not run_matches(run, RunFilter(triggered_by_id=machine.id))
     assert not run_matches(run, RunFilter(queued_before=now))
+
+
+HISTORY = """query($id: ID!) { run(id: $id) { status waitHistory { reason since until } } }"""
+
+
+@pytest.mark.rule("R29")
+async def test_a_runs_wait_history_says_why_it_waited_and_how_long(
+    runs: Runs, clock: ManualClock, domain: DomainContext
+) -> None:
+    """Read at each fold (every sweep): a stretch per reason, ended when the reason changes."""
+    await rollups.fold(domain)  # the first fold
+    await runs.capacity(2)
+    owner = await runs.fleet.person("ENVIRONMENT_MAKER")
+    machine = await runs.machine(owner, bots=1, connected=False)
+    run_id = await runs.trigger(await runs.target(owner, machine=machine))
+    clock.advance(timedelta(seconds=10))
+    await rollups.fold(domain)
+    opened = clock.now()
+    clock.advance(timedelta(seconds=30))
+    await runs.heartbeat(machine, {})  # online: it can start now (no reason)
+    await rollups.fold(domain)
+    answer = await runs.api.data(HISTORY, {"id": run_id}, token=runs.admin)
+    (stretch,) = answer["run"]["waitHistory"]
+    assert stretch["reason"] == "MACHINE_OFFLINE"
+    assert (stretch["since"], stretch["until"]) == (opened.isoformat(), clock.now().isoformat())

@@ -117,11 +117,18 @@ def test_run_history_filters_and_a_runs_timeline(
     p.goto(f"{server.url}/#/runs/{late}")
     p.get_by_role("heading", name="Backup run", level=1).wait_for()
     assert p.locator('#run-timeline li[data-step="Waiting"]').is_visible()
+    p.wait_for_timeout(2500)  # a fold or two (every second) record why it waits (R29)
     fleet.call(
         "mutation($id: ID!) { cancelRun(id: $id) { __typename ... on UserError { code } } }",
         id=late,
     )
     p.locator('#run-timeline li[data-step="Cancelled"]').wait_for()
+    # Its wait history: the stretch ended with the next fold.
+    p.wait_for_timeout(2500)
+    p.reload()
+    waited = p.locator('#run-timeline li[data-step="Waited"]')
+    waited.wait_for()
+    assert "Machine offline" in waited.inner_text()
 
 
 def test_trends_chart_the_fleet_with_a_table_for_each_chart(

@@ -20,6 +20,7 @@ from domain.store.models.runs import (
     RunMode,
     RunPriority,
     RunStatus,
+    RunWait,
     SessionState,
     UserSession,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "RunMode",
     "RunPriority",
     "RunStatus",
+    "RunWait",
     "SessionRecommendation",
     "SessionRecommendationItem",
     "SessionState",

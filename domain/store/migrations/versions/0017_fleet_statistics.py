@@ -1,5 +1,6 @@
 """fleet statistics: rollups per environment and minute or hour, busy bot-seconds per machine
-and hour, the gauges' samples and the fold's mark; indexes on when runs started and ended
+and hour, the gauges' samples and the fold's mark, queued runs' wait history; indexes on when
+runs started and ended
 
 Revision ID: 0017
 Revises: 0016
@@ -78,6 +79,21 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
         sa.Column("folded_until", UTCDateTime(timezone=True), nullable=False),
     )
+    op.create_table(
+        "run_waits",
+        sa.Column("id", sa.String(length=36), primary_key=True),
+        sa.Column(
+            "run_id",
+            sa.String(length=36),
+            sa.ForeignKey("flow_runs.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column("reason", sa.String(length=32), nullable=False),
+        sa.Column("since", UTCDateTime(timezone=True), nullable=False),
+        sa.Column("until", UTCDateTime(timezone=True), nullable=True),
+    )
+    op.create_index("ix_run_waits_run_id", "run_waits", ["run_id"])
+    op.create_index("ix_run_waits_until", "run_waits", ["until"])
     op.create_index("ix_flow_runs_started_at", "flow_runs", ["started_at"])
     op.create_index("ix_flow_runs_ended_at", "flow_runs", ["ended_at"])
 
@@ -85,6 +101,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_flow_runs_ended_at", table_name="flow_runs")
     op.drop_index("ix_flow_runs_started_at", table_name="flow_runs")
+    op.drop_index("ix_run_waits_until", table_name="run_waits")
+    op.drop_index("ix_run_waits_run_id", table_name="run_waits")
+    op.drop_table("run_waits")
     op.drop_table("statistics_folds")
     op.drop_table("fold_samples")
     op.drop_index("ix_machine_hours_environment_id", table_name="machine_hours")
