@@ -17,6 +17,7 @@ from domain.identity import identity
 from domain.kernel.permissions import AccessLevel, Action
 from domain.kernel.principals import Principal, UserPrincipal
 from domain.runs import flows, runs
+from domain.statistics import waits
 from domain.store.models import (
     Connection,
     DesktopFlow,
@@ -25,6 +26,7 @@ from domain.store.models import (
     Gateway,
     Machine,
     MachineGroup,
+    RunWait,
     User,
 )
 
@@ -166,6 +168,10 @@ class Loaders:
         return DataLoader(
             load_fn=lambda ids: runs.chain_neighbours(self.ctx, self.user, ids, retried_by=True)
         )
+
+    @cached_property
+    def wait_histories(self) -> DataLoader[str, list[RunWait]]:
+        return DataLoader(load_fn=lambda ids: waits.histories(self.ctx, ids))
 
     # Runs and queues (R25, R29): one snapshot per environment for a page of runs.
     @cached_property

@@ -34,6 +34,7 @@ from api.recommendations.recommendations import (
 from api.runs.agent import AgentMutation, AgentQuery
 from api.runs.flows import FlowMutation, FlowQuery
 from api.runs.runs import RunMutation, RunQuery
+from api.statistics.statistics import StatisticsQuery
 from api.traces import OperationSpans
 from api.transport.limits import extensions
 from api.transport.shared_execution import SharedEventExecution
@@ -55,6 +56,7 @@ Query = merge_types(
         ConnectionQuery,
         FlowQuery,
         RunQuery,
+        StatisticsQuery,
         RecommendationQuery,
         AuditQuery,
         WebhookQuery,

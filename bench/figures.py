@@ -21,18 +21,19 @@ class Sizes:
     changes: int
     fleet: int  # machines heartbeating, and holding assignment subscriptions
     eta_runs: int  # runs measured by eta_error
+    stats_runs: int  # the long history's runs in stats_query (the short one: a hundredth)
 
     @classmethod
     def full(cls) -> Sizes:
-        return cls("full", 1000, 20, 5000, 10, 5, 2000, 200, 10_000, 50, 10_000, 2000)
+        return cls("full", 1000, 20, 5000, 10, 5, 2000, 200, 10_000, 50, 10_000, 2000, 1_000_000)
 
     @classmethod
     def quick(cls) -> Sizes:
-        return cls("quick", 1000, 20, 5000, 3, 9, 600, 200, 2000, 20, 2000, 500)
+        return cls("quick", 1000, 20, 5000, 3, 9, 600, 200, 2000, 20, 2000, 500, 1_000_000)
 
     @classmethod
     def tiny(cls) -> Sizes:
-        return cls("tiny", 120, 4, 300, 1, 1, 40, 10, 20, 3, 100, 60)
+        return cls("tiny", 120, 4, 300, 1, 1, 40, 10, 20, 3, 100, 60, 20_000)
 
 
 @dataclass(frozen=True)

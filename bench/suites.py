@@ -131,6 +131,12 @@ def eta(tmp: Path, sizes: Sizes) -> list[Figure]:
     return eta_error(tmp, sizes)
 
 
+def stats_query(tmp: Path, sizes: Sizes) -> list[Figure]:
+    from bench.statistics import stats_query
+
+    return stats_query(tmp, sizes)
+
+
 SUITES: dict[str, Callable[[Path, Sizes], list[Figure]]] = {
     "http": http_throughput,
     "sql_per_page": sql_per_page,
@@ -141,4 +147,5 @@ SUITES: dict[str, Callable[[Path, Sizes], list[Figure]]] = {
     "heartbeats": heartbeats,
     "eta": eta,
     "assignments": assignments,
+    "stats_query": stats_query,
 }

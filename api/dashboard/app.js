@@ -5,6 +5,10 @@ import { groupsView, machinesView } from "./lists.js";
 import { groupView, machineView } from "./detail.js";
 import { recommendationsView } from "./recommendations.js";
 import * as openid from "./openid.js";
+import { runView, runsView } from "./runs.js";
+import { trendsView } from "./trends.js";
+import { settingsView } from "./manage.js";
+import { connectionsView } from "./connections.js";
 import * as ops from "./operations.js";
 import { session, showError } from "./ui.js";
 
@@ -141,6 +145,10 @@ function startShell() {
   stopShell();
   header.hidden = false;
   fill(document.getElementById("who"), session.me.user.displayName);
+  // Environment settings: only for who administers an environment.
+  document.getElementById("settings-link").hidden = !(
+    session.me.user.isAdmin || session.me.roles.some((r) => r.role === "ENVIRONMENT_ADMIN")
+  );
   const live = document.getElementById("live-state");
   shellStops.push(
     onLiveState((state) => {
@@ -186,6 +194,11 @@ const ROUTES = [
   [/^#\/groups$/, () => groupsView(main), "groups"],
   [/^#\/groups\/([^/]+)$/, (id) => groupView(main, decodeURIComponent(id)), "groups"],
   [/^#\/recommendations$/, () => recommendationsView(main), "recommendations"],
+  [/^#\/runs$/, () => runsView(main), "runs"],
+  [/^#\/runs\/([^/]+)$/, (id) => runView(main, decodeURIComponent(id)), "runs"],
+  [/^#\/trends$/, () => trendsView(main), "trends"],
+  [/^#\/settings$/, () => settingsView(main), "settings"],
+  [/^#\/connections$/, () => connectionsView(main), "connections"],
 ];
 
 let leaveView = () => {};

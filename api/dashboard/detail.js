@@ -2,8 +2,9 @@
 import { mutate, request, subscribe } from "./api.js";
 import { debounce, duration, fill, h, maintenanceIcon, timeAgo } from "./dom.js";
 import { nameCell, statusBadge } from "./lists.js";
+import { groupManagement, machineManagement, removeFromGroupButton } from "./manage.js";
 import * as ops from "./operations.js";
-import { accessText, announce, showError, waitReasonText } from "./ui.js";
+import { accessText, announce, estimateText, showError, waitReasonText } from "./ui.js";
 
 const LOCKS = {
   KEY_ACTION_REQUIRED: "Unavailable while the machine needs a key action (R10).",
@@ -89,7 +90,7 @@ function queueSection(entries, refresh) {
       "tr",
       { "data-run": run.id, "data-position": position },
       h("td", { class: "num" }, position),
-      h("th", { scope: "row" }, flow),
+      h("th", { scope: "row" }, h("a", { href: `#/runs/${encodeURIComponent(run.id)}` }, flow)),
       h("td", {}, run.runAs),
       h("td", {}, run.mode === "ATTENDED" ? "Attended" : "Unattended"),
       h(
@@ -113,6 +114,7 @@ function queueSection(entries, refresh) {
       ),
       h("td", {}, duration(run.waitSeconds)),
       h("td", { class: "reason", "data-reason": waitReason ?? "" }, waitReasonText(waitReason)),
+      h("td", { class: "estimate", "data-unknown": run.estimatedStartUnknown ?? "" }, estimateText(run)),
       h(
         "td",
         { class: "actions" },
@@ -158,7 +160,7 @@ function queueSection(entries, refresh) {
                 "tr",
                 {},
                 h("th", { scope: "col", class: "num" }, "Position"),
-                ["Flow", "Runs as", "Mode", "Priority", "Waiting", "Why it waits", "Actions"].map((t) =>
+                ["Flow", "Runs as", "Mode", "Priority", "Waiting", "Why it waits", "Starts", "Actions"].map((t) =>
                   h("th", { scope: "col" }, t),
                 ),
               ),
@@ -360,6 +362,7 @@ export function machineView(main, id) {
           queue.error
             ? section("queue", "Queue", h("p", { class: "muted" }, queue.error.message))
             : queueSection(queue, reload),
+          machineManagement(machine, reload),
           accessSection(machine, canShare, async (user) => {
             try {
               await mutate(ops.UNSHARE_MACHINE, { id, userId: user.id });
@@ -381,15 +384,18 @@ export function groupView(main, id) {
     liveFilter: { groupId: id },
     runFilter: { groupId: id },
     load: async () => {
-      const [{ machineGroup }, queue] = await Promise.all([
+      const [{ machineGroup }, queue, candidates] = await Promise.all([
         request(ops.GROUP, { id }),
         request(ops.GROUP_QUEUE, { groupId: id })
           .then((d) => d.groupQueue)
           .catch((error) => ({ error })),
+        request(ops.MACHINES, { first: 100 }).then((d) =>
+          d.machines.nodes.filter((m) => m.allowedActions.includes("ADD_TO_GROUP")),
+        ),
       ]);
-      return { group: machineGroup, queue };
+      return { group: machineGroup, queue, candidates };
     },
-    render: ({ group, queue }, reload) =>
+    render: ({ group, queue, candidates }, reload) =>
       keepFocus(main, () => {
         if (!group) {
           fill(main, h("h1", {}, "Group not found"), h("p", {}, h("a", { href: "#/groups" }, "Back to groups")));
@@ -451,6 +457,7 @@ export function groupView(main, id) {
                       ["Name", "Status", "Version"].map((t) => h("th", { scope: "col" }, t)),
                       h("th", { scope: "col", class: "num" }, "Flows running"),
                       h("th", { scope: "col", class: "num" }, "Flows queued"),
+                      canEdit ? h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")) : null,
                     ),
                   ),
                   h(
@@ -465,12 +472,14 @@ export function groupView(main, id) {
                         h("td", {}, m.version),
                         h("td", { class: "num" }, m.runningCount),
                         h("td", { class: "num" }, m.queuedCount),
+                        canEdit ? h("td", { class: "actions" }, removeFromGroupButton(m, reload)) : null,
                       ),
                     ),
                   ),
                 )
               : h("p", { class: "muted" }, "No machine in this group yet."),
           ),
+          groupManagement(group, candidates, reload),
           accessSection(group, canShare, async (user) => {
             try {
               await mutate(ops.UNSHARE_GROUP, { id, userId: user.id });

@@ -1,23 +1,27 @@
 // The Machines list (R8) and the Machine groups list, both kept current by `machineStatus`.
 import { allPages, subscribe } from "./api.js";
 import { debounce, fill, h, maintenanceIcon } from "./dom.js";
+import { createGroupSection, registerSection } from "./manage.js";
 import * as ops from "./operations.js";
-import { accessText, showError, statusText } from "./ui.js";
+import { accessText, session, severalEnvironments, showError, statusText } from "./ui.js";
 
 // The filters survive going to a machine and back.
-const filters = { text: "", groupId: "", status: "", maintenance: "" };
+const filters = { text: "", environmentId: "", groupId: "", status: "", maintenance: "", outdated: "" };
 
 function filterInput() {
   return {
     text: filters.text.trim() || null,
+    environmentId: filters.environmentId || null,
     groupId: filters.groupId || null,
     status: filters.status || null,
     maintenance: filters.maintenance === "" ? null : filters.maintenance === "on",
+    runtimeOutdated: filters.outdated === "" ? null : filters.outdated === "yes",
   };
 }
 
 /** Whether a machine's live fields still match the filters (the text filter is the server's). */
 function matchesLive(live) {
+  if (filters.environmentId && live.environmentId !== filters.environmentId) return false;
   if (filters.groupId && live.groupId !== filters.groupId) return false;
   if (filters.status && live.status !== filters.status) return false;
   if (filters.maintenance && live.maintenance !== (filters.maintenance === "on")) return false;
@@ -36,13 +40,17 @@ export function statusBadge(status) {
   return h("span", { class: `status status-${status.toLowerCase()}` }, statusText(status));
 }
 
-/** The name cell: a link, the maintenance pictogram (R19), a deactivated-shares mark (R15). */
+/** The name cell: a link, the maintenance pictogram (R19), a deactivated-shares mark (R15), and
+ * a machine whose runtime is below its environment's minimum (R41). */
 export function nameCell(href, item) {
   return h(
     "th",
     { scope: "row" },
     h("a", { href }, item.name),
     item.maintenance ? maintenanceIcon(item.drained) : null,
+    item.runtimeOutdated
+      ? h("span", { class: "tag outdated", title: "Below the environment's minimum runtime version: it gets no new run until it updates (R41)" }, "Must update")
+      : null,
     item.hasDeactivatedShares
       ? h("span", { class: "tag warn", title: "Shared with a deactivated user (R15)" }, "Deactivated share")
       : null,
@@ -65,6 +73,7 @@ function select(id, label, options, value, onchange) {
 }
 
 export function machinesView(main) {
+  const several = severalEnvironments();
   const rows = new Map(); // machine id -> the query's machine, live fields overlaid
   const latest = new Map(); // machine id -> its last MachineLiveStatus
   let generation = 0;
@@ -108,6 +117,7 @@ export function machinesView(main) {
           "tr",
           { "data-machine": m.name, "data-maintenance": String(m.maintenance) },
           nameCell(`#/machines/${encodeURIComponent(m.id)}`, m),
+          several ? h("td", {}, m.environment?.name ?? "—") : null,
           h("td", {}, m.description || h("span", { class: "muted" }, "—")),
           h("td", {}, m.version),
           h(
@@ -126,7 +136,13 @@ export function machinesView(main) {
       ),
     );
     if (!sorted.length) {
-      tbody.append(h("tr", {}, h("td", { colspan: 9, class: "empty" }, "No machine matches.")));
+      const filtered = Object.values(filters).some(Boolean);
+      const why = filtered
+        ? "No machine matches these filters. Clear a filter to see more."
+        : session.environments.length
+          ? "No machine you can see yet: machines appear here once registered, shared with you, or in an environment you administer."
+          : "You hold no role in any environment, so there are no machines to show.";
+      tbody.append(h("tr", {}, h("td", { colspan: several ? 10 : 9, class: "empty", id: "machines-empty" }, why)));
     }
     const inMaintenance = sorted.filter((m) => m.maintenance).length;
     count.textContent =
@@ -173,10 +189,23 @@ export function machinesView(main) {
   fill(
     main,
     h("div", { class: "title-row" }, h("h1", {}, "Machines"), count),
+    registerSection(() => fetchRows()),
     h(
       "form",
       { class: "filters", role: "search", "aria-label": "Filter machines", onsubmit: (e) => e.preventDefault() },
       h("div", { class: "field grow" }, h("label", { for: "filter-text" }, "Search"), search),
+      several
+        ? select(
+            "filter-environment",
+            "Environment",
+            [["", "All environments"], ...session.environments.map((e) => [e.id, e.name])],
+            filters.environmentId,
+            (v) => {
+              filters.environmentId = v;
+              refetch();
+            },
+          )
+        : null,
       groupField,
       select(
         "filter-status",
@@ -206,6 +235,20 @@ export function machinesView(main) {
           refetch();
         },
       ),
+      select(
+        "filter-runtime",
+        "Runtime",
+        [
+          ["", "Any runtime"],
+          ["yes", "Must update (below minimum)"],
+          ["no", "Up to date"],
+        ],
+        filters.outdated,
+        (v) => {
+          filters.outdated = v;
+          refetch();
+        },
+      ),
     ),
     h(
       "div",
@@ -220,7 +263,9 @@ export function machinesView(main) {
           h(
             "tr",
             {},
-            ["Name", "Description", "Version", "Group", "Status"].map((t) => h("th", { scope: "col" }, t)),
+            h("th", { scope: "col" }, "Name"),
+            several ? h("th", { scope: "col" }, "Environment") : null,
+            ["Description", "Version", "Group", "Status"].map((t) => h("th", { scope: "col" }, t)),
             h("th", { scope: "col", class: "num" }, "Flows running"),
             h("th", { scope: "col", class: "num" }, "Flows queued"),
             h("th", { scope: "col" }, "Access"),
@@ -251,6 +296,7 @@ export function machinesView(main) {
 }
 
 export function groupsView(main) {
+  const several = severalEnvironments();
   let stopped = false;
   const tbody = h("tbody");
   const count = h("p", { class: "count", "aria-live": "polite" });
@@ -266,6 +312,7 @@ export function groupsView(main) {
             "tr",
             { "data-group": g.name, "data-maintenance": String(g.maintenance) },
             nameCell(`#/groups/${encodeURIComponent(g.id)}`, g),
+            several ? h("td", {}, g.environment?.name ?? "—") : null,
             h("td", {}, g.description || h("span", { class: "muted" }, "—")),
             h("td", { class: "num" }, `${g.connectedCount} of ${g.machineCount}`),
             h("td", { class: "num" }, g.runningCount),
@@ -276,7 +323,10 @@ export function groupsView(main) {
         ),
       );
       if (!nodes.length) {
-        tbody.append(h("tr", {}, h("td", { colspan: 7, class: "empty" }, "No machine group yet.")));
+        const why = session.environments.length
+          ? "No machine group you can see yet: groups appear here once created, shared with you, or in an environment you administer."
+          : "You hold no role in any environment, so there are no groups to show.";
+        tbody.append(h("tr", {}, h("td", { colspan: several ? 8 : 7, class: "empty", id: "groups-empty" }, why)));
       }
       count.textContent = `${nodes.length} group${nodes.length === 1 ? "" : "s"}`;
     } catch (error) {
@@ -288,6 +338,9 @@ export function groupsView(main) {
   fill(
     main,
     h("div", { class: "title-row" }, h("h1", {}, "Machine groups"), count),
+    createGroupSection((group) => {
+      window.location.hash = `#/groups/${encodeURIComponent(group.id)}`;
+    }),
     h(
       "div",
       { class: "table-wrap" },
@@ -302,6 +355,7 @@ export function groupsView(main) {
             "tr",
             {},
             h("th", { scope: "col" }, "Name"),
+            several ? h("th", { scope: "col" }, "Environment") : null,
             h("th", { scope: "col" }, "Description"),
             h("th", { scope: "col", class: "num" }, "Machines connected"),
             h("th", { scope: "col", class: "num" }, "Flows running"),

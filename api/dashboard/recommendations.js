@@ -2,7 +2,7 @@
 import { mutate, subscribe } from "./api.js";
 import { duration, fill, h, timeAgo } from "./dom.js";
 import * as ops from "./operations.js";
-import { announce, showError } from "./ui.js";
+import { announce, session, showError } from "./ui.js";
 
 const OUTCOMES = {
   BLOCKED: "Blocked",
@@ -183,6 +183,20 @@ export function recommendationsView(main) {
     );
   }
 
+  /** Why the list is empty, honestly: detection may be off where the caller's runs are (R31). */
+  function emptyText() {
+    const environments = session.environments;
+    if (!environments.length) return "You hold no role in any environment, so no recommendation can reach you.";
+    const off = environments.filter((e) => !e.sessionRecommendations);
+    if (off.length === environments.length) {
+      return `Session-lock detection is off in ${off.length === 1 ? off[0].name : "every environment you can see"}: runs blocked by a locked or disconnected session are not detected, so none is shown here. An environment admin can turn it on in the environment's settings.`;
+    }
+    const note = off.length
+      ? ` Session-lock detection is off in ${off.map((e) => e.name).join(", ")}: blocked runs there are not detected.`
+      : "";
+    return `No recommendation: no run of yours is blocked by a user's session.${note}`;
+  }
+
   function render() {
     const recs = [...shown.values()].sort(
       (a, b) => (a.status === "OPEN" ? 0 : 1) - (b.status === "OPEN" ? 0 : 1) || b.raisedAt.localeCompare(a.raisedAt),
@@ -199,7 +213,7 @@ export function recommendationsView(main) {
       list,
       recs.length
         ? recs.map(card)
-        : h("p", { class: "card muted", id: "no-recommendations" }, "No recommendation: every desktop flow that can run is running."),
+        : h("p", { class: "card muted", id: "no-recommendations" }, emptyText()),
     );
     if (focusKey) {
       const [recId, key] = focusKey;

@@ -117,6 +117,19 @@ class EnvironmentQuery:
         found = await read(lambda: environments.list_environments(ctx.domain, ctx.principal))
         return [EnvironmentType.from_model(e) for e in found]
 
+    @strawberry.field(
+        description="The active users holding a role in an environment, by name: whom its "
+        "machines and groups may be shared with. For those who may share there (R13)."
+    )
+    async def environment_members(
+        self, info: Info[Context, None], environment_id: strawberry.ID
+    ) -> list[UserType]:
+        ctx = info.context
+        found = await read(
+            lambda: members.environment_members(ctx.domain, ctx.principal, environment_id)
+        )
+        return [UserType.from_model(u) for u in found]
+
 
 @strawberry.type(description="R38: what removing a user from an environment took away.")
 class RemovedFromEnvironmentPayload:

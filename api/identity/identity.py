@@ -155,12 +155,30 @@ class RoleInput:
     role: Role
 
 
+@strawberry.type(description="One security role held in an environment (R13).")
+class EnvironmentRole:
+    user: UserType
+    role: Role
+
+
 @strawberry.type
 class IdentityQuery:
     @strawberry.field(description="The caller: user, security roles and tokens.")
     def me(self, info: Info[Context, None]) -> Me:
         principal = info.context.user_principal()
         return Me(id=strawberry.ID(principal.user_id), principal=principal)
+
+    @strawberry.field(
+        description="Who holds which security role in an environment, by name (its admins only)."
+    )
+    async def environment_roles(
+        self, info: Info[Context, None], environment_id: strawberry.ID
+    ) -> list[EnvironmentRole]:
+        ctx = info.context
+        found = await read(
+            lambda: roles.environment_roles(ctx.domain, ctx.principal, environment_id)
+        )
+        return [EnvironmentRole(user=UserType.from_model(u), role=r) for u, r in found]
 
 
 @strawberry.type

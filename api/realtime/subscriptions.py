@@ -24,7 +24,6 @@ from domain.bus.live import PrincipalSource, Update
 from domain.kernel.errors import DomainError, ErrorCode
 from domain.kernel.principals import Principal
 from domain.realtime import watch
-from domain.runs import runs
 from domain.runs.runtime import Assignment
 from domain.store.models import MachineCommand, MachineStatus, RunPriority
 
@@ -254,15 +253,7 @@ class Subscription:
         run_id: strawberry.ID | None = None,
         filter: FlowRunFilterInput | None = None,
     ) -> AsyncGenerator[RunUpdate, None]:
-        f = filter or FlowRunFilterInput()
-        flt = runs.RunFilter(
-            environment_id=f.environment_id,
-            flow_id=f.flow_id,
-            connection_id=f.connection_id,
-            machine_id=f.machine_id,
-            group_id=f.group_id,
-            status=f.status,
-        )
+        flt = (filter or FlowRunFilterInput()).to_filter()
         stream = watch.run_updates(info.context.domain, who(info), run_id=run_id, flt=flt)
         async for u in live(stream):
             ctx = info.context

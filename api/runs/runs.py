@@ -37,6 +37,13 @@ EstimateUnknownEnum = strawberry.enum(
 )
 
 
+@strawberry.type(description="R29: one stretch of a run's wait, and why it waited.")
+class RunWaitStretch:
+    reason: WaitReason
+    since: datetime
+    until: datetime | None = strawberry.field(description="Null while it still waits so.")
+
+
 @strawberry.type(name="FlowRun", description="One run of a desktop flow through a connection.")
 class FlowRunType:
     id: strawberry.ID
@@ -111,6 +118,16 @@ class FlowRunType:
     async def estimated_start_at(self, info: Info[Context, None]) -> datetime | None:
         wait = await info.context.loaders.run_waits.load(self.model)
         return wait.estimate.at if wait else None
+
+    @strawberry.field(
+        description="R29: why it waited and how long, stretch by stretch, as read at each sweep "
+        "(every few seconds) while it was queued; empty if it never waited that long."
+    )
+    async def wait_history(self, info: Info[Context, None]) -> list[RunWaitStretch]:
+        found = await info.context.loaders.wait_histories.load(self.model.id)
+        return [
+            RunWaitStretch(reason=WaitReason(w.reason), since=w.since, until=w.until) for w in found
+        ]
 
     @strawberry.field(description="R42: why a queued run has no `estimatedStartAt`.")
     async def estimated_start_unknown(self, info: Info[Context, None]) -> EstimateUnknown | None:
@@ -230,6 +247,28 @@ class FlowRunFilterInput:
     )
     group_id: strawberry.ID | None = None
     status: RunStatus | None = None
+    triggered_by_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Runs this user triggered."
+    )
+    queued_after: datetime | None = strawberry.field(
+        default=None, description="Runs queued at or after this instant."
+    )
+    queued_before: datetime | None = strawberry.field(
+        default=None, description="Runs queued before this instant."
+    )
+
+    def to_filter(self) -> runs.RunFilter:
+        return runs.RunFilter(
+            environment_id=self.environment_id,
+            flow_id=self.flow_id,
+            connection_id=self.connection_id,
+            machine_id=self.machine_id,
+            group_id=self.group_id,
+            status=self.status,
+            triggered_by_id=self.triggered_by_id,
+            queued_after=self.queued_after,
+            queued_before=self.queued_before,
+        )
 
 
 @strawberry.input
@@ -286,15 +325,7 @@ class RunQuery:
         filter: FlowRunFilterInput | None = None,
     ) -> FlowRunConnection:
         ctx = info.context
-        f = filter or FlowRunFilterInput()
-        flt = runs.RunFilter(
-            environment_id=f.environment_id,
-            flow_id=f.flow_id,
-            connection_id=f.connection_id,
-            machine_id=f.machine_id,
-            group_id=f.group_id,
-            status=f.status,
-        )
+        flt = (filter or FlowRunFilterInput()).to_filter()
         page = await read(
             lambda: runs.list_runs(ctx.domain, ctx.principal, flt, first=first, after=after)
         )

@@ -50,6 +50,7 @@ from domain.runs.runs import (
     TARGET_REMOVED,
     run_events,
 )
+from domain.statistics import rollups
 from domain.store import idempotency
 from domain.store.db import Database
 from domain.store.models import Environment, FlowRun, Machine, RunStatus
@@ -525,6 +526,7 @@ class Dispatcher:
                 if loop.time() >= next_sweep:
                     next_sweep = loop.time() + interval
                     await sweep_once(self.ctx)
+                    await self._fold()
                 if loop.time() >= next_prune:
                     next_prune = loop.time() + PRUNE_INTERVAL_SECONDS
                     await idempotency.prune(self.ctx.db, self.ctx.clock.now())
@@ -573,6 +575,15 @@ class Dispatcher:
             return float("inf")
         left = (self._next_retry_at - self.ctx.clock.now()).total_seconds()
         return loop_now + max(left, 0.0)
+
+    async def _fold(self) -> None:
+        """The fleet's statistics since the last sweep; a failure there never holds up runs."""
+        try:
+            await rollups.fold(self.ctx)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("statistics fold failed; the next sweep folds the same interval")
 
     async def _gather(self, window: float) -> None:
         """Wait up to ``window`` while events keep coming, and no longer than MIN_COALESCE of

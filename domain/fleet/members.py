@@ -15,10 +15,14 @@ from sqlmodel import col, select
 from domain.audit import journal
 from domain.bus.events import GroupChanged, MachineChanged, QueueChanged, emit
 from domain.context import DomainContext
-from domain.identity.authorization import require_environment_admin, require_user
+from domain.identity.authorization import (
+    require_environment_admin,
+    require_user,
+    visible_environment,
+)
 from domain.kernel import validation
 from domain.kernel.errors import ErrorCode, NotFound, PermissionDenied
-from domain.kernel.permissions import Role
+from domain.kernel.permissions import Action, Role, privileges
 from domain.kernel.principals import Principal
 from domain.store.models import Machine, MachineGroup, RoleAssignment, Share, User
 
@@ -116,3 +120,34 @@ async def remove_user_from_environment(
         revoked_roles=sorted((a.role for a in assignments), key=lambda r: r.value),
         removed_shares=len(machine_shares) + len(group_shares),
     )
+
+
+async def environment_members(
+    ctx: DomainContext, principal: Principal, environment_id: str
+) -> list[User]:
+    """The active users who hold a role in an environment, by name: whom a machine or group there
+    may be shared with (the dashboard's user picker). Listed to those who may share there (R13);
+    an environment the caller cannot see is not found (R38)."""
+    caller = require_user(principal)
+    environment_id = validation.ident(environment_id, field="environmentId")
+    async with ctx.db.read() as session:
+        environment, roles = await visible_environment(session, caller, environment_id)
+        granted = privileges(roles, restrict_registration=environment.restrict_registration)
+        if Action.SHARE not in granted:
+            raise PermissionDenied(
+                ErrorCode.PERMISSION_DENIED,
+                f"only who may share in environment {environment.name!r} can list its members",
+            )
+        rows = await session.exec(
+            select(User)
+            .where(
+                col(User.id).in_(
+                    select(RoleAssignment.user_id).where(
+                        RoleAssignment.environment_id == environment_id
+                    )
+                ),
+                col(User.active).is_(True),
+            )
+            .order_by(col(User.display_name), col(User.id))
+        )
+        return list(rows.all())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from domain.audit import journal
 from domain.context import DomainContext
@@ -71,3 +71,21 @@ async def roles_of(ctx: DomainContext, user_id: str) -> list[RoleAssignment]:
     async with ctx.db.read() as session:
         rows = await session.exec(select(RoleAssignment).where(RoleAssignment.user_id == user_id))
         return list(rows.all())
+
+
+async def environment_roles(
+    ctx: DomainContext, principal: Principal, environment_id: str
+) -> list[tuple[User, Role]]:
+    """Who holds which role in an environment, by name: for its admins (R13); an environment the
+    caller cannot see is not found (R38)."""
+    caller = require_user(principal)
+    environment_id = validation.ident(environment_id, field="environmentId")
+    async with ctx.db.read() as session:
+        await require_environment_admin(session, caller, environment_id)
+        rows = await session.exec(
+            select(User, RoleAssignment.role)
+            .join(RoleAssignment, col(RoleAssignment.user_id) == col(User.id))
+            .where(RoleAssignment.environment_id == environment_id)
+            .order_by(col(User.display_name), col(User.id), col(RoleAssignment.role))
+        )
+        return [(user, Role(role)) for user, role in rows.all()]

@@ -407,14 +407,7 @@ ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.DISPATCHED, RunStatus.RUNNING)
 
 def run_matches(run: FlowRun, flt: runs.RunFilter) -> bool:
     """The `flowRuns(filter:)` conditions, for one run already read."""
-    return (
-        flt.environment_id in (None, run.environment_id)
-        and flt.flow_id in (None, run.flow_id)
-        and flt.connection_id in (None, run.connection_id)
-        and (flt.machine_id is None or flt.machine_id in (run.machine_id, run.target_machine_id))
-        and flt.group_id in (None, run.target_group_id)
-        and flt.status in (None, run.status)
-    )
+    return flt.matches(run)
 
 
 async def _active_runs(

@@ -26,6 +26,7 @@ from domain.kernel.errors import (
     NotFound,
     PermissionDenied,
     RuleViolation,
+    ValidationFailed,
 )
 from domain.kernel.permissions import Action, Role
 from domain.kernel.principals import Principal, UserPrincipal
@@ -89,6 +90,26 @@ class RunFilter:
     machine_id: str | None = None  # assigned to it, or queued for it
     group_id: str | None = None
     status: RunStatus | None = None
+    triggered_by_id: str | None = None
+    queued_after: datetime | None = None  # queued at or after
+    queued_before: datetime | None = None  # queued before
+
+    def matches(self, run: FlowRun) -> bool:
+        """The conditions of :func:`list_runs`, for one run already read."""
+        return (
+            self.environment_id in (None, run.environment_id)
+            and self.flow_id in (None, run.flow_id)
+            and self.connection_id in (None, run.connection_id)
+            and (
+                self.machine_id is None
+                or self.machine_id in (run.machine_id, run.target_machine_id)
+            )
+            and self.group_id in (None, run.target_group_id)
+            and self.status in (None, run.status)
+            and self.triggered_by_id in (None, run.triggered_by_id)
+            and (self.queued_after is None or run.queued_at >= self.queued_after)
+            and (self.queued_before is None or run.queued_at < self.queued_before)
+        )
 
 
 @dataclass(frozen=True)
@@ -474,7 +495,35 @@ def _filtered(flt: RunFilter) -> list[ColumnElement[bool]]:
         clauses.append(col(FlowRun.target_group_id) == flt.group_id)
     if flt.status is not None:
         clauses.append(col(FlowRun.status) == flt.status)
+    if flt.triggered_by_id is not None:
+        clauses.append(col(FlowRun.triggered_by_id) == flt.triggered_by_id)
+    if flt.queued_after is not None:
+        clauses.append(col(FlowRun.queued_at) >= flt.queued_after)
+    if flt.queued_before is not None:
+        clauses.append(col(FlowRun.queued_at) < flt.queued_before)
     return clauses
+
+
+def checked(flt: RunFilter) -> RunFilter:
+    """The filter's ids well formed and its time range the right way round, or a typed error
+    naming the field."""
+    for name, field in (
+        ("environment_id", "environmentId"),
+        ("flow_id", "flowId"),
+        ("connection_id", "connectionId"),
+        ("machine_id", "machineId"),
+        ("group_id", "groupId"),
+        ("triggered_by_id", "triggeredById"),
+    ):
+        value = getattr(flt, name)
+        if value is not None:
+            validation.ident(value, field=field)
+    after, before = flt.queued_after, flt.queued_before
+    if after is not None and before is not None and before <= after:
+        raise ValidationFailed(
+            ErrorCode.INVALID_VALUE, "queuedBefore must be after queuedAfter", field="queuedBefore"
+        )
+    return flt
 
 
 async def list_runs(
@@ -483,10 +532,7 @@ async def list_runs(
     """`flowRuns`: the runs the caller may see, newest first, cursor-paginated."""
     user = require_user(principal)
     first = page_size(first, ctx.settings.max_page_size)
-    for name in ("environment_id", "flow_id", "connection_id", "machine_id", "group_id"):
-        value = getattr(flt, name)
-        if value is not None:
-            validation.ident(value, field=name)
+    flt = checked(flt)
     key = decode_cursor(after, 2) if after else None
     async with ctx.db.read() as session:
         admin_of = await admin_environment_ids(session, user)

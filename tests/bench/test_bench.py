@@ -34,6 +34,7 @@ FIGURES = {
     "heartbeats",
     "assignment_latency",
     "eta_error",
+    "stats_query",
 }
 NUMBER = r"-?[\d.]+(?:e[+-]?\d+)?"
 LINE = re.compile(

@@ -7,6 +7,7 @@ tests/e2e/conftest.py makes the ``browser`` and ``page`` fixtures from :func:`la
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,12 +25,16 @@ from tests.graphql import (
     ISSUE_TOKEN,
     REGISTER_MACHINE,
 )
+from tests.npm_packages import installed
 from tests.runs_given import (
     ADD_TO_GROUP,
     ALLOCATE,
+    ASSIGNMENTS,
+    CONFIRM,
     CREATE_CONNECTION,
     CREATE_FLOW,
     CREATE_GROUP,
+    FINISH,
     HEARTBEAT,
     MACHINE_QUEUE,
     PASSWORD,
@@ -49,6 +54,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 ARTIFACTS = ROOT / "artifacts"
+AXE_PACKAGES = ROOT / "tests" / "e2e" / "axe"
+AXE = AXE_PACKAGES / "node_modules" / "axe-core" / "axe.min.js"
 LAPTOP = {"width": 1366, "height": 768}
 LOCKED_USER = r"CONTOSO\robot"
 WAIT_MS = 15_000
@@ -135,6 +142,24 @@ class SeededFleet:
             input={"flowId": flow_id, "connectionId": connection_id, "mode": "UNATTENDED"},
         )["run"]
         return run["id"]
+
+    def run_to_end(
+        self, machine: str, outcome: str = "SUCCEEDED", **report: str
+    ) -> list[dict[str, Any]]:
+        """The machine runtime's side: take what was dispatched to ``machine``, start it, end it
+        with ``outcome`` (the server's dispatcher gives the runs out)."""
+        key = self.keys[machine]
+        deadline = time.monotonic() + WAIT_MS / 1000
+        while not (given := self.call(ASSIGNMENTS, token=key)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert given, f"nothing was dispatched to {machine}"
+        ended = []
+        for assignment in given:
+            ids = {"runId": assignment["runId"], "attempt": assignment["attempt"]}
+            self.call(CONFIRM, token=key, **ids)
+            finished = {**ids, "outcome": outcome, **report}
+            ended.append(self.call(FINISH, token=key, input=finished)["run"])
+        return ended
 
     def queue_order(self, machine: str) -> list[str]:
         data = self.server.graphql(MACHINE_QUEUE, variables={"id": self.machines[machine]})
@@ -245,3 +270,24 @@ def open_page(browser: Any) -> Iterator[Page]:
         yield Page(opened, errors)
     finally:
         context.close()
+
+
+def sign_in(page: Any, server: LiveServer, token: str, landing: str = "Machines") -> None:
+    page.goto(server.url + "/")
+    page.get_by_label("API token").fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name=landing, level=1).wait_for()
+
+
+def serious_accessibility_violations(page: Any) -> list[str]:
+    """axe-core's scan of the page as it is: its serious and critical violations (none wanted).
+    axe-core comes from tests/e2e/axe (installed on first use), injected by the test only."""
+    installed(AXE_PACKAGES)
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE))
+    found = page.evaluate(
+        """async () => (await axe.run(document, { resultTypes: ['violations'] })).violations
+            .filter(v => v.impact === 'serious' || v.impact === 'critical')
+            .map(v => `${v.id} (${v.impact}): ${v.nodes.map(n => n.target.join(' ')).join(', ')}`)"""
+    )
+    return list(found)

@@ -25,6 +25,7 @@ from tests.e2e.dashboard_given import (
     LOCKED_USER,
     Page,
     seed,
+    sign_in,
 )
 from tests.e2e.server import ROOT
 from tests.graphql import GOOD_RUNTIME, ISSUE_TOKEN
@@ -34,13 +35,6 @@ pytestmark = pytest.mark.e2e
 
 DASHBOARD = ROOT / "api" / "dashboard"
 REVOKE_TOKEN = "mutation($id: ID!) { revokeApiToken(id: $id) { __typename } }"
-
-
-def sign_in(page: Any, server: LiveServer, token: str) -> None:
-    page.goto(server.url + "/")
-    page.get_by_label("API token").fill(token)
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("heading", name="Machines", level=1).wait_for()
 
 
 def machine_row(page: Any, name: str) -> Any:

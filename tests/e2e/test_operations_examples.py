@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,7 @@ def test_every_operation_validates_against_the_schema() -> None:
         "watch_fleet.graphql",
         "runs.graphql",
         "session_lock.graphql",
+        "statistics.graphql",
     }
     for path in sorted(OPERATIONS.glob("*.graphql")):
         errors = validate(schema._schema, parse(path.read_text()))
@@ -205,6 +207,19 @@ async def test_every_operation_executes_on_a_live_server(
     refreshed = ops.run("RefreshSessionRecommendation", id=rec["id"])
     assert refreshed["recommendation"]["status"] == "OPEN"
 
+    # An environment's trends (docs/api.md, "Fleet statistics").
+    (environment,) = [e for e in ops.run("Environments") if e["id"] == fleet.environment_id]
+    now = datetime.now(UTC)
+    trends = ops.run(
+        "FleetStatistics",
+        environmentId=environment["id"],
+        **{"from": (now - timedelta(hours=2)).isoformat()},
+        to=now.isoformat(),
+        bucket="HOUR",
+    )
+    assert trends["__typename"] == "FleetStatistics" and len(trends["buckets"]) in (2, 3)
+    assert {m["name"] for m in trends["machines"]} <= set(fleet.machines)
+
     assert ops.ran == set(ops.ops), f"not run: {set(ops.ops) - ops.ran}"
 
 
@@ -236,6 +251,9 @@ def test_the_gql_clients_list_filter_trigger_and_follow(
     server = deskfleet_server()
     fleet = seed(server)
     fleet.call(MACHINE_MAINTENANCE, id=fleet.machines["hr-01"], on=True)
+
+    trends = run_example(server, "fleet_statistics.py", "--hours", "3")
+    assert "Default: " in trends and "busiest machines" in trends
 
     everything = run_example(server, "list_machines.py")
     assert "5 machine(s) match no filter" in everything

@@ -4,7 +4,6 @@ DeskFleet refuses, with a signature that holds) or with a key of its own (a forg
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
@@ -21,31 +20,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from tests.e2e.server import free_port
+from tests.npm_packages import installed
 
 HERE = Path(__file__).resolve().parent
 AUDIENCE = "https://deskfleet.test/api"
 CLIENT_ID = "deskfleet-dashboard"
-
-
-def installed() -> None:
-    """``npm ci`` in tests/oidc where the provider is not installed yet (a fresh clone), once:
-    test processes running side by side (pytest -n) wait for the first one's install."""
-    if (HERE / "node_modules" / ".package-lock.json").is_file():
-        return
-    npm = shutil.which("npm")
-    assert npm, "npm is needed to install the tests' OpenID Provider (tests/oidc)"
-    with (HERE / ".install.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (HERE / "node_modules" / ".package-lock.json").is_file():
-            return
-        done = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"],
-            cwd=HERE,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert done.returncode == 0, f"npm ci in tests/oidc:\n{done.stdout}\n{done.stderr}"
 
 
 @dataclass(frozen=True)
@@ -93,7 +72,7 @@ class OpenIDProvider:
     def start(self) -> None:
         node = shutil.which("node")
         assert node, "Node.js 20 or newer with npm is needed for the OpenID Provider of these tests"
-        installed()
+        installed(HERE)
         keys_file = self.workdir / f"oidc-keys-{self.port}.json"
         keys_file.write_text(json.dumps({"keys": [k.jwk() for k in self.keys]}))
         with self.log.open("a") as output:

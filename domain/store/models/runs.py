@@ -63,6 +63,9 @@ class FlowRun(SQLModel, table=True):
         # may be live (a run is retried only once it has ended). Unique: two people retrying
         # the same run at once cannot both succeed, on either database.
         Index("ux_flow_runs_retry_of", "retry_of_id", unique=True),
+        # The statistics' fold reads the runs that started or ended since its last pass.
+        Index("ix_flow_runs_started_at", "started_at"),
+        Index("ix_flow_runs_ended_at", "ended_at"),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
@@ -145,3 +148,17 @@ class MachineCommand(SQLModel, table=True):
     )
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class RunWait(SQLModel, table=True):
+    """One stretch of a queued run's wait and its reason (R29), as the statistics' fold read it at
+    each sweep: a run's wait history, for its timeline."""
+
+    __tablename__ = "run_waits"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    run_id: str = Field(foreign_key="flow_runs.id", index=True, ondelete="CASCADE")
+    reason: str = Field(max_length=32)
+    since: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    # Null while it still waits for this reason; the run's reads say it is current.
+    until: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
