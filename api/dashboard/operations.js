@@ -103,6 +103,11 @@ mutation ChangeRunPriority($id: ID!, $priority: RunPriority!) {
   changeRunPriority(id: $id, priority: $priority) { ${RUN_CHANGED} }
 }`;
 
+export const RETRY_RUN = `
+mutation RetryRun($id: ID!) {
+  retryRun(id: $id) { __typename ... on FlowRunPayload { run { id retryAttempt } } ${ERRORS} }
+}`;
+
 export const CANCEL_RUN = `
 mutation CancelRun($id: ID!) { cancelRun(id: $id) { ${RUN_CHANGED} } }`;
 
@@ -329,6 +334,9 @@ query Run($id: ID!) {
     ${RUN_ROW}
     runAs errorMessage reportedRuntimeVersion
     waitHistory { reason since until }
+    retryAttempt notBefore
+    retryOf { id status retryAttempt }
+    retriedBy { id status retryAttempt }
     connection { id name }
     connectionOwner { id displayName }
   }

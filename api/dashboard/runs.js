@@ -1,5 +1,5 @@
 // Run history (what ran where, how long, why it failed) and one run's timeline, both live.
-import { request, subscribe } from "./api.js";
+import { mutate, request, subscribe } from "./api.js";
 import { debounce, duration, fill, h } from "./dom.js";
 import * as ops from "./operations.js";
 import {
@@ -8,6 +8,7 @@ import {
   runStatusText,
   session,
   severalEnvironments,
+  announce,
   showError,
   waitReasonText,
 } from "./ui.js";
@@ -282,6 +283,39 @@ function timeline(run) {
   );
 }
 
+const FINISHED = ["SUCCEEDED", "FAILED", "CANCELLED", "TIMED_OUT"];
+
+function runLink(run, text) {
+  return h("a", { href: `#/runs/${encodeURIComponent(run.id)}` }, text);
+}
+
+/** R40: where the run stands in its retry chain, and a way to retry it by hand once it ended. */
+function retryChain(run, retry) {
+  const parts = [h("span", { id: "run-retry-attempt" }, `Attempt ${run.retryAttempt}`)];
+  if (run.retryOf) {
+    parts.push("; retries ", runLink(run.retryOf, `attempt ${run.retryOf.retryAttempt}`), ` (${runStatusText(run.retryOf.status)})`);
+  }
+  if (run.retriedBy) {
+    parts.push("; retried by ", runLink(run.retriedBy, `attempt ${run.retriedBy.retryAttempt}`), ` (${runStatusText(run.retriedBy.status)})`);
+  }
+  if (run.notBefore && run.status === "QUEUED") {
+    parts.push("; not before ", at(run.notBefore));
+  }
+  return h(
+    "section",
+    { class: "card", "aria-labelledby": "run-retry-heading" },
+    h("h2", { id: "run-retry-heading" }, "Retries"),
+    h("p", { id: "run-retry-chain" }, ...parts),
+    FINISHED.includes(run.status) && !run.retriedBy
+      ? h("button", { type: "button", id: "run-retry", onclick: retry }, "Retry this run")
+      : h(
+          "p",
+          { class: "muted" },
+          run.retriedBy ? "Retried already: a run is retried once, by its chain's next attempt." : "A run can be retried once it has ended.",
+        ),
+  );
+}
+
 export function runView(main, id) {
   let stopped = false;
   let tick = null;
@@ -311,7 +345,7 @@ export function runView(main, id) {
       ["Runs as", run.runAs],
       ["Mode", run.mode === "ATTENDED" ? "Attended" : "Unattended"],
       ["Priority", run.priority === "HIGH" ? "High" : "Normal"],
-      ["Attempts", String(run.attempt)],
+      ["Dispatch attempts", String(run.attempt)],
       ["Connection", run.connection?.name ?? "—"],
       ["Triggered by", run.triggeredBy?.displayName ?? "—"],
       run.errorCode ? ["Error code", h("code", { id: "run-error-code" }, run.errorCode)] : null,
@@ -328,6 +362,15 @@ export function runView(main, id) {
         h("h2", { id: "run-details-heading" }, "Details"),
         h("dl", { class: "facts" }, facts.map(([t, v]) => h("div", {}, h("dt", {}, t), h("dd", {}, v)))),
       ),
+      retryChain(run, async () => {
+        try {
+          const retried = await mutate(ops.RETRY_RUN, { id: run.id });
+          announce(`Retried: attempt ${retried.run.retryAttempt} is queued`);
+          location.hash = `#/runs/${encodeURIComponent(retried.run.id)}`;
+        } catch (error) {
+          showError(error);
+        }
+      }),
       h(
         "section",
         { class: "card", "aria-labelledby": "run-timeline-heading" },

@@ -42,6 +42,7 @@ const WAIT_REASONS = {
   NO_ACTIVE_SESSION: "No active session of the user",
   SESSION_BUSY: "The user's session runs another attended flow",
   BEHIND_IN_QUEUE: "Behind other runs in the queue",
+  RETRY_DELAY: "Waiting out its retry delay",
 };
 
 export function waitReasonText(reason) {

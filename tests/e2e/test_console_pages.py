@@ -131,6 +131,35 @@ def test_run_history_filters_and_a_runs_timeline(
     assert "Machine offline" in waited.inner_text()
 
 
+@pytest.mark.rule("R40")
+def test_a_failed_run_is_retried_from_its_page_and_the_chain_links_both_ways(
+    deskfleet_server: Callable[..., LiveServer], page: Page
+) -> None:
+    server = deskfleet_server()
+    fleet = seed(server)
+    failed = ran(fleet)["failed"]
+    p = page.page
+    sign_in(p, server, server.admin_token)
+
+    p.goto(f"{server.url}/#/runs/{failed}")
+    p.get_by_role("heading", name="Sync ledger run", level=1).wait_for()
+    assert p.locator("#run-retry-attempt").inner_text() == "Attempt 1"
+    clean(page, "run-retry")
+    p.get_by_role("button", name="Retry this run").click()
+
+    # The page moves to the retry: attempt 2 of the chain, queued, linking back to attempt 1.
+    p.wait_for_function("document.querySelector('#run-retry-attempt')?.textContent === 'Attempt 2'")
+    chain = p.locator("#run-retry-chain")
+    assert "retries attempt 1 (Failed)" in chain.inner_text()
+    retry_id = p.evaluate("location.hash").rsplit("/", 1)[1]
+    p.get_by_role("link", name="attempt 1").click()
+    p.wait_for_function("document.querySelector('#run-retry-attempt')?.textContent === 'Attempt 1'")
+    assert "retried by attempt 2" in p.locator("#run-retry-chain").inner_text()
+    assert p.get_by_role("button", name="Retry this run").count() == 0  # retried once only
+    assert p.locator(f'#run-retry-chain a[href="#/runs/{retry_id}"]').count() == 1
+    clean(page, "run-retried")
+
+
 def test_trends_chart_the_fleet_with_a_table_for_each_chart(
     deskfleet_server: Callable[..., LiveServer], page: Page
 ) -> None:
