@@ -146,8 +146,9 @@ def _insert_runs(db: sqlite3.Connection, rows: list[tuple[object, ...]]) -> None
     db.executemany(
         "INSERT INTO flow_runs (id, environment_id, flow_id, target_machine_id, run_as, "
         "connection_owner_id, triggered_by_id, mode, priority, status, queued_at, machine_id, "
-        "dispatched_at, started_at, ended_at, created_at, priority_rank, top_rank, attempt) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, 1)",
+        "dispatched_at, started_at, ended_at, created_at, priority_rank, top_rank, attempt, "
+        "retry_attempt) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, 1, 1)",
         rows,
     )
 

@@ -77,6 +77,10 @@ NOT_EXERCISED: dict[str, str] = {
     "machine may be shared with any user of the organisation (docs/security.md)",
     "Mutation.shareMachineGroup.input.userId": "the user directory is not behind the boundary: "
     "a group may be shared with any user of the organisation (docs/security.md)",
+    "Query.flowRuns.filter.triggeredById": "a filter, not a look-up: the runs listed are the "
+    "caller's visible ones whoever triggered them, so another environment's user matches none",
+    "Subscription.runUpdates.filter.triggeredById": "a filter, as flowRuns's: it narrows the "
+    "runs the caller may see and names nobody",
 }
 
 # The kind of object an ID slot names, by the slot's name; ``id`` by its field's name.
@@ -227,7 +231,13 @@ def _value(type_: GraphQLInputType, name: str, ids: dict[str, str]) -> Any:
         return VALUES_BY_NAME[name]
     if is_enum_type(type_):
         return next(iter(type_.values))  # type: ignore[attr-defined]
-    return {"String": "hostile", "Int": 1, "Float": 1.0, "Boolean": True}[type_.name]  # type: ignore[attr-defined]
+    return {
+        "String": "hostile",
+        "Int": 1,
+        "Float": 1.0,
+        "Boolean": True,
+        "DateTime": "2026-01-01T00:00:00+00:00",
+    }[type_.name]  # type: ignore[attr-defined]
 
 
 def _set(variables: dict[str, Any], path: tuple[str, ...], value: str) -> None:

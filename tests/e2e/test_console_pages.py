@@ -170,7 +170,7 @@ def test_trends_chart_the_fleet_with_a_table_for_each_chart(
     sign_in(p, server, server.admin_token)
     p.get_by_role("link", name="Trends").click()
     p.get_by_role("heading", name="Trends", level=1).wait_for()
-    p.get_by_label("Range").select_option(label="Last 6 hours")
+    p.get_by_label("Range", exact=True).select_option(label="Last 6 hours")
 
     # The two runs that ended, once folded (every second) and read again.
     summary = p.locator("#chart-outcomes-summary")
