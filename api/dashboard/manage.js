@@ -187,36 +187,44 @@ export function machineManagement(machine, reload) {
   return same(`machine:${machine.id}`, facts, () => buildMachineManagement(machine, reload));
 }
 
+/** Once a change is made: the page is redrawn first, then the change is announced, so what is
+said is what is shown. */
+function announcedAfter(reload) {
+  return (text) => async () => {
+    await reload();
+    announce(text);
+  };
+}
+
+/** A machine's or a group's name and description, edited in place. */
+function editDetails(kind, item, document, done) {
+  return actionForm({
+    id: `edit-${kind}`,
+    legend: "Edit details",
+    submit: "Save",
+    fields: [
+      input("Name", { id: `edit-${kind}-name`, value: item.name, required: true, maxlength: 100 }),
+      input("Description", { id: `edit-${kind}-description`, value: item.description, maxlength: 1000 }),
+    ],
+    document,
+    collect: (form) => ({
+      input: {
+        id: item.id,
+        name: form.querySelector(`#edit-${kind}-name`).value,
+        description: form.querySelector(`#edit-${kind}-description`).value,
+      },
+    }),
+    done,
+  });
+}
+
 function buildMachineManagement(machine, reload) {
   const allowed = new Set(machine.allowedActions);
   const id = machine.id;
   const parts = [];
-  // The page is redrawn first, then the change is announced: what is said is what is shown.
-  const after = (text) => async () => {
-    await reload();
-    announce(text);
-  };
+  const after = announcedAfter(reload);
   if (allowed.has("EDIT")) {
-    parts.push(
-      actionForm({
-        id: "edit-machine",
-        legend: "Edit details",
-        submit: "Save",
-        fields: [
-          input("Name", { id: "edit-machine-name", value: machine.name, required: true, maxlength: 100 }),
-          input("Description", { id: "edit-machine-description", value: machine.description, maxlength: 1000 }),
-        ],
-        document: ops.UPDATE_MACHINE,
-        collect: (form) => ({
-          input: {
-            id,
-            name: form.querySelector("#edit-machine-name").value,
-            description: form.querySelector("#edit-machine-description").value,
-          },
-        }),
-        done: after("Machine saved"),
-      }),
-    );
+    parts.push(editDetails("machine", machine, ops.UPDATE_MACHINE, after("Machine saved")));
     const others = session.environments.filter((e) => e.id !== machine.environment?.id);
     if (others.length) {
       parts.push(
@@ -374,32 +382,9 @@ export function groupManagement(group, candidates, reload) {
 function buildGroupManagement(group, candidates, reload) {
   const allowed = new Set(group.allowedActions);
   const parts = [];
-  // The page is redrawn first, then the change is announced: what is said is what is shown.
-  const after = (text) => async () => {
-    await reload();
-    announce(text);
-  };
+  const after = announcedAfter(reload);
   if (allowed.has("EDIT")) {
-    parts.push(
-      actionForm({
-        id: "edit-group",
-        legend: "Edit details",
-        submit: "Save",
-        fields: [
-          input("Name", { id: "edit-group-name", value: group.name, required: true, maxlength: 100 }),
-          input("Description", { id: "edit-group-description", value: group.description, maxlength: 1000 }),
-        ],
-        document: ops.UPDATE_GROUP,
-        collect: (form) => ({
-          input: {
-            id: group.id,
-            name: form.querySelector("#edit-group-name").value,
-            description: form.querySelector("#edit-group-description").value,
-          },
-        }),
-        done: after("Group saved"),
-      }),
-    );
+    parts.push(editDetails("group", group, ops.UPDATE_GROUP, after("Group saved")));
     const outside = candidates.filter((m) => m.group?.id !== group.id && m.environment?.id === group.environment?.id);
     parts.push(
       outside.length
