@@ -563,6 +563,7 @@ function rolesPart(environment) {
             announce("Role granted");
           },
         }),
+        newcomerForm(key, load),
       );
     } catch (error) {
       showError(error);
@@ -570,6 +571,55 @@ function rolesPart(environment) {
   }
   load();
   return area;
+}
+
+/** R13: a first role for someone of the organisation who holds none here yet, found by the exact
+e-mail they were added with (people are looked up one address at a time, never listed). */
+function newcomerForm(key, load) {
+  const problem = h("p", { class: "error", role: "alert", id: `newcomer-${key}-error` });
+  return h(
+    "form",
+    {
+      class: "action-form",
+      id: `newcomer-${key}`,
+      onsubmit: async (event) => {
+        event.preventDefault();
+        problem.textContent = "";
+        const form = event.currentTarget;
+        const button = form.querySelector("button[type=submit]");
+        button.disabled = true;
+        try {
+          const email = form.querySelector(`#newcomer-email-${key}`).value;
+          const { personByEmail } = await request(ops.PERSON_BY_EMAIL, { email });
+          if (!personByEmail) {
+            problem.textContent = `Nobody active has the e-mail ${email}: an administrator adds people first.`;
+            return;
+          }
+          const role = form.querySelector(`#newcomer-role-${key}`).value;
+          await mutate(ops.ASSIGN_ROLE, { input: { environmentId: key, userId: personByEmail.id, role } });
+          await load();
+          announce(`${personByEmail.displayName} now holds ${ROLE_NAMES[role] ?? role}`);
+        } catch (error) {
+          problem.textContent = error.message;
+        } finally {
+          button.disabled = false;
+        }
+      },
+    },
+    h(
+      "fieldset",
+      {},
+      h("legend", {}, "Grant a first role to someone by e-mail"),
+      h(
+        "div",
+        { class: "form-fields" },
+        input("E-mail", { id: `newcomer-email-${key}`, type: "email", required: true, maxlength: 320 }),
+        choose("Role for them", `newcomer-role-${key}`, Object.entries(ROLE_NAMES)),
+      ),
+      h("button", { type: "submit" }, "Grant by e-mail"),
+      problem,
+    ),
+  );
 }
 
 function settingsForm(environment, reload) {

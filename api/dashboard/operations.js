@@ -261,6 +261,9 @@ query EnvironmentRoles($environmentId: ID!) {
   environmentMembers(environmentId: $environmentId) { id displayName email }
 }`;
 
+export const PERSON_BY_EMAIL = `
+query PersonByEmail($email: String!) { personByEmail(email: $email) { id displayName email } }`;
+
 export const ASSIGN_ROLE = `
 mutation AssignRole($input: RoleInput!) {
   assignRole(input: $input) { __typename ... on RoleGrantPayload { userId } ${ERRORS} }

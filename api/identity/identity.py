@@ -180,6 +180,16 @@ class IdentityQuery:
         )
         return [EnvironmentRole(user=UserType.from_model(u), role=r) for u, r in found]
 
+    @strawberry.field(
+        description="R13: the active user with this e-mail, or null: whom an environment admin "
+        "grants a first role in their environment. One exact address at a time (environment "
+        "admins only)."
+    )
+    async def person_by_email(self, info: Info[Context, None], email: str) -> UserType | None:
+        ctx = info.context
+        found = await read(lambda: roles.person_by_email(ctx.domain, ctx.principal, email))
+        return UserType.from_model(found) if found else None
+
 
 @strawberry.type
 class IdentityMutation:

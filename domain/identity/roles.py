@@ -6,9 +6,13 @@ from sqlmodel import col, select
 
 from domain.audit import journal
 from domain.context import DomainContext
-from domain.identity.authorization import require_environment_admin, require_user
+from domain.identity.authorization import (
+    admin_environment_ids,
+    require_environment_admin,
+    require_user,
+)
 from domain.kernel import validation
-from domain.kernel.errors import Conflict, ErrorCode, NotFound
+from domain.kernel.errors import Conflict, ErrorCode, NotFound, PermissionDenied
 from domain.kernel.permissions import Role
 from domain.kernel.principals import Principal
 from domain.store.models import RoleAssignment, User
@@ -89,3 +93,19 @@ async def environment_roles(
             .order_by(col(User.display_name), col(User.id), col(RoleAssignment.role))
         )
         return [(user, Role(role)) for user, role in rows.all()]
+
+
+async def person_by_email(ctx: DomainContext, principal: Principal, email: str) -> User | None:
+    """The active user with this e-mail, for an environment admin about to grant a first role
+    (R13). The organisation's people are not behind the environment boundary (an admin may add
+    any of them, docs/security.md), but they are found one exact address at a time, never
+    listed; a deactivated user is not offered."""
+    caller = require_user(principal)
+    email = validation.email(email)
+    async with ctx.db.read() as session:
+        if await admin_environment_ids(session, caller) == set():
+            raise PermissionDenied(
+                ErrorCode.NOT_ADMIN, "only environment admins look people up by e-mail"
+            )
+        found = await session.exec(select(User).where(User.email == email, col(User.active)))
+        return found.first()

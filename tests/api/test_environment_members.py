@@ -45,3 +45,30 @@ async def test_admins_see_who_holds_which_role(fleet: Fleet) -> None:
     maker = await fleet.person("ENVIRONMENT_MAKER")
     refused = await fleet.api.execute(ROLES, {"env": fleet.environment_id}, token=maker.token)
     assert refused["errors"][0]["extensions"]["code"] == "NOT_ADMIN"
+
+
+PERSON = "query($email: String!) { personByEmail(email: $email) { displayName } }"
+
+
+@pytest.mark.rule("R13")
+async def test_an_admin_finds_someone_without_a_role_by_exact_email_only(fleet: Fleet) -> None:
+    admin = await fleet.person("ENVIRONMENT_ADMIN", name="Ada")
+    await fleet.person(name="Nina")  # of the organisation, no role anywhere yet
+    found = await fleet.api.execute(PERSON, {"email": "NINA@example.test "}, token=admin.token)
+    partial = await fleet.api.execute(PERSON, {"email": "nin@example.test"}, token=admin.token)
+    bad = await fleet.api.execute(PERSON, {"email": "not an address"}, token=admin.token)
+
+    assert found["data"]["personByEmail"] == {"displayName": "Nina"}
+    assert partial["data"]["personByEmail"] is None  # looked up, never searched or listed
+    assert bad["errors"][0]["extensions"]["code"] == "INVALID_EMAIL"
+
+
+@pytest.mark.rule("R13")
+async def test_only_environment_admins_look_people_up(fleet: Fleet) -> None:
+    maker = await fleet.person("ENVIRONMENT_MAKER", name="Max")
+    await fleet.person(name="Nina")
+
+    refused = await fleet.api.execute(PERSON, {"email": "nina@example.test"}, token=maker.token)
+
+    assert refused["errors"][0]["extensions"]["code"] == "NOT_ADMIN"
+    assert refused["data"] is None or refused["data"]["personByEmail"] is None

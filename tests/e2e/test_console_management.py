@@ -207,7 +207,7 @@ def test_controls_show_only_where_allowed_and_admins_change_settings(
     # Roles (R13): Uma is made a machine owner too, then loses it again.
     form.get_by_label("User", exact=True).select_option(label="Uma User (uma@x.test)")
     form.get_by_label("Role", exact=True).select_option("MACHINE_OWNER")
-    form.get_by_role("button", name="Grant").click()
+    form.get_by_role("button", name="Grant", exact=True).click()
     granted = form.locator('tr[data-user="Uma User"][data-role="MACHINE_OWNER"]')
     granted.wait_for()
     clean(page, "settings")
@@ -216,4 +216,21 @@ def test_controls_show_only_where_allowed_and_admins_change_settings(
     roles = server.graphql(ROLES, variables={"env": fleet.environment_id})["environmentRoles"]
     assert {(r["user"]["displayName"], r["role"]) for r in roles if r["user"]["id"] == user_id} == {
         ("Uma User", "MACHINE_USER")
+    }
+
+    # A first role for someone of the organisation who holds none here, by exact e-mail (R13).
+    newcomer = fleet.call(
+        CREATE_USER, input={"displayName": "Nina Newcomer", "email": "nina@x.test"}
+    )["user"]["id"]
+    form.get_by_label("E-mail").fill("nobody@x.test")
+    form.get_by_role("button", name="Grant by e-mail").click()
+    form.get_by_text("Nobody active has the e-mail nobody@x.test").wait_for()
+    form.get_by_label("E-mail").fill("nina@x.test")
+    form.get_by_label("Role for them").select_option("MACHINE_USER")
+    form.get_by_role("button", name="Grant by e-mail").click()
+    form.locator('tr[data-user="Nina Newcomer"][data-role="MACHINE_USER"]').wait_for()
+    clean(page, "settings-newcomer")
+    roles = server.graphql(ROLES, variables={"env": fleet.environment_id})["environmentRoles"]
+    assert ("Nina Newcomer", "MACHINE_USER") in {
+        (r["user"]["displayName"], r["role"]) for r in roles if r["user"]["id"] == newcomer
     }
