@@ -379,7 +379,7 @@ export function runView(main, id) {
         h(
           "p",
           { class: "muted" },
-          "Why it waited is read every few seconds while it is queued; the other times are the run's own.",
+          "Why it waited is read about every half minute while it is queued; the other times are the run's own.",
         ),
       ),
     );

@@ -120,8 +120,9 @@ class FlowRunType:
         return wait.estimate.at if wait else None
 
     @strawberry.field(
-        description="R29: why it waited and how long, stretch by stretch, as read at each sweep "
-        "(every few seconds) while it was queued; empty if it never waited that long."
+        description="R29: why it waited and how long, stretch by stretch, as read at each fold of "
+        "the statistics (every DESKFLEET_STATISTICS_FOLD_SECONDS, 30 s unless set) while it was "
+        "queued; empty if it never waited that long."
     )
     async def wait_history(self, info: Info[Context, None]) -> list[RunWaitStretch]:
         found = await info.context.loaders.wait_histories.load(self.model.id)

@@ -519,13 +519,15 @@ class Dispatcher:
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
         interval = self.ctx.settings.dispatch_sweep_interval_seconds
-        next_sweep = next_prune = loop.time()
+        next_sweep = next_prune = next_fold = loop.time()
         busy, took = False, 0.0
         while True:
             try:
                 if loop.time() >= next_sweep:
                     next_sweep = loop.time() + interval
                     await sweep_once(self.ctx)
+                if loop.time() >= next_fold:
+                    next_fold = loop.time() + self.ctx.settings.statistics_fold_seconds
                     await self._fold()
                 if loop.time() >= next_prune:
                     next_prune = loop.time() + PRUNE_INTERVAL_SECONDS

@@ -1,5 +1,5 @@
 """Each queued run's wait history (R29): why it waited, from when until when. The statistics' fold
-(once across instances, at every sweep) reads each environment's queue as the dispatcher plans it
+(once across instances, at every fold of the statistics) reads each environment's queue as the dispatcher plans it
 and writes a new stretch when a run's reason changes; a stretch ends when the reason changes or
 the run leaves the queue. Its resolution is the sweep's interval."""
 

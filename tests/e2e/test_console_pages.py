@@ -27,7 +27,10 @@ from tests.runs_given import UPDATE_ENVIRONMENT
 pytestmark = pytest.mark.e2e
 
 # Folds (the statistics) every second rather than every 5 s: the trends show up sooner.
-FAST_SWEEP = {"DESKFLEET_DISPATCH_SWEEP_INTERVAL_SECONDS": "1"}
+FAST_SWEEP = {
+    "DESKFLEET_DISPATCH_SWEEP_INTERVAL_SECONDS": "1",
+    "DESKFLEET_STATISTICS_FOLD_SECONDS": "1",
+}
 SLOW = 60_000  # ms: a fold, then the page's next refresh (a busy machine takes a while)
 
 
