@@ -19,7 +19,16 @@ import pytest
 
 from tests.e2e.server import Served, first_run_token
 from tests.e2e.test_no_run_lost import database  # noqa: F401  (the fixture: a fresh database)
-from tests.faults.story import TRIGGER, Down, RunsDatabase, ok, post
+from tests.faults.story import (
+    TRIGGER,
+    Down,
+    RunsDatabase,
+    environment_with_capacity,
+    new_connection,
+    new_flow,
+    ok,
+    post,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.rule("R46")]
 
@@ -29,17 +38,7 @@ IN_FLIGHT = 12  # triggers, each with its own key, sent while the server is kill
 
 def given_connection(url: str, token: str, machine: str = "crash-bot") -> tuple[str, str]:
     """A machine with an unattended bot, a flow and a connection to it: (flow, connection)."""
-    environment_id = post(url, token, "{ environments { id } }")["environments"][0]["id"]
-    ok(
-        post(
-            url,
-            token,
-            """mutation($input: UpdateEnvironmentInput!) { updateEnvironment(input: $input) {
-                __typename ... on UserError { code message } } }""",
-            {"input": {"id": environment_id, "unattendedCapacity": 1}},
-        ),
-        "updateEnvironment",
-    )
+    environment_id = environment_with_capacity(url, token, 1)
     machine_id = ok(
         post(
             url,
@@ -60,34 +59,8 @@ def given_connection(url: str, token: str, machine: str = "crash-bot") -> tuple[
         ),
         "allocateUnattendedBots",
     )
-    flow_id = ok(
-        post(
-            url,
-            token,
-            """mutation($input: CreateDesktopFlowInput!) { createDesktopFlow(input: $input) {
-                ... on DesktopFlowPayload { flow { id } } ... on UserError { code } } }""",
-            {"input": {"environmentId": environment_id, "name": "Crash-proof flow"}},
-        ),
-        "createDesktopFlow",
-    )["flow"]["id"]
-    connection_id = ok(
-        post(
-            url,
-            token,
-            """mutation($input: CreateConnectionInput!) { createConnection(input: $input) {
-                ... on ConnectionPayload { connection { id } } ... on UserError { code } } }""",
-            {
-                "input": {
-                    "name": "crash connection",
-                    "machineId": machine_id,
-                    "windowsUsername": "CONTOSO\\robot",
-                    "password": "s3cret-Passw0rd",
-                }
-            },
-        ),
-        "createConnection",
-    )["connection"]["id"]
-    return flow_id, connection_id
+    flow_id = new_flow(url, token, environment_id, "Crash-proof flow")
+    return flow_id, new_connection(url, token, "crash connection", machineId=machine_id)
 
 
 def trigger_input(flow_id: str, connection_id: str, key: str) -> dict[str, Any]:

@@ -123,7 +123,8 @@ class GivenFleet:
     connection_id: str
 
 
-def given_fleet(url: str, token: str, capacity: int) -> GivenFleet:
+def environment_with_capacity(url: str, token: str, capacity: int) -> str:
+    """The first environment, with an unattended-bot pool of ``capacity`` (R24): its id."""
     environment_id = post(url, token, "{ environments { id kind } }")["environments"][0]["id"]
     ok(
         post(
@@ -135,6 +136,45 @@ def given_fleet(url: str, token: str, capacity: int) -> GivenFleet:
         ),
         "updateEnvironment",
     )
+    return environment_id
+
+
+def new_flow(url: str, token: str, environment_id: str, name: str) -> str:
+    return ok(
+        post(
+            url,
+            token,
+            """mutation($input: CreateDesktopFlowInput!) { createDesktopFlow(input: $input) {
+                ... on DesktopFlowPayload { flow { id } } ... on UserError { code } } }""",
+            {"input": {"environmentId": environment_id, "name": name}},
+        ),
+        "createDesktopFlow",
+    )["flow"]["id"]
+
+
+def new_connection(url: str, token: str, name: str, **target: str) -> str:
+    """A connection as CONTOSO\\robot to ``machineId=`` or ``groupId=``: its id."""
+    return ok(
+        post(
+            url,
+            token,
+            """mutation($input: CreateConnectionInput!) { createConnection(input: $input) {
+                ... on ConnectionPayload { connection { id } } ... on UserError { code } } }""",
+            {
+                "input": {
+                    "name": name,
+                    "windowsUsername": "CONTOSO\\robot",
+                    "password": "s3cret-Passw0rd",
+                    **target,
+                }
+            },
+        ),
+        "createConnection",
+    )["connection"]["id"]
+
+
+def given_fleet(url: str, token: str, capacity: int) -> GivenFleet:
+    environment_id = environment_with_capacity(url, token, capacity)
     group_id = ok(
         post(
             url,
@@ -145,33 +185,8 @@ def given_fleet(url: str, token: str, capacity: int) -> GivenFleet:
         ),
         "createMachineGroup",
     )["group"]["id"]
-    flow_id = ok(
-        post(
-            url,
-            token,
-            """mutation($input: CreateDesktopFlowInput!) { createDesktopFlow(input: $input) {
-                ... on DesktopFlowPayload { flow { id } } ... on UserError { code } } }""",
-            {"input": {"environmentId": environment_id, "name": "Fault-tolerant flow"}},
-        ),
-        "createDesktopFlow",
-    )["flow"]["id"]
-    connection_id = ok(
-        post(
-            url,
-            token,
-            """mutation($input: CreateConnectionInput!) { createConnection(input: $input) {
-                ... on ConnectionPayload { connection { id } } ... on UserError { code } } }""",
-            {
-                "input": {
-                    "name": "group connection",
-                    "windowsUsername": "CONTOSO\\robot",
-                    "password": "s3cret-Passw0rd",
-                    "groupId": group_id,
-                }
-            },
-        ),
-        "createConnection",
-    )["connection"]["id"]
+    flow_id = new_flow(url, token, environment_id, "Fault-tolerant flow")
+    connection_id = new_connection(url, token, "group connection", groupId=group_id)
     return GivenFleet(environment_id, group_id, flow_id, connection_id)
 
 
