@@ -8,9 +8,10 @@ first message (the snapshot, which must hold no assignment), then prints ``READY
 ``ROUND <n>`` it reads on stdin it POSTs the next ``n`` bodies of ``--bodies`` (one JSON request a
 line) ``R`` a second, each on its own schedule whatever the answers before it did, and prints
 ``LATENCIES <s>,<s>,... ROUND_TRIPS <s>,<s>,...``: for each run, the time its id first appeared
-in a subscriber's assignments minus the time the answer naming it arrived, then the trigger's
-own round trip, all taken here with :func:`time.perf_counter`. ``QUIT`` closes everything and
-prints ``DONE``. The same code drives DeskFleet and the bare baseline.
+in a subscriber's assignments minus the time the answer naming it arrived (negative if it came
+first),
+then the trigger's own round trip, all taken here with :func:`time.perf_counter`. ``QUIT`` closes
+everything and prints ``DONE``. The same code drives DeskFleet and the bare baseline.
 
 Each message is the machine's whole list of assignments, as DeskFleet sends it; a run "arrives"
 when its id first appears in one. Every triggered run must arrive exactly once, on exactly one

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 
 from opentelemetry.trace import Tracer
@@ -24,3 +25,8 @@ class DomainContext:
     credentials: CredentialCache = field(default_factory=CredentialCache)
     tracer: Tracer = field(default_factory=no_tracer)  # api/traces.py; a no-op unless configured
     openid: OpenIDProvider | None = None  # R44: when DESKFLEET_OIDC_ISSUER is set
+    # Set while this process's dispatcher runs (domain/dispatch/dispatcher.py): claims at once
+    # what an environment's queue allows and answers the ids of the runs it dispatched. A trigger
+    # with nothing queued ahead of its run calls it, so a free bot gets the run in the trigger's
+    # own request instead of at the dispatcher's next pass.
+    dispatch_now: Callable[[str], Awaitable[Collection[str]]] | None = None

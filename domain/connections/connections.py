@@ -415,24 +415,17 @@ async def gateways_by_ids(ctx: DomainContext, ids: list[str]) -> list[Gateway | 
     return [found.get(i) for i in ids]
 
 
-async def credentials_for_run(
-    session: AsyncSession, connection_id: str, settings: Settings
-) -> tuple[str, str]:
-    """The Windows user name and password a run signs in with, for its assignment payload.
+def credentials_for_run(
+    connectivity: Connectivity, windows_username: str, password_ciphertext: str, settings: Settings
+) -> tuple[str, str] | None:
+    """The Windows user name and password a run signs in with, for its assignment payload, from
+    its connection's columns; None for a gateway connection (R22), whose runs cannot sign in.
 
-    The only place a password is opened. Call it inside the assignment transaction; never log
-    the result. Raises NotFound if the connection is gone, RuleViolation R22 for a gateway one.
+    The only place a password is opened. Never log the result.
     """
-    connection = await session.get(Connection, connection_id)
-    if connection is None:
-        raise NotFound("connection", connection_id)
-    if connection.connectivity is not Connectivity.DIRECT:
-        raise RuleViolation(
-            ErrorCode.GATEWAY_NOT_SUPPORTED,
-            f"connection {connection.name!r} goes through a gateway: switch it to direct first",
-            rule="R22",
-        )
-    return connection.windows_username, vault_for(settings).reveal(connection.password_ciphertext)
+    if connectivity is not Connectivity.DIRECT:
+        return None
+    return windows_username, vault_for(settings).reveal(password_ciphertext)
 
 
 # --- Legacy gateways (R22) ---------------------------------------------------------------------

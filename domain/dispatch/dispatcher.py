@@ -463,6 +463,7 @@ class Dispatcher:
     ) -> None:
         # Its own connection pool: request traffic never starves it, nor it the requests.
         self.ctx = dataclasses.replace(ctx, db=Database(ctx.settings.database_url))
+        self._served = ctx  # whose triggers it takes at once while it runs (dispatch_now)
         self._on_dispatched = on_dispatched  # e.g. the app's dispatch latency histogram
         self._tasks: list[asyncio.Task[None]] = []
         self._subscription = contextlib.ExitStack()
@@ -470,6 +471,7 @@ class Dispatcher:
         self._poked = False
         self._next_retry_at: datetime | None = None  # R40: when a delayed retry may go
         self._last_pass_at = ctx.clock.now()  # the clock when the last pass began
+        self._last_asked = float("-inf")  # loop time of the last trigger's dispatch_now
 
     def poke(self) -> None:
         self._poked = True
@@ -483,8 +485,10 @@ class Dispatcher:
         self._inbox = self._subscription.enter_context(self.ctx.events.inbox())
         self._poked = True  # whatever happened before it listened
         self._tasks = [asyncio.create_task(self._loop(), name="deskfleet-dispatcher")]
+        self._served.dispatch_now = self.dispatch_now
 
     async def stop(self) -> None:
+        self._served.dispatch_now = None
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -494,6 +498,22 @@ class Dispatcher:
         self._subscription.close()
         self._inbox = None
         await self.ctx.db.dispose()
+
+    async def dispatch_now(self, environment_id: str) -> list[str]:
+        """Claim what ``environment_id``'s queue allows now, outside the loop's passes (a
+        trigger with nothing queued ahead of its run asks); the ids of the runs dispatched.
+
+        Only for a lone trigger: one that asks within MIN_COALESCE of the one before is part of
+        a burst, which the loop's next pass takes whole. A claim of its own per run made a stream
+        of triggers nine times slower (`dispatch_sqlite` 0.11, from 0.98)."""
+        now = asyncio.get_running_loop().time()
+        lone, self._last_asked = now - self._last_asked >= MIN_COALESCE, now
+        if not lone:
+            return []
+        claimed = await _claim(self.ctx, environment_id)
+        if claimed and self._on_dispatched is not None:
+            self._on_dispatched(claimed)
+        return [d.run_id for d in claimed]
 
     def _woken(self) -> bool:
         """Whether anything that may change a decision came since the last look (a poke, or an

@@ -10,8 +10,11 @@ Reports are idempotent: repeating one after a lost response returns the same run
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlmodel import col, select
+from sqlalchemy import bindparam
+from sqlalchemy import select as core_select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.bus.events import MachineChanged, emit
@@ -19,19 +22,24 @@ from domain.connections.connections import credentials_for_run
 from domain.context import DomainContext
 from domain.identity.authorization import require_machine
 from domain.kernel import validation
-from domain.kernel.errors import Conflict, DomainError, ErrorCode, NotFound, ValidationFailed
+from domain.kernel.errors import Conflict, ErrorCode, NotFound, ValidationFailed
 from domain.kernel.principals import MachinePrincipal, Principal
+from domain.kernel.settings import Settings
 from domain.kernel.versions import Version
 from domain.runs.retries import retry_ended
 from domain.runs.run_lengths import record_run_length
-from domain.runs.runs import run_events
+from domain.runs.runs import run_events, run_of_row
 from domain.store.models import (
+    Connection,
+    Connectivity,
     DesktopFlow,
     FlowRun,
     Machine,
     MachineCommand,
     RunStatus,
 )
+from domain.store.models.tables import table_of
+from domain.store.prepared import Prepared
 
 FINISH_OUTCOMES = (RunStatus.SUCCEEDED, RunStatus.FAILED)
 MAX_SESSIONS = 200
@@ -45,33 +53,54 @@ class Assignment:
     password: str | None  # None when the connection is gone or cannot be opened
 
 
+_R = table_of(FlowRun).c
+_C = table_of(Connection).c
+_F = table_of(DesktopFlow).c
+_MC = table_of(MachineCommand).c
+_COMMAND_KEYS = tuple(column.key for column in table_of(MachineCommand).columns)
+# A machine's list is read again at every change of its work, between a dispatch and the machine
+# having it (`assignment_latency` in docs/performance.md): one prepared read each on a kept
+# reading connection, where two ORM read transactions and a look-up of each run's connection
+# took a dozen trips to the database thread.
+_ASSIGNED = Prepared(
+    core_select(
+        *table_of(FlowRun).columns,
+        _F.name.label("flow_name"),
+        _C.connectivity.label("connection_connectivity"),
+        _C.windows_username.label("connection_username"),
+        _C.password_ciphertext.label("connection_password"),
+    )
+    .join(table_of(DesktopFlow), _F.id == _R.flow_id)
+    .outerjoin(table_of(Connection), _C.id == _R.connection_id)
+    .where(_R.machine_id == bindparam("machine_id"), _R.status == RunStatus.DISPATCHED)
+    .order_by(_R.dispatched_at, _R.id)
+)
+_PENDING = Prepared(
+    core_select(*table_of(MachineCommand).columns)
+    .where(_MC.machine_id == bindparam("machine_id"), _MC.completed_at.is_(None))
+    .order_by(_MC.created_at, _MC.id)
+)
+
+
 async def assignments(ctx: DomainContext, principal: Principal) -> list[Assignment]:
     """The runs dispatched to the calling machine and not yet confirmed, oldest first."""
     caller = require_machine(principal)
-    async with ctx.db.read() as session:
-        rows = (
-            await session.exec(
-                select(FlowRun, DesktopFlow.name)
-                .join(DesktopFlow, col(DesktopFlow.id) == col(FlowRun.flow_id))
-                .where(
-                    FlowRun.machine_id == caller.machine_id,
-                    FlowRun.status == RunStatus.DISPATCHED,
-                )
-                .order_by(col(FlowRun.dispatched_at), col(FlowRun.id))
-            )
-        ).all()
-        found: list[Assignment] = []
-        for run, flow_name in rows:
-            username, password = run.run_as, None
-            if run.connection_id is not None:
-                try:
-                    username, password = await credentials_for_run(
-                        session, run.connection_id, ctx.settings
-                    )
-                except DomainError:
-                    pass  # the connection went away meanwhile: its run is being cancelled
-            found.append(Assignment(run, flow_name, username, password))
-    return found
+    rows = await ctx.db.fetch_direct(_ASSIGNED, {"machine_id": caller.machine_id})
+    return [_assignment(row, ctx.settings) for row in rows]
+
+
+def _assignment(row: dict[str, Any], settings: Settings) -> Assignment:
+    run = run_of_row(row)
+    credentials = None
+    if row["connection_connectivity"] is not None:  # else the connection went away meanwhile
+        credentials = credentials_for_run(
+            Connectivity(row["connection_connectivity"]),
+            row["connection_username"],
+            row["connection_password"],
+            settings,
+        )
+    username, password = credentials or (run.run_as, None)
+    return Assignment(run, row["flow_name"], username, password)
 
 
 def _attempt(attempt: int) -> None:
@@ -180,16 +209,10 @@ async def report_run_finished(
 
 async def pending_commands(ctx: DomainContext, principal: Principal) -> list[MachineCommand]:
     caller = require_machine(principal)
-    async with ctx.db.read() as session:
-        rows = await session.exec(
-            select(MachineCommand)
-            .where(
-                MachineCommand.machine_id == caller.machine_id,
-                col(MachineCommand.completed_at).is_(None),
-            )
-            .order_by(col(MachineCommand.created_at), col(MachineCommand.id))
-        )
-        return list(rows.all())
+    rows = await ctx.db.fetch_direct(_PENDING, {"machine_id": caller.machine_id})
+    return [
+        MachineCommand.model_construct(**{key: row[key] for key in _COMMAND_KEYS}) for row in rows
+    ]
 
 
 async def complete_command(

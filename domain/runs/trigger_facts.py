@@ -1,6 +1,7 @@
 """What R21-R23 decide a trigger on, read in one statement: the connection, the flow, the
 connection's target (machine or group) with the caller's share on it and its unattended bots, the
-connection owner's attended licence, and the caller's security roles in both environments.
+connection owner's attended licence, the caller's security roles in both environments, and whether
+anything of the environment is queued (a run with nothing ahead may be dispatched at once).
 
 Triggering is the hot path of dispatching: one set-based read instead of one ORM statement per
 fact (each a round trip to the database thread on SQLite). The rules themselves stay in
@@ -21,9 +22,11 @@ from domain.store.models import (
     Connection,
     Connectivity,
     DesktopFlow,
+    FlowRun,
     Machine,
     MachineGroup,
     RoleAssignment,
+    RunStatus,
     Share,
     User,
 )
@@ -72,6 +75,7 @@ class TriggerFacts(NamedTuple):
     flow: FlowFacts | None
     machine: TargetFacts | None  # the connection's machine, if it targets one that exists
     group: TargetFacts | None  # the connection's group, likewise
+    queue_empty: bool  # no run of the connection's environment is queued (nothing ahead)
 
 
 class _joined(FunctionElement[str]):
@@ -125,6 +129,10 @@ def _statement() -> Select[tuple[object, ...]]:
         select(members.c.id).where(members.c.group_id == g.id, members.c.unattended_bots > 0)
     )
     flows = table_of(DesktopFlow)
+    r = table_of(FlowRun).c
+    queued = exists(
+        select(r.id).where(r.environment_id == c.environment_id, r.status == RunStatus.QUEUED)
+    )
     return (
         select(
             c.id,
@@ -155,6 +163,7 @@ def _statement() -> Select[tuple[object, ...]]:
             group_bots.label("group_bots"),
             _share(s.group_id, g.id).label("group_share"),
             _roles_in(g.environment_id).label("group_roles"),
+            (~queued).label("queue_empty"),
         )
         .select_from(table_of(Connection))
         .outerjoin(flows, f.id == bindparam("flow_id"))
@@ -184,7 +193,7 @@ def read_trigger_facts(user_id: str, connection_id: str, flow_id: str) -> Fetch:
 
 def trigger_facts(rows: list[dict[str, Any]]) -> TriggerFacts:
     if not rows:
-        return TriggerFacts(connection=None, flow=None, machine=None, group=None)
+        return TriggerFacts(connection=None, flow=None, machine=None, group=None, queue_empty=False)
     row = rows[0]
     connection = ConnectionFacts(
         id=row["id"],
@@ -209,6 +218,7 @@ def trigger_facts(rows: list[dict[str, Any]]) -> TriggerFacts:
         flow=flow,
         machine=_target(row, "machine"),
         group=_target(row, "group"),
+        queue_empty=bool(row["queue_empty"]),
     )
 
 

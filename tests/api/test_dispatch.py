@@ -475,6 +475,50 @@ async def test_the_lifespan_dispatcher_reacts_at_once(
             assert await status(fifth, "DISPATCHED") == "DISPATCHED"
 
 
+@pytest.mark.rule("R25")
+@pytest.mark.rule("R26")
+async def test_a_run_with_nothing_ahead_is_dispatched_in_its_trigger_answer(
+    settings: Settings, clock: ManualClock, admin_token: str, default_environment_id: str
+) -> None:
+    """With the dispatcher running, a run that finds nothing queued in its environment and a
+    free bot goes to it within its trigger's request: the answer already says DISPATCHED, where
+    and at which attempt, and the machine's assignments hold it. A run triggered while another
+    waits is answered QUEUED and waits its turn (R25), as does a run with no free bot (R26)."""
+    live_settings = settings.model_copy(
+        update={"dispatcher_enabled": True, "dispatch_sweep_interval_seconds": 3600}
+    )
+    live = create_app(live_settings, clock=clock)
+    async with live.router.lifespan_context(live):
+        transport = httpx.ASGITransport(app=live)
+        async with httpx.AsyncClient(transport=transport, base_url="http://live.test") as http:
+            runs = Runs(Fleet(GraphQLClient(http), admin_token, default_environment_id))
+            _, machine, target = await ready_machine(runs.fleet, runs, bots=1)
+
+            first = (await runs.trigger_raw(target))["run"]
+            assert (first["status"], first["machine"], first["attempt"]) == (
+                "DISPATCHED",
+                {"id": machine.id},
+                1,
+            )
+            assert first["dispatchedAt"] is not None
+            assert [a["runId"] for a in await runs.assignments(machine)] == [first["id"]]
+
+            clock.advance(timedelta(seconds=1))
+            second = (await runs.trigger_raw(target))["run"]  # the one bot is taken
+            assert (second["status"], second["waitReason"]) == ("QUEUED", "NO_FREE_BOT")
+            clock.advance(timedelta(seconds=1))
+            third = (await runs.trigger_raw(target))["run"]  # a run is queued ahead
+            assert (third["status"], third["queuePosition"]) == ("QUEUED", 2)
+
+            await runs.allocate(machine.id, 2)  # one bot more: the run ahead takes it
+            for _ in range(300):
+                if (await runs.run(second["id"]))["status"] == "DISPATCHED":
+                    break
+                await asyncio.sleep(0.01)
+            assert (await runs.run(second["id"]))["status"] == "DISPATCHED"
+            assert (await runs.run(third["id"]))["status"] == "QUEUED"
+
+
 @pytest.mark.rule("R30")
 async def test_r30_interleaved_dispatch_sweeps_and_reports_keep_every_invariant(
     fleet: Fleet, runs: Runs, domain: DomainContext, settings: Settings, clock: ManualClock
