@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, delete, insert, update
 from sqlalchemy import select as core_select
 from sqlmodel import col, select
 
-from domain.bus.events import MachineChanged, emit
+from domain.bus.events import MachineChanged
 from domain.context import DomainContext
 from domain.fleet.machines import key_action_required, status_of
 from domain.fleet.sessions import ReportedSession, check_sessions, same_sessions
@@ -117,14 +117,14 @@ async def heartbeat(
         now,
         ctx.settings.heartbeat_timeout_seconds,
     )
-    async with ctx.db.write_direct() as transaction:
-        row, changed = await transaction.run(script)
-        machine_id, environment_id = row["id"], row["environment_id"]
-        identity.machine_key_read(
-            ctx, machine_id, environment_id, row["key_hash"], row["key_expires_at"], now
-        )
-        if changed:  # published once the transaction has committed
-            emit(ctx.events, transaction, MachineChanged(machine_id, environment_id))
+    # Committed with the heartbeats that waited for the write turn with it (on SQLite).
+    row, changed = await ctx.db.write_script(script)
+    machine_id, environment_id = row["id"], row["environment_id"]
+    identity.machine_key_read(
+        ctx, machine_id, environment_id, row["key_hash"], row["key_expires_at"], now
+    )
+    if changed:
+        await ctx.events.publish(MachineChanged(machine_id, environment_id))
     key = _Key(row["key_expires_at"], row["key_rotation_pending"])
     return HeartbeatAck(row, key_action_required(key, now))
 

@@ -206,14 +206,12 @@ def machine_key_read(
     now: datetime,
 ) -> None:
     """A write transaction read the machine's key's hash just now, as the key's look-up would:
-    the credential cache vouches for that key for a whole ttl again.
-
-    It holds what a look-up's entry holds: a rotation that commits after the read forgets the
-    machine's entries after this (on SQLite the heartbeat calls it while it still has the write
-    turn, so no rotation comes between). A machine that beats more often than the ttl then
-    never has its key looked up again in the background: in `heartbeats` those look-ups came
-    every other beat, a trip to a reading connection's thread and a task each, about 50 us of
-    the ~900 a heartbeat took (docs/performance.md)."""
+    the credential cache vouches for that key for a whole ttl again, with what a look-up's entry
+    holds (a rotation committed between the read and this is refused once the entry ends, as
+    after a look-up). A machine that beats more often than the ttl then never has its key looked
+    up again in the background: in `heartbeats` those look-ups came every other beat, a trip to
+    a reading connection's thread and a task each, about 50 us of the ~900 a heartbeat took
+    (docs/performance.md)."""
     ctx.credentials.put(
         key_hash, _machine_principal(machine_id, environment_id, key_expires_at, now)
     )
