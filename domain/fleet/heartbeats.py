@@ -2,9 +2,10 @@
 
 The heartbeat is the request a large fleet sends most: 10,000 machines every 30 seconds are 333 a
 second. It is one short script (domain/store/prepared.py): read the machine and its sessions,
-write what changed, commit; on SQLite the whole of it is one trip to the database thread. Through
-the ORM it took four trips and the ORM's own work, about three times as long (`heartbeats` in
-docs/performance.md).
+write what changed, commit; on SQLite the whole of it is one trip to the database thread, shared
+with the heartbeats that wait for the write turn with it, and one commit for them all
+(domain/store/shared_commits.py). Through the ORM it took four trips and the ORM's own work,
+about three times as long (`heartbeats` in docs/performance.md).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from domain.bus.events import MachineChanged
 from domain.context import DomainContext
 from domain.fleet.machines import key_action_required, status_of
 from domain.fleet.sessions import ReportedSession, check_sessions, same_sessions
-from domain.identity import identity
 from domain.identity.authorization import require_machine
 from domain.kernel import validation
 from domain.kernel.errors import NotFound
@@ -46,8 +46,8 @@ class _Key(NamedTuple):
 
 class HeartbeatAck:
     """What a heartbeat answers. Its ``machine`` is made when first asked for: a runtime's
-    heartbeat seldom asks, and making it (the model, then the API's type) took ~25 us of the
-    ~850 a heartbeat took in `heartbeats` (docs/performance.md)."""
+    heartbeat seldom asks, and making it (the model, then the API's type) took ~30 us of CPU of
+    the ~550 a heartbeat takes in `heartbeats` (docs/performance.md)."""
 
     def __init__(self, row: dict[str, Any], key_action_required: bool) -> None:
         self._row = row  # the machine as written, every value as SQLAlchemy gives it
@@ -117,14 +117,9 @@ async def heartbeat(
         now,
         ctx.settings.heartbeat_timeout_seconds,
     )
-    # Committed with the heartbeats that waited for the write turn with it (on SQLite).
     row, changed = await ctx.db.write_script(script)
-    machine_id, environment_id = row["id"], row["environment_id"]
-    identity.machine_key_read(
-        ctx, machine_id, environment_id, row["key_hash"], row["key_expires_at"], now
-    )
-    if changed:
-        await ctx.events.publish(MachineChanged(machine_id, environment_id))
+    if changed:  # published once the transaction has committed
+        await ctx.events.publish(MachineChanged(row["id"], row["environment_id"]))
     key = _Key(row["key_expires_at"], row["key_rotation_pending"])
     return HeartbeatAck(row, key_action_required(key, now))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import bindparam, update
 from sqlmodel import col, select
@@ -184,36 +184,10 @@ async def _authenticate_machine(ctx: DomainContext, key: str) -> MachinePrincipa
         raise AuthenticationFailed(
             ErrorCode.UNAUTHENTICATED, "the machine key is unknown or was rotated"
         )
-    return _machine_principal(
-        machine["id"], machine["environment_id"], machine["key_expires_at"], ctx.clock.now()
-    )
-
-
-def _machine_principal(
-    machine_id: str, environment_id: str, key_expires_at: datetime, now: datetime
-) -> MachinePrincipal:
     return MachinePrincipal(
-        machine_id=machine_id, environment_id=environment_id, key_expired=key_expires_at <= now
-    )
-
-
-def machine_key_read(
-    ctx: DomainContext,
-    machine_id: str,
-    environment_id: str,
-    key_hash: str,
-    key_expires_at: datetime,
-    now: datetime,
-) -> None:
-    """A write transaction read the machine's key's hash just now, as the key's look-up would:
-    the credential cache vouches for that key for a whole ttl again, with what a look-up's entry
-    holds (a rotation committed between the read and this is refused once the entry ends, as
-    after a look-up). A machine that beats more often than the ttl then never has its key looked
-    up again in the background: in `heartbeats` those look-ups came every other beat, a trip to
-    a reading connection's thread and a task each, about 50 us of the ~900 a heartbeat took
-    (docs/performance.md)."""
-    ctx.credentials.put(
-        key_hash, _machine_principal(machine_id, environment_id, key_expires_at, now)
+        machine_id=machine["id"],
+        environment_id=machine["environment_id"],
+        key_expired=machine["key_expires_at"] <= ctx.clock.now(),
     )
 
 

@@ -8,7 +8,8 @@ one trip to the database thread, each under a savepoint of its own, and commit t
 (domain/store/prepared.py's ``run_together``). A script that refuses (raises a DomainError) is
 undone alone and its caller gets its error; anything else (a storage fault) fails them all, as it
 would have failed each. Nothing waits for a batch to fill: a script that comes while a batch runs
-goes with whatever else comes meanwhile, at the next turn.
+goes with whatever else comes meanwhile, at the next turn. In `heartbeats` it took a heartbeat's
+CPU from ~750 to ~630 us (docs/performance.md).
 """
 
 from __future__ import annotations

@@ -1,6 +1,5 @@
 """A cached credential in use is renewed in the background: its caller never waits for the
-database, and a token revoked elsewhere (another instance) stops working once the renewal ends.
-A machine's heartbeat renews its key's entry itself, from the row it reads anyway."""
+database, and a token revoked elsewhere (another instance) stops working once the renewal ends."""
 
 from __future__ import annotations
 
@@ -12,14 +11,13 @@ from sqlalchemy import update
 from sqlmodel import col
 
 from domain.context import DomainContext
-from domain.fleet import heartbeats
 from domain.identity import identity
-from domain.identity.secrets import MACHINE_KEY_PREFIX, digest
+from domain.identity.secrets import digest
 from domain.kernel.credential_cache import CredentialCache
 from domain.kernel.errors import AuthenticationFailed
-from domain.kernel.principals import MachinePrincipal, UserPrincipal
-from domain.store.models import ApiToken, Machine
-from tests.graphql import GOOD_EDITION, GOOD_RUNTIME, Fleet
+from domain.kernel.principals import UserPrincipal
+from domain.store.models import ApiToken
+from tests.graphql import Fleet
 
 
 async def _revoke_behind_the_cache(domain: DomainContext, token_id: str) -> None:
@@ -88,51 +86,3 @@ async def test_shutdown_ends_a_renewal_still_under_way(fleet: Fleet, domain: Dom
 
     # Cancelled, not failed: the entry ends by itself within its ttl, as before.
     assert ctx.credentials.get(digest(person.token)) == first
-
-
-async def _machine_heartbeat(ctx: DomainContext, principal: MachinePrincipal) -> None:
-    await heartbeats.heartbeat(
-        ctx, principal, runtime_version=GOOD_RUNTIME, os_edition=GOOD_EDITION
-    )
-
-
-@pytest.mark.rule("R9")
-async def test_a_heartbeat_vouches_for_its_machine_key_for_a_whole_ttl(
-    fleet: Fleet, domain: DomainContext
-) -> None:
-    """The heartbeat reads its machine's key hash in its own transaction, as a look-up would:
-    the key is good for a whole ttl from then on, without a look-up of its own."""
-    owner = await fleet.person("MACHINE_OWNER")
-    machine = await fleet.machine(owner, "beating-01")
-    principal = await identity.authenticate(domain, machine.key)
-    assert isinstance(principal, MachinePrincipal)
-    ctx = dataclasses.replace(domain, credentials=CredentialCache(ttl_seconds=600))
-
-    await _machine_heartbeat(ctx, principal)
-
-    hashed = digest(machine.key)
-    assert ctx.credentials.get(hashed) == principal
-    assert not ctx.credentials.renewal_due(hashed)
-
-
-@pytest.mark.rule("R10")
-async def test_a_heartbeat_vouches_only_for_the_key_its_machine_holds_now(
-    fleet: Fleet, domain: DomainContext
-) -> None:
-    """A key replaced behind this process's cache (as another instance's rotation would) is
-    not vouched for again by the heartbeat its cached entry still lets in."""
-    owner = await fleet.person("MACHINE_OWNER")
-    machine = await fleet.machine(owner, "beating-02")
-    principal = await identity.authenticate(domain, machine.key)
-    assert isinstance(principal, MachinePrincipal)
-    new_key = MACHINE_KEY_PREFIX + "x" * 40
-    async with domain.db.write() as session:
-        await session.exec(
-            update(Machine).where(col(Machine.id) == machine.id).values(key_hash=digest(new_key))
-        )
-    ctx = dataclasses.replace(domain, credentials=CredentialCache(ttl_seconds=600))
-
-    await _machine_heartbeat(ctx, principal)
-
-    assert ctx.credentials.get(digest(machine.key)) is None
-    assert ctx.credentials.get(digest(new_key)) == principal
