@@ -9,12 +9,13 @@ one trip to the database thread, each under a savepoint of its own, and commit t
 undone alone and its caller gets its error; anything else (a storage fault) fails them all, as it
 would have failed each. Nothing waits for a batch to fill: a script that comes while a batch runs
 goes with whatever else comes meanwhile, at the next turn. In `heartbeats` it took a heartbeat's
-CPU from ~750 to ~630 us (docs/performance.md).
+CPU from ~740 to ~550 us (docs/performance.md).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -38,8 +39,9 @@ class SharedCommits:
         self._queued.append((script, answer))
         if self._turns is None:
             # A task of its own: a caller that goes away (its request's deadline) must not take
-            # the others' scripts with it.
-            self._turns = asyncio.create_task(self._take_turns())
+            # the others' scripts with it. In a context of its own too: its spans and log lines
+            # belong to no one request (the one that started it may be long answered).
+            self._turns = asyncio.create_task(self._take_turns(), context=contextvars.Context())
         return await answer
 
     async def _take_turns(self) -> None:
