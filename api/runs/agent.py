@@ -18,9 +18,15 @@ from domain.runs import runtime
 from domain.store.models import MachineCommand, RunMode, RunPriority, RunStatus, SessionState
 
 
+def _heartbeat_machine(root: HeartbeatPayload, info: Info[Context, None]) -> MachineType:
+    return MachineType.from_model(root.ack.machine, info.context)
+
+
 @strawberry.type
 class HeartbeatPayload:
-    machine: MachineType
+    ack: strawberry.Private[heartbeats.HeartbeatAck]
+    # Made only when asked for (a runtime's heartbeat seldom does): see heartbeats.HeartbeatAck.
+    machine: MachineType = strawberry.field(resolver=_heartbeat_machine)
     key_action_required: bool = strawberry.field(
         description="R10: call completeMachineKeyRotation to take a new key."
     )
@@ -172,10 +178,7 @@ class AgentMutation:
             if input.sessions is None
             else [ReportedSession(s.username, s.state) for s in input.sessions],
         )
-        return HeartbeatPayload(
-            machine=MachineType.from_model(ack.machine, ctx),
-            key_action_required=ack.key_action_required,
-        )
+        return HeartbeatPayload(ack=ack, key_action_required=ack.key_action_required)
 
     @strawberry.mutation(description="The machine runtime swaps its key (R10).")
     @typed_errors

@@ -33,6 +33,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.bus.events import (
     Inbox,
+    MachineChanged,
     MachineWorkChanged,
     QueueChanged,
     RecommendationChanged,
@@ -236,6 +237,7 @@ async def dispatch_once(
     plan_first: bool = True,
     on_dispatched: Callable[[list[Dispatched]], None] | None = None,
     on_next_retry: Callable[[datetime | None], None] | None = None,
+    on_idle: Callable[[bool], None] | None = None,
 ) -> list[Dispatched]:
     """One pass over every queue: assign whatever R26 allows, in R25's order, then review
     R32-R33 (each environment decided on its queues as the pass left them).
@@ -244,11 +246,14 @@ async def dispatch_once(
     claim (most passes find nothing to do); off, claim at once (the queue is known to be busy).
     ``on_dispatched``: told of the claims once they have committed, before the review.
     ``on_next_retry``: told when the first delayed retry may go (R40), None if none waits.
+    ``on_idle``: told whether the pass found no queued run and nothing to review.
     """
     with ctx.tracer.start_as_current_span("dispatcher pass") as span:
         work = await _work(ctx)
         if on_next_retry is not None:
             on_next_retry(work.next_retry_at)
+        if on_idle is not None:
+            on_idle(not work.queued and not work.to_review)
         claimed = await _dispatch_queues(ctx, work, plan_first=plan_first)
         span.set_attribute("deskfleet.runs.dispatched", len(claimed))
         if claimed and on_dispatched is not None:
@@ -451,6 +456,11 @@ PRUNE_INTERVAL_SECONDS = 3600.0
 
 # Everything else (runs, queues, machines, groups, a bus resync marker) may change a decision.
 _IDLE_EVENTS = (MachineWorkChanged, RecommendationChanged)
+# ... but with no run queued and no recommendation open, a machine's change has nothing to
+# decide: a run is queued, and a review opened, only by what publishes other events. A fleet's
+# heartbeats publish one whenever a machine's sessions or status change, and a pass for each
+# took ~20 us of CPU per heartbeat (of ~550) in `heartbeats` (docs/performance.md).
+_IDLE_EVENTS_WHEN_NOTHING_WAITS = (*_IDLE_EVENTS, MachineChanged)
 
 
 class Dispatcher:
@@ -472,6 +482,7 @@ class Dispatcher:
         self._next_retry_at: datetime | None = None  # R40: when a delayed retry may go
         self._last_pass_at = ctx.clock.now()  # the clock when the last pass began
         self._last_asked = float("-inf")  # loop time of the last trigger's dispatch_now
+        self._nothing_waits = False  # the last pass found no queued run and nothing to review
 
     def poke(self) -> None:
         self._poked = True
@@ -517,14 +528,15 @@ class Dispatcher:
 
     def _woken(self) -> bool:
         """Whether anything that may change a decision came since the last look (a poke, or an
-        event other than :data:`_IDLE_EVENTS`, or a resync: events may have been lost). Takes
-        what came."""
+        event other than :data:`_IDLE_EVENTS`, and than a machine's while nothing waits, or a
+        resync: events may have been lost). Takes what came."""
         assert self._inbox is not None, "start() the dispatcher first"
         poked, self._poked = self._poked, False
         batch = self._inbox.take()
         if batch is None:
             return poked
-        return poked or batch.resync or not all(isinstance(e, _IDLE_EVENTS) for e in batch.events)
+        idle = _IDLE_EVENTS_WHEN_NOTHING_WAITS if self._nothing_waits else _IDLE_EVENTS
+        return poked or batch.resync or not all(isinstance(e, idle) for e in batch.events)
 
     async def _wait(self, deadline: float) -> None:
         """Until something that may change a decision comes, or ``deadline`` (loop time)."""
@@ -565,6 +577,7 @@ class Dispatcher:
                     plan_first=not busy,
                     on_dispatched=self._on_dispatched,
                     on_next_retry=self._set_retry_alarm,
+                    on_idle=self._set_nothing_waits,
                 )
                 busy = bool(claimed)
                 took = loop.time() - started
@@ -590,6 +603,9 @@ class Dispatcher:
 
     def _set_retry_alarm(self, at: datetime | None) -> None:
         self._next_retry_at = at
+
+    def _set_nothing_waits(self, nothing_waits: bool) -> None:
+        self._nothing_waits = nothing_waits
 
     def _retry_alarm(self, loop_now: float) -> float:
         """The loop time at which the next delayed retry may go (R40); never, if none waits."""

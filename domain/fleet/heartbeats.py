@@ -2,23 +2,24 @@
 
 The heartbeat is the request a large fleet sends most: 10,000 machines every 30 seconds are 333 a
 second. It is one short script (domain/store/prepared.py): read the machine and its sessions,
-write what changed, commit; on SQLite the whole of it is one trip to the database thread. Through
-the ORM it took four trips and the ORM's own work, about three times as long (`heartbeats` in
-docs/performance.md).
+write what changed, commit; on SQLite the whole of it is one trip to the database thread, shared
+with the heartbeats that wait for the write turn with it, and one commit for them all
+(domain/store/shared_commits.py). Through the ORM it took four trips and the ORM's own work,
+about three times as long (`heartbeats` in docs/performance.md).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, delete, insert, update
 from sqlalchemy import select as core_select
 from sqlmodel import col, select
 
-from domain.bus.events import MachineChanged, emit
+from domain.bus.events import MachineChanged
 from domain.context import DomainContext
 from domain.fleet.machines import key_action_required, status_of
 from domain.fleet.sessions import ReportedSession, check_sessions, same_sessions
@@ -38,10 +39,23 @@ class _Seen(NamedTuple):
     last_heartbeat_at: datetime | None
 
 
-@dataclass(frozen=True)
+class _Key(NamedTuple):
+    key_expires_at: datetime
+    key_rotation_pending: bool
+
+
 class HeartbeatAck:
-    machine: Machine
-    key_action_required: bool
+    """What a heartbeat answers. Its ``machine`` is made when first asked for: a runtime's
+    heartbeat seldom asks, and making it (the model, then the API's type) took ~30 us of CPU of
+    the ~550 a heartbeat takes in `heartbeats` (docs/performance.md)."""
+
+    def __init__(self, row: dict[str, Any], key_action_required: bool) -> None:
+        self._row = row  # the machine as written, every value as SQLAlchemy gives it
+        self.key_action_required = key_action_required
+
+    @cached_property
+    def machine(self) -> Machine:
+        return Machine.model_construct(**self._row)  # read back: nothing to validate again
 
 
 _MACHINE = Prepared(
@@ -103,11 +117,11 @@ async def heartbeat(
         now,
         ctx.settings.heartbeat_timeout_seconds,
     )
-    async with ctx.db.write_direct() as transaction:
-        machine, changed = await transaction.run(script)
-        if changed:  # published once the transaction has committed
-            emit(ctx.events, transaction, MachineChanged(machine.id, machine.environment_id))
-    return HeartbeatAck(machine=machine, key_action_required=key_action_required(machine, now))
+    row, changed = await ctx.db.write_script(script)
+    if changed:  # published once the transaction has committed
+        await ctx.events.publish(MachineChanged(row["id"], row["environment_id"]))
+    key = _Key(row["key_expires_at"], row["key_rotation_pending"])
+    return HeartbeatAck(row, key_action_required(key, now))
 
 
 def _beat(
@@ -117,8 +131,8 @@ def _beat(
     reported: Sequence[ReportedSession] | None,
     now: datetime,
     timeout_seconds: float,
-) -> Script[tuple[Machine, bool]]:
-    """Whether the machine's status or sessions changed, with the machine as written."""
+) -> Script[tuple[dict[str, Any], bool]]:
+    """Whether the machine's status or sessions changed, with the machine's row as written."""
     rows: list[dict[str, Any]] = yield Fetch(_MACHINE, {"machine_id": machine_id})
     if not rows:
         raise NotFound("machine", machine_id)
@@ -160,9 +174,8 @@ def _beat(
     yield Execute(
         _BEAT, {"machine_id": machine_id, "now": now, "os_edition": os_edition}, last=True
     )
-    # Every value read back as SQLAlchemy would give it: nothing to validate again.
-    machine = Machine.model_construct(**{**row, "last_heartbeat_at": now, "os_edition": os_edition})
-    return machine, was is not MachineStatus.CONNECTED or sessions_changed or updated is not None
+    row.update(last_heartbeat_at=now, os_edition=os_edition)
+    return row, was is not MachineStatus.CONNECTED or sessions_changed or updated is not None
 
 
 def machine_status_data(

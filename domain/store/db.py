@@ -14,7 +14,7 @@ import contextlib
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractContextManager, asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from opentelemetry.trace import SpanKind, Tracer
 from sqlalchemy import event
@@ -31,13 +31,17 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from domain.store import sqlite_driver, storage, wal_checkpoints
 from domain.store.prepared import (
     DriverTransaction,
+    Outcome,
     PostgresTransaction,
     Prepared,
+    Script,
     SQLiteTransaction,
 )
+from domain.store.shared_commits import SharedCommits
 from domain.store.statement_spans import trace_statements
 
 AfterCommit = Callable[[], Awaitable[None]]
+T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
@@ -131,6 +135,7 @@ class Database:
         # SQLite's checkpoints run beside the writers, not in their commits (a file only).
         path = make_url(self.url).database if self.is_sqlite else None
         self.checkpoints = wal_checkpoints.WalCheckpoints(path) if path else None
+        self._shared_commits = SharedCommits(self._write_together)
         self.tracer: Tracer | None = None  # see trace_with
 
     def trace_with(self, tracer: Tracer) -> None:
@@ -214,6 +219,20 @@ class Database:
         callbacks: list[AfterCommit] = transaction.info.pop("after_commit", [])
         for callback in callbacks:
             await callback()
+
+    async def write_script(self, script: Script[T]) -> T:
+        """``script`` (domain/store/prepared.py) in a write transaction, as :meth:`write_direct`
+        runs it, and what it returned once committed. On SQLite, scripts that wait for the write
+        turn together run in one trip and commit together (domain/store/shared_commits.py)."""
+        if self.is_sqlite:
+            return await self._shared_commits.run(script)
+        async with self.write_direct() as transaction:
+            return await transaction.run(script)
+
+    async def _write_together(self, scripts: list[Script[Any]]) -> list[Outcome]:
+        async with self.write_direct() as transaction:
+            assert isinstance(transaction, SQLiteTransaction)
+            return await transaction.run_together(scripts)
 
     async def fetch_direct(
         self, statement: Prepared, parameters: Mapping[str, Any]

@@ -30,6 +30,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.expression import Executable
 from sqlalchemy.types import TupleType
 
+from domain.kernel.errors import DomainError
 from domain.store.sqlite_driver import OneTripConnection, run_statement, run_statement_and_commit
 
 Processor = Callable[[Any], Any] | None
@@ -254,6 +255,12 @@ class SQLiteTransaction(DriverTransaction):
         self.committed = committed
         return outcome  # type: ignore[no-any-return]
 
+    async def run_together(self, scripts: list[Script[Any]]) -> list[Outcome]:
+        """Every script, each under a savepoint, and the commit, in one trip."""
+        outcomes = await self._driver.on_thread(_drive_together, self.dialect, scripts)
+        self.committed = True
+        return outcomes
+
     async def commit(self) -> None:
         await self._driver.commit()
 
@@ -268,6 +275,12 @@ def _drive(
     its last statement committed."""
     if begin is not None:
         connection.execute(begin).close()
+    return _steps(connection, dialect, script, commit=True)
+
+
+def _steps(
+    connection: sqlite3.Connection, dialect: Dialect, script: Script[Any], *, commit: bool
+) -> tuple[Any, bool]:
     outcome: Any = None
     committed = False
     try:
@@ -282,11 +295,39 @@ def _drive(
                     outcome = cursor.rowcount
             finally:
                 cursor.close()
-            if isinstance(step, Execute) and step.last:
+            if commit and isinstance(step, Execute) and step.last:
                 connection.commit()
                 committed = True
     except StopIteration as done:
         return done.value, committed
+
+
+# A script's own refusal (a DomainError it raises) undoes its statements alone, back to its
+# savepoint; anything else (a storage fault ...) fails the whole transaction, as it would one.
+Outcome = tuple[bool, Any]  # (True, what the script returned) or (False, the DomainError)
+
+
+def _drive_together(
+    connection: sqlite3.Connection, begin: str | None, dialect: Dialect, scripts: list[Script[Any]]
+) -> list[Outcome]:
+    """On the database thread: (BEGIN and) every script, each under a savepoint, then COMMIT."""
+    if begin is not None:
+        connection.execute(begin).close()
+    if len(scripts) == 1:  # alone, it needs no savepoint: a refusal rolls the transaction back
+        outcome, _ = _steps(connection, dialect, scripts[0], commit=False)
+        connection.commit()
+        return [(True, outcome)]
+    outcomes: list[Outcome] = []
+    for script in scripts:
+        connection.execute("SAVEPOINT script").close()
+        try:
+            outcomes.append((True, _steps(connection, dialect, script, commit=False)[0]))
+        except DomainError as refused:
+            connection.execute("ROLLBACK TO script").close()
+            outcomes.append((False, refused))
+        connection.execute("RELEASE script").close()
+    connection.commit()
+    return outcomes
 
 
 class PostgresTransaction(DriverTransaction):

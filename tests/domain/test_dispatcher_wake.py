@@ -16,6 +16,7 @@ import pytest
 
 from domain.bus.events import (
     Inbox,
+    MachineChanged,
     MachineWorkChanged,
     QueueChanged,
     RecommendationChanged,
@@ -23,6 +24,8 @@ from domain.bus.events import (
 from domain.context import DomainContext
 from domain.dispatch import dispatcher as dispatcher_module
 from domain.dispatch.dispatcher import Dispatcher
+from tests.graphql import Fleet
+from tests.runs_given import Runs
 
 QUIET = 0.3  # seconds: several coalescing windows (MIN_COALESCE) with nothing to do
 
@@ -123,3 +126,29 @@ async def test_an_overflowing_inbox_wakes_it_as_a_resync(
     for _ in range(600):  # past the inbox's bound, without a pause
         domain.events.deliver(MachineWorkChanged("m1"))  # type: ignore[attr-defined]
     await _until(lambda: len(made) > before, "a pass after the resync")
+
+
+@pytest.mark.rule("R26")
+async def test_a_machine_change_starts_a_pass_only_while_something_waits(
+    domain: DomainContext, fleet: Fleet, runs: Runs, passes: tuple[Dispatcher, list[bool]]
+) -> None:
+    """With no run queued and no recommendation open, a machine's change (a fleet's heartbeats
+    publish one at every session change) has nothing to decide; with a run queued, the change
+    may be what lets it go."""
+    _, made = passes
+    before = len(made)
+    for _ in range(20):
+        await domain.events.publish(MachineChanged("m1", "e1"))
+    await asyncio.sleep(QUIET)
+    assert len(made) == before
+
+    owner = await fleet.person("ENVIRONMENT_MAKER", attended_licence=True)
+    await runs.capacity(10)
+    machine = await runs.machine(owner, bots=1)
+    target = await runs.target(owner, machine=machine)
+    await runs.heartbeat(machine, {target.username: "ACTIVE"})  # R26: the run has to wait
+    await runs.trigger(target)
+    await asyncio.sleep(QUIET)
+    queued = len(made)
+    await domain.events.publish(MachineChanged(machine.id, fleet.environment_id))
+    await _until(lambda: len(made) > queued, "a pass after the machine changed")

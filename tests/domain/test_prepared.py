@@ -1,17 +1,20 @@
 """Driver transactions (domain/store/prepared.py): prepared statements and scripts keep what a
-transaction promises on both databases: all of it commits, or none of it does (DoD 5)."""
+transaction promises on both databases: all of it commits, or none of it does (DoD 5). On SQLite,
+scripts that wait for the write turn together share a transaction (domain/store/shared_commits.py)
+and each still commits or refuses on its own."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, insert, select, text
 
 from domain.kernel.errors import ErrorCode, ValidationFailed
 from domain.store.db import Database
-from domain.store.prepared import Execute, Fetch, Prepared, Script
+from domain.store.prepared import Execute, Fetch, Outcome, Prepared, Script, SQLiteTransaction
 
 _tables = MetaData()
 _notes = Table(
@@ -171,3 +174,71 @@ async def test_direct_reads_at_once_each_get_a_connection(db: Database) -> None:
     answers = await asyncio.gather(*reads)
     assert [rows[0]["id"] for rows in answers] == [1 + i % 2 for i in range(12)]
     assert len(db.kept_for_reads.kept) <= db.kept_for_reads.keep
+
+
+async def test_scripts_at_once_each_commit_or_refuse_on_their_own(db: Database) -> None:
+    """``write_script``: what each returned once committed; one refused leaves nothing of its
+    own and takes nothing of the others'."""
+    answers = await asyncio.gather(
+        db.write_script(_add_then(1, 2)),
+        db.write_script(_add_then(3, 4, fail_between=True)),
+        db.write_script(_add_then(5, 6)),
+        return_exceptions=True,
+    )
+
+    assert answers[0] == "done" and answers[2] == "done"
+    assert isinstance(answers[1], ValidationFailed)
+    assert await _ids(db) == [1, 2, 5, 6]
+
+
+async def test_on_sqlite_scripts_that_wait_for_the_write_turn_commit_together(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not db.is_sqlite:
+        pytest.skip("PostgreSQL has no write turn: each script commits on its own")
+    batches: list[int] = []
+    run_together = SQLiteTransaction.run_together
+
+    async def counted(self: SQLiteTransaction, scripts: list[Script[Any]]) -> list[Outcome]:
+        batches.append(len(scripts))
+        return await run_together(self, scripts)
+
+    monkeypatch.setattr(SQLiteTransaction, "run_together", counted)
+    async with db.write():  # another writer has the turn while the scripts come
+        waiting = [
+            asyncio.ensure_future(db.write_script(_add_then(i, i + 1))) for i in range(10, 40, 10)
+        ]
+        await asyncio.sleep(0.05)
+    assert await asyncio.gather(*waiting) == ["done"] * 3
+    assert batches == [3]
+    assert await _ids(db) == [10, 11, 20, 21, 30, 31]
+
+
+def _add_then_break(id: int) -> Script[str]:
+    yield Execute(_ADD, {"id": id, "body": "first"})
+    raise RuntimeError("not a refusal: a defect, or the storage failing")
+
+
+async def test_on_sqlite_a_failure_other_than_a_refusal_fails_the_scripts_committed_with_it(
+    db: Database,
+) -> None:
+    """As one transaction: none of them is written, each caller is told."""
+    if not db.is_sqlite:
+        pytest.skip("PostgreSQL has no write turn: each script commits on its own")
+    async with db.write():
+        waiting = [
+            asyncio.ensure_future(db.write_script(_add_then(1, 2))),
+            asyncio.ensure_future(db.write_script(_add_then_break(3))),
+        ]
+        await asyncio.sleep(0.05)
+    answers = await asyncio.gather(*waiting, return_exceptions=True)
+
+    assert [type(answer) for answer in answers] == [RuntimeError, RuntimeError]
+    assert await _ids(db) == []
+
+
+async def test_a_script_alone_refused_midway_leaves_nothing(db: Database) -> None:
+    with pytest.raises(ValidationFailed):
+        await db.write_script(_add_then(1, 2, fail_between=True))
+    assert await db.write_script(_add_then(3, 4)) == "done"
+    assert await _ids(db) == [3, 4]
