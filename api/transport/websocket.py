@@ -107,6 +107,10 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await super().handle_connection_init(message)
         except guards.Refused as refused:
             await self.websocket.close(code=refused.close_code, reason=refused.message)
+        if self.connection_init_received:
+            # Cancelled by the init: its CancelledError's traceback keeps the frames, the timer
+            # and the future of its sleep for as long as the socket kept the task (~1 KiB).
+            self.connection_init_timeout_task = None
 
     async def run_operation(self, operation: Operation[Context, None]) -> None:
         serve_operation(operation.id, "next", self.websocket.ws)  # type: ignore[attr-defined]

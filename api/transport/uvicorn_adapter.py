@@ -1,0 +1,118 @@
+"""The one place DeskFleet reaches into uvicorn's websocket protocol (tested by
+tests/adapters/test_uvicorn.py).
+
+``deskfleet serve`` passes :class:`WebSocketProtocol` as uvicorn's ``ws`` (a protocol class is a
+documented value of that setting). It is uvicorn's ``websockets-sansio`` protocol with less kept
+per open socket, which an idle subscriber holds for as long as it is connected (`sub_memory`):
+
+- ``queue`` and ``writable``, an ``asyncio.Queue`` and an ``asyncio.Event``, are five deques of
+  about 760 bytes each, nearly always empty: :class:`Inbox` and :class:`Writable` do the same for
+  a few dozen bytes (about 3.5 KiB less per socket).
+- The handshake's request and response stay referenced for the socket's life (uvicorn's
+  ``request`` and ``response``, and the parser of websockets' ``ServerProtocol``), with every
+  header as a Python string. Once uvicorn has copied the request's headers into the ASGI scope and
+  sent the response, their ``Headers`` are emptied with their public ``clear()`` (about 3 KiB).
+
+uvicorn is a dependency with an upper bound (pyproject.toml); the test fails, naming what
+changed, on a version whose protocol no longer keeps these attributes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.http11 import Request
+
+
+class _Waiting:
+    """The futures of the coroutines waiting on it; a list only while there are any."""
+
+    __slots__ = ("_waiters",)
+
+    def __init__(self) -> None:
+        self._waiters: list[asyncio.Future[None]] | None = None
+
+    def _wake(self) -> None:
+        # Every waiter checks again: what one left (cancelled meanwhile) another still sees.
+        for waiter in self._waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def _wait(self) -> None:
+        waiter = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = []
+        waiters = self._waiters
+        waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            waiters.remove(waiter)
+            if not waiters and self._waiters is waiters:
+                self._waiters = None
+
+
+class Inbox(_Waiting):
+    """What uvicorn's protocol uses of its ``asyncio.Queue``: ``put_nowait``, ``get``, ``empty``."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._items: list[Any] = []
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def put_nowait(self, item: Any) -> None:
+        self._items.append(item)
+        self._wake()
+
+    async def get(self) -> Any:
+        while not self._items:
+            await self._wait()
+        return self._items.pop(0)
+
+
+class Writable(_Waiting):
+    """What uvicorn's protocol uses of its ``asyncio.Event``: ``set``, ``clear``, ``wait``."""
+
+    __slots__ = ("_set",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._set = True
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        self._set = True
+        self._wake()
+
+    def clear(self) -> None:
+        self._set = False
+
+    async def wait(self) -> None:
+        while not self._set:
+            await self._wait()
+
+
+class WebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's ``websockets-sansio`` protocol, keeping less per socket (see the module)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queue = Inbox()  # type: ignore[assignment]
+        self.writable = Writable()  # type: ignore[assignment]
+
+    def handle_connect(self, event: Request) -> None:
+        super().handle_connect(event)  # the scope has the headers now, or the refusal is sent
+        event.headers.clear()
+
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if message["type"] == "websocket.accept" and self.handshake_complete:
+            self.response.headers.clear()  # sent
