@@ -40,17 +40,18 @@ class _Waiting:
             if not waiter.done():
                 waiter.set_result(None)
 
-    async def _wait(self) -> None:
+    def _enlist(self) -> asyncio.Future[None]:
         waiter = asyncio.get_running_loop().create_future()
         if self._waiters is None:
             self._waiters = []
-        waiters = self._waiters
-        waiters.append(waiter)
-        try:
-            await waiter
-        finally:
-            waiters.remove(waiter)
-            if not waiters and self._waiters is waiters:
+        self._waiters.append(waiter)
+        return waiter
+
+    def _dismiss(self, waiter: asyncio.Future[None]) -> None:
+        # Awaited inline by the waiting coroutine: an idle socket's task has no frame more.
+        if self._waiters is not None:
+            self._waiters.remove(waiter)
+            if not self._waiters:
                 self._waiters = None
 
 
@@ -72,7 +73,11 @@ class Inbox(_Waiting):
 
     async def get(self) -> Any:
         while not self._items:
-            await self._wait()
+            waiter = self._enlist()
+            try:
+                await waiter
+            finally:
+                self._dismiss(waiter)
         return self._items.pop(0)
 
 
@@ -97,7 +102,11 @@ class Writable(_Waiting):
 
     async def wait(self) -> None:
         while not self._set:
-            await self._wait()
+            waiter = self._enlist()
+            try:
+                await waiter
+            finally:
+                self._dismiss(waiter)
 
 
 class WebSocketProtocol(WebSocketsSansIOProtocol):

@@ -88,9 +88,10 @@ NOT_AN_OBJECT = "WebSocket message must be a JSON object"
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     """graphql-transport-ws, refusing with guards' close codes and leaving the registry."""
 
-    async def handle(self) -> None:
+    async def shutdown(self) -> None:
+        # Here rather than around handle(): no frame of ours waits with every idle socket.
         try:
-            await super().handle()
+            await super().shutdown()
         finally:
             self.view.connections.leave(self.context)  # type: ignore[attr-defined]
 
@@ -203,6 +204,9 @@ class RealtimeView:
         context.bearer = credential
         context.credential = principal
         context.credential_error = None
+        # The handshake's headers are read at the handshake (its origin) and above (a bearer),
+        # never again; the ASGI scope would keep them as long as the socket is open (~1 KiB).
+        websocket.scope["headers"].clear()
         return None
 
 
