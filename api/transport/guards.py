@@ -105,7 +105,7 @@ Authenticate = Callable[[str], Awaitable[bool]]  # the bearer is still valid?
 Close = Callable[[int, str], Awaitable[None]]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class LiveConnection:
     key: str
     bearer: str

@@ -12,6 +12,8 @@ per open socket, which an idle subscriber holds for as long as it is connected (
   ``request`` and ``response``, and the parser of websockets' ``ServerProtocol``), with every
   header as a Python string. Once uvicorn has copied the request's headers into the ASGI scope and
   sent the response, their ``Headers`` are emptied with their public ``clear()`` (about 3 KiB).
+- Each socket kept a timer for its next keep-alive ping. The sockets due in the same second now
+  share one (:class:`PingRounds`): a ping comes up to a second later than uvicorn's own would.
 
 uvicorn is a dependency with an upper bound (pyproject.toml); the test fails, naming what
 changed, on a version whose protocol no longer keeps these attributes.
@@ -20,6 +22,8 @@ changed, on a version whose protocol no longer keeps these attributes.
 from __future__ import annotations
 
 import asyncio
+import math
+import weakref
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -109,6 +113,50 @@ class Writable(_Waiting):
                 self._dismiss(waiter)
 
 
+class PingRound:
+    """The sockets whose next keep-alive ping falls in one second, and that second's one timer.
+
+    A socket in the round names it as its ``ping_timer``; uvicorn's ``stop_keepalive`` cancels
+    and forgets that, and a socket no longer naming the round is passed over (``cancel`` does
+    nothing itself: the round's timer serves the others)."""
+
+    __slots__ = ("sockets",)
+
+    def __init__(self) -> None:
+        self.sockets: list[WebSocketProtocol] = []
+
+    def cancel(self) -> None:
+        pass
+
+
+class PingRounds:
+    """One event loop's rounds, by the second they are due."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.rounds: dict[int, PingRound] = {}
+
+    def join(self, socket: WebSocketProtocol, delay: float) -> PingRound:
+        second = math.ceil(self.loop.time() + delay)
+        due = self.rounds.get(second)
+        if due is None:
+            due = self.rounds[second] = PingRound()
+            self.loop.call_at(second, self.ping, second)
+        due.sockets.append(socket)
+        return due
+
+    def ping(self, second: int) -> None:
+        due = self.rounds.pop(second)
+        for socket in due.sockets:
+            if socket.ping_timer is due:
+                socket.send_keepalive_ping()
+
+
+_ROUNDS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PingRounds] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 class WebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's ``websockets-sansio`` protocol, keeping less per socket (see the module)."""
 
@@ -116,6 +164,14 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         super().__init__(*args, **kwargs)
         self.queue = Inbox()  # type: ignore[assignment]
         self.writable = Writable()  # type: ignore[assignment]
+
+    def schedule_ping(self) -> None:
+        assert self.ping_interval is not None
+        delay = max(0.0, self.ping_interval - self.last_ping_rtt)  # as uvicorn's
+        rounds = _ROUNDS.get(self.loop)
+        if rounds is None:
+            rounds = _ROUNDS[self.loop] = PingRounds(self.loop)
+        self.ping_timer = rounds.join(self, delay)  # type: ignore[assignment]
 
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)  # the scope has the headers now, or the refusal is sent

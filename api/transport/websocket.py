@@ -102,6 +102,9 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await self.websocket.close(code=4400, reason=NOT_AN_OBJECT)
             return
         await super().handle_message(cast(TransportMessage, message))
+        # Handled: Strawberry's loop would keep it (a subscribe's whole payload) until the next
+        # message, which for an idle subscriber may never come (~0.4 KiB).
+        message.clear()
 
     async def handle_connection_init(self, message: Any) -> None:
         try:
