@@ -306,15 +306,14 @@ def create_app(
 
     metrics = Metrics()
     operations = endpoints(domain, metrics, lambda: {"broadcast": broadcast_ready(domain)})
-    # GraphQL's websockets: only the websocket's own span, if traces are on, and the size limit.
-    subscriptions: ASGIApp = guards.WebSocketMessageLimit(
-        graphql, max_bytes=settings.ws_max_message_bytes
-    )
+    # GraphQL's websockets: the size limit, and the websocket's own span if traces are on (inside:
+    # OpenTelemetry's middleware takes an application without a coroutine __call__ for ASGI 2).
+    socket_app: ASGIApp = graphql
     if tracer_provider is not None:
         spans = traces.request_spans(tracer_provider)
-        subscriptions = spans.cls(subscriptions, *spans.args, **spans.kwargs)
+        socket_app = spans.cls(graphql, *spans.args, **spans.kwargs)
     app = GraphQLApp(
-        subscriptions,
+        guards.WebSocketMessageLimit(socket_app, max_bytes=settings.ws_max_message_bytes),
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             *(Route(path, handler) for path, handler in operations.items()),
