@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import AsyncGenerator
 from datetime import datetime
+from functools import partial
 
 import strawberry
 from strawberry.types import Info
@@ -21,7 +22,6 @@ from api.transport.shared_execution import send_shared, shareable
 from api.transport.websocket import fresh_principal
 from domain.bus.live import PrincipalSource, Update
 from domain.kernel.errors import DomainError, ErrorCode
-from domain.kernel.principals import Principal
 from domain.realtime import watch
 from domain.runs.runtime import Assignment
 from domain.store.models import MachineCommand, MachineStatus, RunPriority
@@ -44,10 +44,7 @@ AS_API_ERRORS = _AsApiErrors()
 
 
 def who(info: Info[Context, None]) -> PrincipalSource:
-    async def principal() -> Principal:
-        return await fresh_principal(info.context)
-
-    return principal
+    return partial(fresh_principal, info.context)
 
 
 # --- machine status -----------------------------------------------------------------------------

@@ -25,7 +25,6 @@ from typing import Any, cast
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
-    Operation,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     Message as TransportMessage,
@@ -116,9 +115,12 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             # and the future of its sleep for as long as the socket kept the task (~1 KiB).
             self.connection_init_timeout_task = None
 
-    async def run_operation(self, operation: Operation[Context, None]) -> None:
-        serve_operation(operation.id, "next", self.websocket.ws)  # type: ignore[attr-defined]
-        await super().run_operation(operation)
+    async def handle_subscribe(self, message: Any) -> None:
+        # Set here, the operation's task has it in the context it copies when it is made: no
+        # frame of ours runs the operation for as long as it lasts. Without an id (4400) or an
+        # acknowledged connection (4401) Strawberry makes no task.
+        serve_operation(message.get("id"), "next", self.websocket.ws)  # type: ignore[attr-defined]
+        await super().handle_subscribe(message)
 
 
 class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
