@@ -35,6 +35,15 @@ def test_the_protocol_uses_no_more_of_its_queue_and_event_than_the_adapter_offer
     assert used("writable") <= {"set", "clear", "wait", "is_set"}, f"{UVICORN}: {used('writable')}"
 
 
+def test_every_attribute_the_protocol_sets_has_a_slot() -> None:
+    # Not for correctness (an attribute without a slot goes to the instance's dictionary), for
+    # the memory of an idle socket: past 30 attributes that dictionary is a whole hash table.
+    assigned = set(re.findall(r"self\.(\w+)(?:\s*:[^=\n]+)?\s*=(?!=)", SOURCE))
+    assert assigned <= set(WebSocketProtocol.__slots__), (
+        f"{UVICORN}: new attributes {sorted(assigned - set(WebSocketProtocol.__slots__))}"
+    )
+
+
 def test_the_protocol_reads_the_handshake_only_while_it_shakes_hands() -> None:
     # handle_connect(request) copies the request's headers into the scope; send() reads
     # self.response only before the handshake is complete.
@@ -115,6 +124,7 @@ async def test_a_socket_served_through_the_adapter_keeps_no_handshake_headers(
         (protocol,) = server.server_state.connections
         assert isinstance(protocol, WebSocketProtocol)
         assert isinstance(protocol.queue, Inbox) and isinstance(protocol.writable, Writable)
+        assert protocol.__dict__ == {}  # every attribute in its slot
         assert len(protocol.request.headers) == 0
         assert len(protocol.response.headers) == 0
         await ws.send("bye")
