@@ -224,7 +224,8 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         super().handle_connect(event)  # the scope has the headers now, or the refusal is sent
         event.headers.clear()
 
-    async def send(self, message: Any) -> None:
-        await super().send(message)
-        if message["type"] == "websocket.accept" and self.handshake_complete:
-            self.response.headers.clear()  # sent
+    def start_keepalive(self) -> None:
+        # Called once the handshake's response is sent (no override of send: every message would
+        # pay for it).
+        self.response.headers.clear()
+        super().start_keepalive()

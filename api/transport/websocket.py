@@ -211,7 +211,8 @@ class RealtimeView:
         context.credential_error = None
         # The handshake's headers are read at the handshake (its origin) and above (a bearer),
         # never again; the ASGI scope would keep them as long as the socket is open (~1 KiB).
-        websocket.scope["headers"].clear()
+        if isinstance(headers := websocket.scope.get("headers"), list):
+            headers.clear()
         return None
 
 

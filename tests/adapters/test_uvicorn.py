@@ -52,6 +52,8 @@ def test_the_protocol_reads_the_handshake_only_while_it_shakes_hands() -> None:
     send = inspect.getsource(WebSocketsSansIOProtocol.send)
     handshake, _, after = send.partition("elif not self.close_sent")
     assert "self.response" in handshake and "self.response" not in after, f"{UVICORN}: response"
+    response_sent = send.index("self.conn.send_response(self.response)")
+    assert send.index("self.start_keepalive()") > response_sent, f"{UVICORN}: start_keepalive"
     handle = inspect.getsource(WebSocketsSansIOProtocol.handle_connect)
     assert "event.headers.raw_items()" in handle, f"{UVICORN}: the scope's headers"
 
