@@ -48,6 +48,17 @@ def _forked() -> None:
 os.register_at_fork(after_in_child=_forked)
 
 
+def tag_request(scope: Scope) -> contextvars.Token[str]:
+    """Sets the request id of the logs: the caller's ``X-Request-ID`` or a new one."""
+    rid = ""
+    for name, value in scope.get("headers") or ():
+        if name == b"x-request-id":
+            given = value.decode("latin-1")[:64]
+            rid = given if given.isprintable() else ""
+            break
+    return request_id.set(rid or _new_request_id())
+
+
 class RequestIdMiddleware:
     """Tags every request with an id (the caller's ``X-Request-ID`` or a new one) for the logs."""
 
@@ -60,16 +71,9 @@ class RequestIdMiddleware:
         if kind != "http" and kind != "websocket":
             await self.app(scope, receive, send)
             return
-        rid = ""
-        for name, value in scope.get("headers") or ():
-            if name == b"x-request-id":
-                given = value.decode("latin-1")[:64]
-                rid = given if given.isprintable() else ""
-                break
-        rid = rid or _new_request_id()
-        token = request_id.set(rid)
+        token = tag_request(scope)
         started = time.perf_counter()
-        header = (b"x-request-id", rid.encode())
+        header = (b"x-request-id", request_id.get().encode())
 
         async def tagged(message: Message) -> None:
             if message["type"] == "http.response.start":

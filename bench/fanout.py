@@ -29,7 +29,7 @@ from bench.figures import Figure, Sizes
 from bench.seed import seed
 
 FANOUT_TARGET = 3.0
-MEMORY_TARGET_KIB = 64
+MEMORY_TARGET_KIB = 32
 FLEET = 20  # machines in the environment every subscriber watches
 
 SUBSCRIPTION = """subscription { machineStatus(filter: {environmentId: ENV}) {

@@ -43,6 +43,7 @@ def serve(args: argparse.Namespace) -> int:
     from api.app import SchemaOutdated, check_sign_in, create_app, prepare_database
     from api.observability import configure_logging
     from api.traces import TracesNotInstalled
+    from api.transport.uvicorn_adapter import WebSocketProtocol
     from domain.kernel.openid import SignInUnavailable
     from domain.store.storage import StorageUnavailable
 
@@ -80,7 +81,7 @@ def serve(args: argparse.Namespace) -> int:
         access_log=args.access_log,
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
-        ws="websockets-sansio",
+        ws=WebSocketProtocol,  # uvicorn's websockets-sansio, keeping less per socket
         # Updates are a few hundred bytes of JSON: per-message deflate saves little on the wire
         # and costs a zlib context per connection (most of an idle subscriber's memory) and CPU
         # for every message to every subscriber.

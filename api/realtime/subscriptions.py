@@ -7,9 +7,9 @@ see api/transport/websocket.py). What a subscriber sees and how it is re-read is
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from datetime import datetime
-from typing import TypeVar
+from functools import partial
 
 import strawberry
 from strawberry.types import Info
@@ -22,28 +22,29 @@ from api.transport.shared_execution import send_shared, shareable
 from api.transport.websocket import fresh_principal
 from domain.bus.live import PrincipalSource, Update
 from domain.kernel.errors import DomainError, ErrorCode
-from domain.kernel.principals import Principal
 from domain.realtime import watch
 from domain.runs.runtime import Assignment
 from domain.store.models import MachineCommand, MachineStatus, RunPriority
 
-T = TypeVar("T")
+
+class _AsApiErrors:
+    """``with AS_API_ERRORS:`` around a subscription's loop: expected failures end it with a
+    coded error, like a query's. A plain object rather than a generator wrapping the stream: it
+    keeps nothing alive for each subscriber while the subscription waits."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, error: BaseException | None, traceback: object) -> None:
+        if isinstance(error, DomainError):
+            raise ApiError(error.code, error.message) from None
 
 
-async def live(stream: AsyncIterator[T]) -> AsyncIterator[T]:
-    """Expected failures end the subscription with a coded error, like a query's."""
-    try:
-        async for item in stream:
-            yield item
-    except DomainError as exc:
-        raise ApiError(exc.code, exc.message) from None
+AS_API_ERRORS = _AsApiErrors()
 
 
 def who(info: Info[Context, None]) -> PrincipalSource:
-    async def principal() -> Principal:
-        return await fresh_principal(info.context)
-
-    return principal
+    return partial(fresh_principal, info.context)
 
 
 # --- machine status -----------------------------------------------------------------------------
@@ -219,10 +220,11 @@ class Subscription:
         f = filter or MachineStatusFilterInput()
         _one_of(environmentId=f.environment_id, groupId=f.group_id, machineId=f.machine_id)
         flt = watch.MachineStatusFilter(f.environment_id, f.group_id, f.machine_id)
-        async for u in live(watch.machine_status(info.context.domain, who(info), flt)):
-            update = shared_update(u)
-            if not await send_shared(update):
-                yield update
+        with AS_API_ERRORS:
+            async for u in watch.machine_status(info.context.domain, who(info), flt):
+                update = shared_update(u)
+                if not await send_shared(update):
+                    yield update
 
     @strawberry.subscription(
         description="R35: depth, oldest wait and count by priority of one machine's or group's "
@@ -240,8 +242,9 @@ class Subscription:
         stream = watch.queue_depth(
             info.context.domain, who(info), machine_id=machine_id, group_id=group_id
         )
-        async for q in live(stream):
-            yield QueueDepth.from_domain(q)
+        with AS_API_ERRORS:
+            async for q in stream:
+                yield QueueDepth.from_domain(q)
 
     @strawberry.subscription(
         description="R35/R36: one run (runId), or runs matching a filter: a snapshot (the run, "
@@ -255,13 +258,14 @@ class Subscription:
     ) -> AsyncGenerator[RunUpdate, None]:
         flt = (filter or FlowRunFilterInput()).to_filter()
         stream = watch.run_updates(info.context.domain, who(info), run_id=run_id, flt=flt)
-        async for u in live(stream):
-            ctx = info.context
-            yield RunUpdate(
-                snapshot=u.snapshot,
-                runs=[FlowRunType.from_model(r, ctx) for r in u.items],
-                removed_ids=[strawberry.ID(i) for i in u.removed],
-            )
+        with AS_API_ERRORS:
+            async for u in stream:
+                ctx = info.context
+                yield RunUpdate(
+                    snapshot=u.snapshot,
+                    runs=[FlowRunType.from_model(r, ctx) for r in u.items],
+                    removed_ids=[strawberry.ID(i) for i in u.removed],
+                )
 
     @strawberry.subscription(
         description="For the machine runtime (machine key): its assignments and commands now, "
@@ -270,8 +274,9 @@ class Subscription:
     async def machine_assignments(
         self, info: Info[Context, None]
     ) -> AsyncGenerator[MachineWork, None]:
-        async for work in live(watch.machine_work(info.context.domain, who(info))):
-            yield MachineWork(
-                assignments=[_assignment(a) for a in work.assignments],
-                commands=[_command(c) for c in work.commands],
-            )
+        with AS_API_ERRORS:
+            async for work in watch.machine_work(info.context.domain, who(info)):
+                yield MachineWork(
+                    assignments=[_assignment(a) for a in work.assignments],
+                    commands=[_command(c) for c in work.commands],
+                )

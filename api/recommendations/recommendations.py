@@ -14,7 +14,7 @@ from api.errors import UserErrors, lookup, read, typed_errors
 from api.fleet.environments import EnvironmentType
 from api.fleet.machines import MachineType
 from api.identity.identity import UserType
-from api.realtime.subscriptions import live, who
+from api.realtime.subscriptions import AS_API_ERRORS, who
 from api.runs.flows import DesktopFlowType
 from api.runs.runs import FlowRunType
 from domain.recommendations import recommendations
@@ -239,9 +239,12 @@ class RecommendationSubscription:
     ) -> AsyncGenerator[SessionRecommendationUpdate, None]:
         ctx = info.context
         stream = recommendations.watch(ctx.domain, who(info), environment_id=environment_id)
-        async for u in live(stream):
-            yield SessionRecommendationUpdate(
-                snapshot=u.snapshot,
-                recommendations=[SessionRecommendationType.from_domain(r, ctx) for r in u.items],
-                removed_ids=[strawberry.ID(i) for i in u.removed],
-            )
+        with AS_API_ERRORS:
+            async for u in stream:
+                yield SessionRecommendationUpdate(
+                    snapshot=u.snapshot,
+                    recommendations=[
+                        SessionRecommendationType.from_domain(r, ctx) for r in u.items
+                    ],
+                    removed_ids=[strawberry.ID(i) for i in u.removed],
+                )

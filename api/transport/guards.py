@@ -105,7 +105,7 @@ Authenticate = Callable[[str], Awaitable[bool]]  # the bearer is still valid?
 Close = Callable[[int, str], Awaitable[None]]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class LiveConnection:
     key: str
     bearer: str
@@ -194,41 +194,51 @@ class ConnectionRegistry:
 
 class WebSocketMessageLimit:
     """ASGI middleware: a websocket message larger than ``max_bytes`` closes the socket with 1009
-    before the application reads it (uvicorn also refuses frames past its ``ws_max_size``)."""
+    before the application reads it (uvicorn also refuses frames past its ``ws_max_size``).
+
+    It hands the application a guarded receive and send and returns the application's own
+    coroutine: no frame of its own waits as long as each socket is open."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] != "websocket":
-            await self.app(scope, receive, send)
-            return
-        closed = False
+            return self.app(scope, receive, send)
+        guarded = _SizeGuarded(receive, send, self.max_bytes)
+        return self.app(scope, guarded.receive, guarded.send)
 
-        async def guarded_send(message: Message) -> None:
-            if not closed:
-                await send(message)
 
-        async def guarded_receive() -> Message:
-            nonlocal closed
-            message = await receive()
-            if message["type"] == "websocket.receive":
-                text, data = message.get("text"), message.get("bytes")
-                size = len(text.encode()) if text is not None else len(data or b"")
-                if size > self.max_bytes and not closed:
-                    closed = True
-                    await send(
-                        {
-                            "type": "websocket.close",
-                            "code": MESSAGE_TOO_BIG,
-                            "reason": f"messages are limited to {self.max_bytes} bytes",
-                        }
-                    )
-                    return {"type": "websocket.disconnect", "code": MESSAGE_TOO_BIG}
-            return message
+class _SizeGuarded:
+    __slots__ = ("_receive", "_send", "closed", "max_bytes")
 
-        await self.app(scope, guarded_receive, guarded_send)
+    def __init__(self, receive: Receive, send: Send, max_bytes: int) -> None:
+        self._receive = receive
+        self._send = send
+        self.max_bytes = max_bytes
+        self.closed = False
+
+    async def send(self, message: Message) -> None:
+        if not self.closed:
+            await self._send(message)
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        if message["type"] == "websocket.receive":
+            text, data = message.get("text"), message.get("bytes")
+            size = len(text.encode()) if text is not None else len(data or b"")
+            if size > self.max_bytes and not self.closed:
+                self.closed = True
+                await self._send(
+                    {
+                        "type": "websocket.close",
+                        "code": MESSAGE_TOO_BIG,
+                        "reason": f"messages are limited to {self.max_bytes} bytes",
+                    }
+                )
+                return {"type": "websocket.disconnect", "code": MESSAGE_TOO_BIG}
+        return message
 
 
 class Throttled(Exception):

@@ -25,7 +25,6 @@ from typing import Any, cast
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
-    Operation,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     Message as TransportMessage,
@@ -88,9 +87,10 @@ NOT_AN_OBJECT = "WebSocket message must be a JSON object"
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     """graphql-transport-ws, refusing with guards' close codes and leaving the registry."""
 
-    async def handle(self) -> None:
+    async def shutdown(self) -> None:
+        # Here rather than around handle(): no frame of ours waits with every idle socket.
         try:
-            await super().handle()
+            await super().shutdown()
         finally:
             self.view.connections.leave(self.context)  # type: ignore[attr-defined]
 
@@ -101,16 +101,26 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await self.websocket.close(code=4400, reason=NOT_AN_OBJECT)
             return
         await super().handle_message(cast(TransportMessage, message))
+        # Handled: Strawberry's loop would keep it (a subscribe's whole payload) until the next
+        # message, which for an idle subscriber may never come (~0.4 KiB).
+        message.clear()
 
     async def handle_connection_init(self, message: Any) -> None:
         try:
             await super().handle_connection_init(message)
         except guards.Refused as refused:
             await self.websocket.close(code=refused.close_code, reason=refused.message)
+        if self.connection_init_received:
+            # Cancelled by the init: its CancelledError's traceback keeps the frames, the timer
+            # and the future of its sleep for as long as the socket kept the task (~1 KiB).
+            self.connection_init_timeout_task = None
 
-    async def run_operation(self, operation: Operation[Context, None]) -> None:
-        serve_operation(operation.id, "next", self.websocket.ws)  # type: ignore[attr-defined]
-        await super().run_operation(operation)
+    async def handle_subscribe(self, message: Any) -> None:
+        # Set here, the operation's task has it in the context it copies when it is made: no
+        # frame of ours runs the operation for as long as it lasts. Without an id (4400) or an
+        # acknowledged connection (4401) Strawberry makes no task.
+        serve_operation(message.get("id"), "next", self.websocket.ws)  # type: ignore[attr-defined]
+        await super().handle_subscribe(message)
 
 
 class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
@@ -199,6 +209,10 @@ class RealtimeView:
         context.bearer = credential
         context.credential = principal
         context.credential_error = None
+        # The handshake's headers are read at the handshake (its origin) and above (a bearer),
+        # never again; the ASGI scope would keep them as long as the socket is open (~1 KiB).
+        if isinstance(headers := websocket.scope.get("headers"), list):
+            headers.clear()
         return None
 
 

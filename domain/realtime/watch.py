@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -217,8 +217,9 @@ class _ScopeFeed:
             self._whole = (self.version, Update(True, list(self.view.machines.values())))
         return self._whole[1]
 
-    async def published(self) -> None:
-        await self._published.wait()
+    def published(self) -> Awaitable[bool]:
+        # The event's own wait, not a coroutine around it: a frame less per waiting subscriber.
+        return self._published.wait()
 
     def join(self) -> None:
         self.subscribers += 1
@@ -302,38 +303,34 @@ def _sees_whole_scope(principal: Principal, view: _ScopeView) -> bool:
     )
 
 
-async def _from_feed(feed: _ScopeFeed, who: PrincipalSource) -> AsyncIterator[Update[MachineLive]]:
-    """The feed's versions, while the caller still may see the whole scope; then returns."""
-    seen = 0
-    while True:
-        if feed.error is None and feed.version == seen:
-            await feed.published()
-        if feed.error is not None:
-            raise feed.error
-        version, change, view = feed.version, feed.change, feed.view
-        whole = feed.whole() if seen == 0 or version != seen + 1 else None
-        if not _sees_whole_scope(await who(), view):
-            return
-        seen = version
-        if whole is not None:
-            yield whole
-        elif change.items or change.removed or change.snapshot:
-            yield change
-
-
 async def machine_status(
     ctx: DomainContext, who: PrincipalSource, flt: MachineStatusFilter
 ) -> AsyncIterator[Update[MachineLive]]:
     """Installation admins, and environment admins watching their environment, follow the
-    filter's shared scope feed; everyone else (and whoever stops being one) reads their own."""
+    filter's shared scope feed while they still may see the whole scope; everyone else (and
+    whoever stops being one) reads their own. The feed is followed here rather than in a
+    generator of its own: each idle subscriber keeps one generator less (about 0.5 KiB)."""
     principal = await who()
     if isinstance(principal, UserPrincipal) and flt.machine_id is None:
         if principal.is_admin or flt.environment_id is not None:
             feed = _feed(ctx, flt)
             feed.join()
             try:
-                async for update in _from_feed(feed, who):
-                    yield update
+                seen = 0
+                while True:
+                    if feed.error is None and feed.version == seen:
+                        await feed.published()
+                    if feed.error is not None:
+                        raise feed.error
+                    version, change, view = feed.version, feed.change, feed.view
+                    whole = feed.whole() if seen == 0 or version != seen + 1 else None
+                    if not _sees_whole_scope(await who(), view):
+                        break
+                    seen = version
+                    if whole is not None:
+                        yield whole
+                    elif change.items or change.removed or change.snapshot:
+                        yield change
             finally:
                 feed.leave()
 
