@@ -167,3 +167,21 @@ def _state(pid: int) -> str:
         if line.startswith("State:"):
             return line.split()[1]
     raise AssertionError("no State line")
+
+
+def test_steady_runs_again_with_the_other_core_busy_every_other_time(tmp_path: Path) -> None:
+    """bench.steady: each figure's readings over the runs and one verdict for all of them."""
+    out = tmp_path / "steady.json"
+    command = ["-m", "bench.steady", "--tiny", "--runs", "2", "--only", "sql_per_page"]
+    done = subprocess.run(
+        [sys.executable, *command, "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    runs = json.loads(out.read_text())["runs"]
+    assert [r["other_core_busy"] for r in runs] == [False, True]
+    assert all([f["name"] for f in r["figures"]] == ["sql_per_page"] for r in runs)
+    table = done.stdout.split("\nfigure ", 1)[1]  # after the runs' own lines
+    assert table.splitlines()[1].split() == ["sql_per_page", "steady", "1", "[1]"], done.stdout
