@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from tests.graphql import GOOD_EDITION, GOOD_RUNTIME, Fleet, Person, RegisteredMachine
+import httpx
+
+from api.app import create_app
+from domain.kernel.clock import ManualClock
+from domain.kernel.settings import Settings
+from tests.graphql import (
+    GOOD_EDITION,
+    GOOD_RUNTIME,
+    Fleet,
+    GraphQLClient,
+    Person,
+    RegisteredMachine,
+)
 
 RUN_FIELDS = """
 id mode priority status runAs attempt queuedAt dispatchedAt startedAt endedAt
@@ -323,6 +338,15 @@ class Runs:
     async def run(self, run_id: str, token: str | None = None) -> dict:
         return (await self.api.data(GET_RUN, {"id": run_id}, token=token or self.admin))["run"]
 
+    async def until_status(self, run_id: str, wanted: str) -> str:
+        """The run's status once it is ``wanted``, or as it is after about three seconds."""
+        for _ in range(300):
+            found = (await self.run(run_id))["status"]
+            if found == wanted:
+                break
+            await asyncio.sleep(0.01)
+        return found
+
     async def change(self, document: str, run_id: str, token: str | None = None, **extra: Any):
         data = await self.api.data(document, {"id": run_id, **extra}, token=token or self.admin)
         return next(iter(data.values()))
@@ -373,3 +397,19 @@ class Runs:
     async def group_maintenance(self, group_id: str, on: bool) -> None:
         data = await self.api.data(GROUP_MAINTENANCE, {"id": group_id, "on": on}, token=self.admin)
         assert data["setMachineGroupMaintenance"]["__typename"] == "MachineGroupPayload", data
+
+
+@asynccontextmanager
+async def live_dispatcher(
+    settings: Settings, clock: ManualClock, admin_token: str, environment_id: str
+) -> AsyncIterator[Runs]:
+    """The app with its lifespan's dispatcher running and its periodic sweep an hour away, so
+    only events (and triggers) can explain a dispatch."""
+    live_settings = settings.model_copy(
+        update={"dispatcher_enabled": True, "dispatch_sweep_interval_seconds": 3600}
+    )
+    live = create_app(live_settings, clock=clock)
+    async with live.router.lifespan_context(live):
+        transport = httpx.ASGITransport(app=live)
+        async with httpx.AsyncClient(transport=transport, base_url="http://live.test") as http:
+            yield Runs(Fleet(GraphQLClient(http), admin_token, environment_id))

@@ -9,18 +9,16 @@ import random
 from collections import Counter
 from datetime import timedelta
 
-import httpx
 import pytest
 
-from api.app import create_app
 from domain.context import DomainContext
 from domain.dispatch.dispatcher import dispatch_once, sweep_once
 from domain.kernel.clock import ManualClock
 from domain.kernel.settings import Settings
 from domain.store.db import Database
 from tests.api.group_steps import ROTATE_KEY
-from tests.graphql import Fleet, GraphQLClient
-from tests.runs_given import CANCEL_RUN, COMMANDS, PASSWORD, Runs
+from tests.graphql import Fleet
+from tests.runs_given import CANCEL_RUN, COMMANDS, PASSWORD, Runs, live_dispatcher
 
 pytestmark = pytest.mark.asyncio
 
@@ -429,50 +427,34 @@ async def test_the_lifespan_dispatcher_reacts_at_once(
 ) -> None:
     """Runs queued, runs finished, heartbeats, maintenance and bot changes wake the dispatcher
     at once (its periodic sweep is set far away, so only events can explain a dispatch)."""
-    live_settings = settings.model_copy(
-        update={"dispatcher_enabled": True, "dispatch_sweep_interval_seconds": 3600}
-    )
-    live = create_app(live_settings, clock=clock)
-    async with live.router.lifespan_context(live):
-        transport = httpx.ASGITransport(app=live)
-        async with httpx.AsyncClient(transport=transport, base_url="http://live.test") as http:
-            runs = Runs(Fleet(GraphQLClient(http), admin_token, default_environment_id))
+    async with live_dispatcher(settings, clock, admin_token, default_environment_id) as runs:
+        owner, machine, target = await ready_machine(runs.fleet, runs, bots=1)
+        first = await runs.trigger(target)  # a run queued
+        clock.advance(timedelta(seconds=1))
+        second = await runs.trigger(target)
+        assert await runs.until_status(first, "DISPATCHED") == "DISPATCHED"
+        await runs.confirm(machine, first, 1)
+        await runs.finish(machine, first, 1)  # a run finished
+        assert await runs.until_status(second, "DISPATCHED") == "DISPATCHED"
 
-            async def status(run_id: str, wanted: str) -> str:
-                for _ in range(300):
-                    found = (await runs.run(run_id))["status"]
-                    if found == wanted:
-                        break
-                    await asyncio.sleep(0.01)
-                return found
+        clock.advance(timedelta(seconds=1))
+        third = await runs.trigger(target)
+        assert (await runs.run(third))["waitReason"] == "NO_FREE_BOT"
+        await runs.allocate(machine.id, 2)  # a bot allocated
+        assert await runs.until_status(third, "DISPATCHED") == "DISPATCHED"
 
-            owner, machine, target = await ready_machine(runs.fleet, runs, bots=1)
-            first = await runs.trigger(target)  # a run queued
-            clock.advance(timedelta(seconds=1))
-            second = await runs.trigger(target)
-            assert await status(first, "DISPATCHED") == "DISPATCHED"
-            await runs.confirm(machine, first, 1)
-            await runs.finish(machine, first, 1)  # a run finished
-            assert await status(second, "DISPATCHED") == "DISPATCHED"
+        await runs.maintenance(machine.id, True, token=owner.token)
+        await runs.allocate(machine.id, 3)
+        fourth = await runs.trigger(target)
+        assert (await runs.run(fourth))["waitReason"] == "MAINTENANCE"
+        await runs.maintenance(machine.id, False, token=owner.token)  # maintenance ends
+        assert await runs.until_status(fourth, "DISPATCHED") == "DISPATCHED"
 
-            clock.advance(timedelta(seconds=1))
-            third = await runs.trigger(target)
-            assert (await runs.run(third))["waitReason"] == "NO_FREE_BOT"
-            await runs.allocate(machine.id, 2)  # a bot allocated
-            assert await status(third, "DISPATCHED") == "DISPATCHED"
-
-            await runs.maintenance(machine.id, True, token=owner.token)
-            await runs.allocate(machine.id, 3)
-            fourth = await runs.trigger(target)
-            assert (await runs.run(fourth))["waitReason"] == "MAINTENANCE"
-            await runs.maintenance(machine.id, False, token=owner.token)  # maintenance ends
-            assert await status(fourth, "DISPATCHED") == "DISPATCHED"
-
-            silent = await runs.machine(owner, bots=1, connected=False)
-            fifth = await runs.trigger(await runs.target(owner, machine=silent))
-            assert (await runs.run(fifth))["waitReason"] == "MACHINE_OFFLINE"
-            await runs.heartbeat(silent, {})  # a heartbeat
-            assert await status(fifth, "DISPATCHED") == "DISPATCHED"
+        silent = await runs.machine(owner, bots=1, connected=False)
+        fifth = await runs.trigger(await runs.target(owner, machine=silent))
+        assert (await runs.run(fifth))["waitReason"] == "MACHINE_OFFLINE"
+        await runs.heartbeat(silent, {})  # a heartbeat
+        assert await runs.until_status(fifth, "DISPATCHED") == "DISPATCHED"
 
 
 @pytest.mark.rule("R25")
@@ -484,39 +466,28 @@ async def test_a_run_with_nothing_ahead_is_dispatched_in_its_trigger_answer(
     free bot goes to it within its trigger's request: the answer already says DISPATCHED, where
     and at which attempt, and the machine's assignments hold it. A run triggered while another
     waits is answered QUEUED and waits its turn (R25), as does a run with no free bot (R26)."""
-    live_settings = settings.model_copy(
-        update={"dispatcher_enabled": True, "dispatch_sweep_interval_seconds": 3600}
-    )
-    live = create_app(live_settings, clock=clock)
-    async with live.router.lifespan_context(live):
-        transport = httpx.ASGITransport(app=live)
-        async with httpx.AsyncClient(transport=transport, base_url="http://live.test") as http:
-            runs = Runs(Fleet(GraphQLClient(http), admin_token, default_environment_id))
-            _, machine, target = await ready_machine(runs.fleet, runs, bots=1)
+    async with live_dispatcher(settings, clock, admin_token, default_environment_id) as runs:
+        _, machine, target = await ready_machine(runs.fleet, runs, bots=1)
 
-            first = (await runs.trigger_raw(target))["run"]
-            assert (first["status"], first["machine"], first["attempt"]) == (
-                "DISPATCHED",
-                {"id": machine.id},
-                1,
-            )
-            assert first["dispatchedAt"] is not None
-            assert [a["runId"] for a in await runs.assignments(machine)] == [first["id"]]
+        first = (await runs.trigger_raw(target))["run"]
+        assert (first["status"], first["machine"], first["attempt"]) == (
+            "DISPATCHED",
+            {"id": machine.id},
+            1,
+        )
+        assert first["dispatchedAt"] is not None
+        assert [a["runId"] for a in await runs.assignments(machine)] == [first["id"]]
 
-            clock.advance(timedelta(seconds=1))
-            second = (await runs.trigger_raw(target))["run"]  # the one bot is taken
-            assert (second["status"], second["waitReason"]) == ("QUEUED", "NO_FREE_BOT")
-            clock.advance(timedelta(seconds=1))
-            third = (await runs.trigger_raw(target))["run"]  # a run is queued ahead
-            assert (third["status"], third["queuePosition"]) == ("QUEUED", 2)
+        clock.advance(timedelta(seconds=1))
+        second = (await runs.trigger_raw(target))["run"]  # the one bot is taken
+        assert (second["status"], second["waitReason"]) == ("QUEUED", "NO_FREE_BOT")
+        clock.advance(timedelta(seconds=1))
+        third = (await runs.trigger_raw(target))["run"]  # a run is queued ahead
+        assert (third["status"], third["queuePosition"]) == ("QUEUED", 2)
 
-            await runs.allocate(machine.id, 2)  # one bot more: the run ahead takes it
-            for _ in range(300):
-                if (await runs.run(second["id"]))["status"] == "DISPATCHED":
-                    break
-                await asyncio.sleep(0.01)
-            assert (await runs.run(second["id"]))["status"] == "DISPATCHED"
-            assert (await runs.run(third["id"]))["status"] == "QUEUED"
+        await runs.allocate(machine.id, 2)  # one bot more: the run ahead takes it
+        assert await runs.until_status(second["id"], "DISPATCHED") == "DISPATCHED"
+        assert (await runs.run(third["id"]))["status"] == "QUEUED"
 
 
 @pytest.mark.rule("R30")

@@ -8,16 +8,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import httpx
 import pytest
 
-from api.app import create_app
 from domain.context import DomainContext
 from domain.dispatch.dispatcher import dispatch_once
 from domain.kernel.clock import ManualClock
 from domain.kernel.settings import Settings
-from tests.graphql import Fleet, GraphQLClient, Person, RegisteredMachine
-from tests.runs_given import Runs, Target
+from tests.graphql import Fleet, Person, RegisteredMachine
+from tests.runs_given import Runs, Target, live_dispatcher
 
 pytestmark = pytest.mark.asyncio
 
@@ -202,27 +200,20 @@ async def test_r41_a_new_enough_heartbeat_wakes_the_lifespan_dispatcher_at_once(
     settings: Settings, clock: ManualClock, admin_token: str, default_environment_id: str
 ) -> None:
     """Only events can explain the dispatch: the periodic sweep is set an hour away."""
-    live_settings = settings.model_copy(
-        update={"dispatcher_enabled": True, "dispatch_sweep_interval_seconds": 3600}
-    )
-    live = create_app(live_settings, clock=clock)
-    async with live.router.lifespan_context(live):
-        transport = httpx.ASGITransport(app=live)
-        async with httpx.AsyncClient(transport=transport, base_url="http://live.test") as http:
-            fleet = Fleet(GraphQLClient(http), admin_token, default_environment_id)
-            runs = Runs(fleet)
-            await runs.capacity(10)
-            versions = Versions(fleet, runs)
-            machine, target = await versions.ready()
-            await versions.minimum(NEW)
-            run_id = await runs.trigger(target)
-            waiting = await runs.run(run_id)
-            await runs.heartbeat(machine, {}, runtimeVersion=NEW)
-            for _ in range(300):
-                dispatched = await runs.run(run_id)
-                if dispatched["status"] == "DISPATCHED":
-                    break
-                await asyncio.sleep(0.01)
+    async with live_dispatcher(settings, clock, admin_token, default_environment_id) as runs:
+        fleet = runs.fleet
+        await runs.capacity(10)
+        versions = Versions(fleet, runs)
+        machine, target = await versions.ready()
+        await versions.minimum(NEW)
+        run_id = await runs.trigger(target)
+        waiting = await runs.run(run_id)
+        await runs.heartbeat(machine, {}, runtimeVersion=NEW)
+        for _ in range(300):
+            dispatched = await runs.run(run_id)
+            if dispatched["status"] == "DISPATCHED":
+                break
+            await asyncio.sleep(0.01)
 
     assert (waiting["status"], waiting["waitReason"]) == ("QUEUED", "RUNTIME_OUTDATED")
     assert dispatched["status"] == "DISPATCHED"
